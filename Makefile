@@ -1,0 +1,46 @@
+# bilevel-opt build wrapper.
+#   make            release binary at build/release/bilevel-opt
+#   make demo       build, then run the small estimator comparison (the README's main job)
+#   make test       install missing Debian packages, build float and double, run every test
+#   make sanitize   tests under AddressSanitizer + UndefinedBehaviorSanitizer (double build)
+#   make bench      autodiff micro-benchmarks (experiments/benchmarks)
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE ?= cmake
+BUILD ?= build
+
+.PHONY: all release double debug test sanitize deps bench demo clean
+
+all: release
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/release/CMakeCache.txt:
+	$(CMAKE) -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=Release
+$(BUILD)/double/CMakeCache.txt:
+	$(CMAKE) -S . -B $(BUILD)/double -DCMAKE_BUILD_TYPE=Release -DBILEVEL_DOUBLE=ON
+$(BUILD)/asan/CMakeCache.txt:
+	$(CMAKE) -S . -B $(BUILD)/asan -DCMAKE_BUILD_TYPE=Debug -DBILEVEL_DOUBLE=ON -DBILEVEL_SANITIZE=address,undefined
+
+release: deps $(BUILD)/release/CMakeCache.txt
+	$(CMAKE) --build $(BUILD)/release -j $(JOBS)
+
+double: deps $(BUILD)/double/CMakeCache.txt
+	$(CMAKE) --build $(BUILD)/double -j $(JOBS)
+
+test: release double
+	cd $(BUILD)/double && ctest --output-on-failure
+	cd $(BUILD)/release && ctest --output-on-failure
+
+sanitize: deps $(BUILD)/asan/CMakeCache.txt
+	$(CMAKE) --build $(BUILD)/asan -j $(JOBS)
+	cd $(BUILD)/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
+
+bench: release
+	bash experiments/benchmarks/run_autodiff_bench.sh
+
+demo: release
+	bash experiments/demo.sh
+
+clean:
+	rm -rf $(BUILD)

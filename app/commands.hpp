@@ -1,0 +1,26 @@
+#pragma once
+// Subcommand wiring: each app/cmd_<name>.cpp defines setup_<name>, which adds its subcommand to the
+// app and binds its options; the callback calls straight into lib/. Errors become exit codes in main.
+#include <CLI/CLI.hpp>
+#include <stdexcept>
+#include <string>
+
+namespace bilevel::app {
+
+// A usage error (bad option value, unknown name): exit code 2.
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// A subcommand that this build does not provide yet: exit code 3.
+struct not_available : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void setup_train(CLI::App& app);
+void setup_sweep(CLI::App& app);
+void setup_compare(CLI::App& app);
+void setup_check(CLI::App& app);
+void setup_list(CLI::App& app);
+void setup_datasets(CLI::App& app);
+
+}  // namespace bilevel::app

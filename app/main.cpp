@@ -1,0 +1,42 @@
+// bilevel-opt: gradient-based bilevel optimization experiments on the CPU.
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <iostream>
+
+#include "commands.hpp"
+#include "tensor/tensor.hpp"
+
+int main(int argc, char** argv) {
+  bilevel::blas_set_single_threaded();
+  CLI::App app{"bilevel-opt: hypergradient estimators for bilevel optimization (hyperparameter optimization and "
+               "meta-learning), compared fairly from their logs."};
+  app.name("bilevel-opt");
+  app.set_version_flag("--version", std::string("bilevel-opt ") + BILEVEL_VERSION + " (" + BILEVEL_GIT_REV + ", " +
+                                        BILEVEL_BUILD_TYPE + ", real=" + bilevel::real_name + ")");
+  app.require_subcommand(1);
+  bilevel::app::setup_train(app);
+  bilevel::app::setup_sweep(app);
+  bilevel::app::setup_compare(app);
+  bilevel::app::setup_check(app);
+  bilevel::app::setup_list(app);
+  bilevel::app::setup_datasets(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  } catch (const bilevel::app::usage_error& e) {
+    std::cerr << "bilevel-opt: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "bilevel-opt: error: " << e.what() << "\n";
+    return 2;
+  } catch (const bilevel::app::not_available& e) {
+    std::cerr << "bilevel-opt: " << e.what() << "\n";
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "bilevel-opt: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,334 @@
+// Element-wise ops: broadcasting binary arithmetic, broadcast_to / sum_to, and unary functions.
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "autodiff/ops.hpp"
+
+namespace bilevel::ad {
+
+Shape broadcast_shape(const Shape& a, const Shape& b, const char* op) {
+  const int r = std::max(a.rank, b.rank);
+  std::vector<int64_t> d(static_cast<size_t>(r));
+  for (int i = 0; i < r; ++i) {
+    const int ia = a.rank - r + i, ib = b.rank - r + i;
+    const int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
+    if (da != db && da != 1 && db != 1) {
+      throw std::invalid_argument(std::string(op) + ": shapes " + a.str() + " and " + b.str() +
+                                  " cannot be broadcast together");
+    }
+    d[static_cast<size_t>(i)] = da == 1 ? db : da;
+  }
+  return Shape(d);
+}
+
+namespace {
+
+// Strides of `s` seen through the 4-D padded shape `out` (0 on broadcast dimensions).
+void padded_strides(const Shape& s, const Shape& out, int64_t st[4], int64_t od[4]) {
+  int64_t stride = 1;
+  for (int i = 3; i >= 0; --i) {
+    const int io = out.rank - 4 + i;
+    const int is = s.rank - 4 + i;
+    od[i] = io >= 0 ? out[io] : 1;
+    const int64_t ds = is >= 0 ? s[is] : 1;
+    st[i] = (ds == 1) ? 0 : stride;
+    stride *= ds;
+  }
+}
+
+template <class F>
+Tensor broadcast_binary(const Tensor& a, const Tensor& b, const char* op, F f) {
+  if (a.shape() == b.shape()) {
+    Tensor c(a.shape());
+    const real* pa = a.data();
+    const real* pb = b.data();
+    real* pc = c.data();
+    for (int64_t i = 0, n = a.numel(); i < n; ++i) pc[i] = f(pa[i], pb[i]);
+    return c;
+  }
+  const Shape out = broadcast_shape(a.shape(), b.shape(), op);
+  Tensor c(out);
+  real* pc = c.data();
+  if (b.numel() == 1) {
+    const real bv = b[0];
+    const real* pa = a.data();
+    for (int64_t i = 0, n = c.numel(); i < n; ++i) pc[i] = f(pa[i], bv);
+    return c;
+  }
+  if (a.numel() == 1) {
+    const real av = a[0];
+    const real* pb = b.data();
+    for (int64_t i = 0, n = c.numel(); i < n; ++i) pc[i] = f(av, pb[i]);
+    return c;
+  }
+  int64_t sa[4], sb[4], od[4], tmp[4];
+  padded_strides(a.shape(), out, sa, od);
+  padded_strides(b.shape(), out, sb, tmp);
+  const real* pa = a.data();
+  const real* pb = b.data();
+  int64_t k = 0;
+  for (int64_t i0 = 0; i0 < od[0]; ++i0)
+    for (int64_t i1 = 0; i1 < od[1]; ++i1)
+      for (int64_t i2 = 0; i2 < od[2]; ++i2) {
+        const real* ra = pa + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];
+        const real* rb = pb + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
+        for (int64_t i3 = 0; i3 < od[3]; ++i3) pc[k++] = f(ra[i3 * sa[3]], rb[i3 * sb[3]]);
+      }
+  return c;
+}
+
+// Checks that `to` is reachable from `from` by broadcasting (to ← from by summation).
+void check_reducible(const Shape& from, const Shape& to, const char* op) {
+  bool ok = to.rank <= from.rank;
+  for (int i = 0; ok && i < to.rank; ++i) {
+    const int64_t df = from[from.rank - to.rank + i];
+    ok = to[i] == df || to[i] == 1;
+  }
+  if (!ok) throw std::invalid_argument(std::string(op) + ": cannot map shape " + from.str() + " onto " + to.str());
+}
+
+Tensor sum_to_value(const Tensor& x, const Shape& to) {
+  if (x.shape() == to) return x;
+  check_reducible(x.shape(), to, "sum_to");
+  Tensor out(to);
+  real* po = out.data();
+  if (to.numel() == 1) {
+    double s = 0;
+    for (int64_t i = 0; i < x.numel(); ++i) s += x[i];
+    po[0] = static_cast<real>(s);
+    return out;
+  }
+  int64_t so[4], xd[4];
+  padded_strides(to, x.shape(), so, xd);
+  const real* px = x.data();
+  int64_t k = 0;
+  for (int64_t i0 = 0; i0 < xd[0]; ++i0)
+    for (int64_t i1 = 0; i1 < xd[1]; ++i1)
+      for (int64_t i2 = 0; i2 < xd[2]; ++i2) {
+        real* ro = po + i0 * so[0] + i1 * so[1] + i2 * so[2];
+        if (so[3] == 0) {
+          real s = 0;
+          for (int64_t i3 = 0; i3 < xd[3]; ++i3) s += px[k++];
+          ro[0] += s;
+        } else {
+          for (int64_t i3 = 0; i3 < xd[3]; ++i3) ro[i3] += px[k++];
+        }
+      }
+  return out;
+}
+
+Tensor broadcast_value(const Tensor& x, const Shape& to) {
+  if (x.shape() == to) return x;
+  check_reducible(to, x.shape(), "broadcast_to");
+  return broadcast_binary(Tensor(to), x, "broadcast_to", [](real, real b) { return b; });
+}
+
+template <class F>
+Tensor map_unary(const Tensor& x, F f) {
+  Tensor y(x.shape());
+  const real* px = x.data();
+  real* py = y.data();
+  for (int64_t i = 0, n = x.numel(); i < n; ++i) py[i] = f(px[i]);
+  return y;
+}
+
+const Var& in0(const Var& out) { return out.node()->inputs[0]; }
+const Var& in1(const Var& out) { return out.node()->inputs[1]; }
+
+}  // namespace
+
+// ---- broadcast_to / sum_to: each the other's backward ----------------------------------------------
+Var sum_to(const Var& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  Var out = make_op("sum_to", sum_to_value(x.value(), shape), {x}, [](const Var& o, const Var& g, Var* gi) {
+    gi[0] = broadcast_to(g, in0(o).shape());
+  });
+  return out;
+}
+
+Var broadcast_to(const Var& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  return make_op("broadcast_to", broadcast_value(x.value(), shape), {x}, [](const Var& o, const Var& g, Var* gi) {
+    gi[0] = sum_to(g, in0(o).shape());
+  });
+}
+
+// ---- binary --------------------------------------------------------------------------------------
+Var add(const Var& a, const Var& b) {
+  return make_op("add", broadcast_binary(a.value(), b.value(), "add", [](real x, real y) { return x + y; }), {a, b},
+                 [](const Var& o, const Var& g, Var* gi) {
+                   if (o.node()->input_needed(0)) gi[0] = sum_to(g, in0(o).shape());
+                   if (o.node()->input_needed(1)) gi[1] = sum_to(g, in1(o).shape());
+                 });
+}
+
+Var sub(const Var& a, const Var& b) {
+  return make_op("sub", broadcast_binary(a.value(), b.value(), "sub", [](real x, real y) { return x - y; }), {a, b},
+                 [](const Var& o, const Var& g, Var* gi) {
+                   if (o.node()->input_needed(0)) gi[0] = sum_to(g, in0(o).shape());
+                   if (o.node()->input_needed(1)) gi[1] = neg(sum_to(g, in1(o).shape()));
+                 });
+}
+
+Var mul(const Var& a, const Var& b) {
+  return make_op("mul", broadcast_binary(a.value(), b.value(), "mul", [](real x, real y) { return x * y; }), {a, b},
+                 [](const Var& o, const Var& g, Var* gi) {
+                   if (o.node()->input_needed(0)) gi[0] = sum_to(mul(g, in1(o)), in0(o).shape());
+                   if (o.node()->input_needed(1)) gi[1] = sum_to(mul(g, in0(o)), in1(o).shape());
+                 });
+}
+
+Var div(const Var& a, const Var& b) {
+  // d(a/b)/da = 1/b; d(a/b)/db = −a/b² = −(a/b)/b.
+  return make_op("div", broadcast_binary(a.value(), b.value(), "div", [](real x, real y) { return x / y; }), {a, b},
+                 [](const Var& o, const Var& g, Var* gi) {
+                   if (o.node()->input_needed(0)) gi[0] = sum_to(div(g, in1(o)), in0(o).shape());
+                   if (o.node()->input_needed(1)) gi[1] = neg(sum_to(div(mul(g, o), in1(o)), in1(o).shape()));
+                 });
+}
+
+// ---- scalar and unary ----------------------------------------------------------------------------
+Var neg(const Var& x) {
+  return make_op("neg", map_unary(x.value(), [](real v) { return -v; }), {x},
+                 [](const Var&, const Var& g, Var* gi) { gi[0] = neg(g); });
+}
+
+Var scale(const Var& x, real c) {
+  Var out = make_op("scale", map_unary(x.value(), [c](real v) { return c * v; }), {x},
+                    [](const Var& o, const Var& g, Var* gi) { gi[0] = scale(g, static_cast<real>(o.node()->darg)); });
+  out.node()->darg = c;
+  return out;
+}
+
+Var add_scalar(const Var& x, real c) {
+  return make_op("add_scalar", map_unary(x.value(), [c](real v) { return v + c; }), {x},
+                 [](const Var&, const Var& g, Var* gi) { gi[0] = g; });
+}
+
+Var exp(const Var& x) {
+  return make_op("exp", map_unary(x.value(), [](real v) { return std::exp(v); }), {x},
+                 [](const Var& o, const Var& g, Var* gi) { gi[0] = mul(g, o); });
+}
+
+Var log(const Var& x) {
+  return make_op("log", map_unary(x.value(), [](real v) { return std::log(v); }), {x},
+                 [](const Var& o, const Var& g, Var* gi) { gi[0] = div(g, in0(o)); });
+}
+
+Var tanh(const Var& x) {
+  // d tanh = 1 − tanh².
+  return make_op("tanh", map_unary(x.value(), [](real v) { return std::tanh(v); }), {x},
+                 [](const Var& o, const Var& g, Var* gi) { gi[0] = sub(g, mul(g, square(o))); });
+}
+
+static real sigmoid_value(real v) {
+  if (v >= 0) return real(1) / (real(1) + std::exp(-v));
+  const real e = std::exp(v);
+  return e / (real(1) + e);
+}
+
+Var sigmoid(const Var& x) {
+  // dσ = σ(1 − σ).
+  return make_op("sigmoid", map_unary(x.value(), sigmoid_value), {x},
+                 [](const Var& o, const Var& g, Var* gi) { gi[0] = mul(g, sub(o, square(o))); });
+}
+
+Var relu(const Var& x) {
+  return make_op("relu", map_unary(x.value(), [](real v) { return v > 0 ? v : real(0); }), {x},
+                 [](const Var& o, const Var& g, Var* gi) {
+                   Var mask = constant(map_unary(in0(o).value(), [](real v) { return v > 0 ? real(1) : real(0); }));
+                   gi[0] = mul(g, mask);
+                 });
+}
+
+Var softplus(const Var& x) {
+  return make_op("softplus", map_unary(x.value(), [](real v) {
+                   return v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v));
+                 }),
+                 {x}, [](const Var& o, const Var& g, Var* gi) { gi[0] = mul(g, sigmoid(in0(o))); });
+}
+
+Var sin(const Var& x) {
+  return make_op("sin", map_unary(x.value(), [](real v) { return std::sin(v); }), {x},
+                 [](const Var& o, const Var& g, Var* gi) { gi[0] = mul(g, cos(in0(o))); });
+}
+
+Var cos(const Var& x) {
+  return make_op("cos", map_unary(x.value(), [](real v) { return std::cos(v); }), {x},
+                 [](const Var& o, const Var& g, Var* gi) { gi[0] = neg(mul(g, sin(in0(o)))); });
+}
+
+Var pow(const Var& x, real p) {
+  Var out = make_op("pow", map_unary(x.value(), [p](real v) { return std::pow(v, p); }), {x},
+                    [](const Var& o, const Var& g, Var* gi) {
+                      const real pp = static_cast<real>(o.node()->darg);
+                      if (pp == real(0)) {
+                        gi[0] = constant(Tensor(in0(o).shape()));
+                      } else if (pp == real(1)) {
+                        gi[0] = g;
+                      } else {
+                        gi[0] = mul(g, scale(pow(in0(o), pp - real(1)), pp));
+                      }
+                    });
+  out.node()->darg = p;
+  return out;
+}
+
+Var square(const Var& x) {
+  return make_op("square", map_unary(x.value(), [](real v) { return v * v; }), {x},
+                 [](const Var& o, const Var& g, Var* gi) { gi[0] = mul(g, scale(in0(o), real(2))); });
+}
+
+Var sqrt(const Var& x) {
+  return make_op("sqrt", map_unary(x.value(), [](real v) { return std::sqrt(v); }), {x},
+                 [](const Var& o, const Var& g, Var* gi) { gi[0] = div(g, scale(o, real(2))); });
+}
+
+Var abs(const Var& x) {
+  return make_op("abs", map_unary(x.value(), [](real v) { return std::abs(v); }), {x},
+                 [](const Var& o, const Var& g, Var* gi) {
+                   Var sign = constant(map_unary(in0(o).value(), [](real v) {
+                     return v > 0 ? real(1) : (v < 0 ? real(-1) : real(0));
+                   }));
+                   gi[0] = mul(g, sign);
+                 });
+}
+
+// ---- reductions built on sum_to ------------------------------------------------------------------
+Var sum(const Var& x) { return sum_to(x, Shape{}); }
+
+static int normalize_axis(int axis, int rank, const char* op) {
+  const int a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) {
+    throw std::invalid_argument(std::string(op) + ": axis " + std::to_string(axis) + " out of range for rank " +
+                                std::to_string(rank));
+  }
+  return a;
+}
+
+Var sum(const Var& x, int axis, bool keepdim) {
+  const int a = normalize_axis(axis, x.rank(), "sum");
+  std::vector<int64_t> kd = x.shape().to_vector();
+  kd[static_cast<size_t>(a)] = 1;
+  Var s = sum_to(x, Shape(kd));
+  if (keepdim) return s;
+  kd.erase(kd.begin() + a);
+  return reshape(s, Shape(kd));
+}
+
+Var mean(const Var& x) { return scale(sum(x), real(1) / static_cast<real>(std::max<int64_t>(1, x.numel()))); }
+
+Var mean(const Var& x, int axis, bool keepdim) {
+  const int a = normalize_axis(axis, x.rank(), "mean");
+  return scale(sum(x, a, keepdim), real(1) / static_cast<real>(std::max<int64_t>(1, x.shape()[a])));
+}
+
+Var dot(const Var& a, const Var& b) {
+  if (a.numel() != b.numel()) {
+    throw std::invalid_argument("dot: sizes differ, " + a.shape().str() + " vs " + b.shape().str());
+  }
+  return sum(mul(flatten(a), flatten(b)));
+}
+
+}  // namespace bilevel::ad

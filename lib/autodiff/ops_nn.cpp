@@ -1,0 +1,282 @@
+// Neural-network ops: log-softmax, fused softmax cross-entropy, mse, im2col/col2im, conv2d,
+// 2×2 max-pool and batch-norm with batch statistics.
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "autodiff/ops.hpp"
+
+namespace bilevel::ad {
+
+namespace {
+const Var& in0(const Var& out) { return out.node()->inputs[0]; }
+
+void check_rank(const Var& x, int rank, const char* op, const char* what) {
+  if (x.rank() != rank) {
+    throw std::invalid_argument(std::string(op) + ": expects " + what + ", got shape " + x.shape().str());
+  }
+}
+
+std::shared_ptr<const std::vector<int64_t>> label_indices(const std::vector<int64_t>& labels, int64_t b, int64_t c,
+                                                          const char* op) {
+  if (static_cast<int64_t>(labels.size()) != b) {
+    throw std::invalid_argument(std::string(op) + ": " + std::to_string(labels.size()) + " labels for " +
+                                std::to_string(b) + " rows of logits");
+  }
+  auto idx = std::make_shared<std::vector<int64_t>>(labels.size());
+  for (int64_t i = 0; i < b; ++i) {
+    const int64_t y = labels[static_cast<size_t>(i)];
+    if (y < 0 || y >= c) {
+      throw std::invalid_argument(std::string(op) + ": label " + std::to_string(y) + " at row " + std::to_string(i) +
+                                  " is outside [0, " + std::to_string(c) + ")");
+    }
+    (*idx)[static_cast<size_t>(i)] = i * c + y;
+  }
+  return idx;
+}
+}  // namespace
+
+Var log_softmax(const Var& x) {
+  // x: (B, C) → (B, C). Backward: g − softmax(x)·Σ_c g (softmax = exp of the output).
+  check_rank(x, 2, "log_softmax", "a 2-D (batch, classes) tensor");
+  const int64_t b = x.shape()[0], c = x.shape()[1];
+  Tensor y(x.shape());
+  const real* px = x.value().data();
+  real* py = y.data();
+  for (int64_t i = 0; i < b; ++i) {
+    const real* r = px + i * c;
+    real m = r[0];
+    for (int64_t j = 1; j < c; ++j) m = std::max(m, r[j]);
+    double s = 0;
+    for (int64_t j = 0; j < c; ++j) s += std::exp(static_cast<double>(r[j] - m));
+    const real lse = m + static_cast<real>(std::log(s));
+    for (int64_t j = 0; j < c; ++j) py[i * c + j] = r[j] - lse;
+  }
+  return make_op("log_softmax", std::move(y), {x}, [](const Var& o, const Var& g, Var* gi) {
+    gi[0] = sub(g, mul(exp(o), sum(g, 1, true)));
+  });
+}
+
+Var softmax(const Var& x) { return exp(log_softmax(x)); }
+
+Var per_example_cross_entropy(const Var& logits, const std::vector<int64_t>& labels) {
+  check_rank(logits, 2, "per_example_cross_entropy", "2-D logits (batch, classes)");
+  const int64_t b = logits.shape()[0], c = logits.shape()[1];
+  auto idx = label_indices(labels, b, c, "per_example_cross_entropy");
+  return neg(gather(log_softmax(logits), std::move(idx), Shape{b}));
+}
+
+Var softmax_cross_entropy(const Var& logits, const std::vector<int64_t>& labels, const Var& weights,
+                          bool sum_reduction) {
+  // logits: (B, C), labels: B ints, weights: (B,) or undefined → ().
+  // Fused forward; backward ∂/∂logits = (softmax − onehot)·w·g·s, ∂/∂w = ℓ·g·s with s = 1 or 1/B,
+  // written with differentiable ops so second derivatives (including ∂²/∂logits∂w) work.
+  check_rank(logits, 2, "softmax_cross_entropy", "2-D logits (batch, classes)");
+  const int64_t b = logits.shape()[0], c = logits.shape()[1];
+  auto idx = label_indices(labels, b, c, "softmax_cross_entropy");
+  if (weights.defined() && (weights.rank() != 1 || weights.shape()[0] != b)) {
+    throw std::invalid_argument("softmax_cross_entropy: weights of shape " + weights.shape().str() +
+                                " for logits of shape " + logits.shape().str() + " (expected (" +
+                                std::to_string(b) + ",))");
+  }
+  const real* px = logits.value().data();
+  double total = 0;
+  for (int64_t i = 0; i < b; ++i) {
+    const real* r = px + i * c;
+    real m = r[0];
+    for (int64_t j = 1; j < c; ++j) m = std::max(m, r[j]);
+    double s = 0;
+    for (int64_t j = 0; j < c; ++j) s += std::exp(static_cast<double>(r[j] - m));
+    const double li = static_cast<double>(m) + std::log(s) - static_cast<double>(r[(*idx)[static_cast<size_t>(i)] - i * c]);
+    total += (weights.defined() ? static_cast<double>(weights.value()[i]) : 1.0) * li;
+  }
+  const double s = sum_reduction ? 1.0 : 1.0 / static_cast<double>(std::max<int64_t>(b, 1));
+  std::vector<Var> inputs{logits};
+  if (weights.defined()) inputs.push_back(weights);
+  Var out = make_op("softmax_cross_entropy", Tensor::scalar(static_cast<real>(total * s)), std::move(inputs),
+                    [](const Var& o, const Var& g, Var* gi) {
+                      const Node* n = o.node();
+                      const Var& z = n->inputs[0];
+                      const bool weighted = n->inputs.size() > 1;
+                      const real sc = static_cast<real>(n->darg);
+                      const int64_t bb = z.shape()[0];
+                      Var gs = scale(g, sc);
+                      if (n->input_needed(0)) {
+                        Tensor onehot(z.shape());
+                        for (int64_t i = 0; i < bb; ++i) onehot[(*n->idx)[static_cast<size_t>(i)]] = real(1);
+                        Var d = sub(softmax(z), constant(std::move(onehot)));
+                        if (weighted) d = mul(d, reshape(n->inputs[1], Shape{bb, 1}));
+                        gi[0] = mul(d, gs);
+                      }
+                      if (weighted && n->input_needed(1)) {
+                        Var nll = neg(gather(log_softmax(z), n->idx, Shape{bb}));
+                        gi[1] = mul(nll, gs);
+                      }
+                    });
+  out.node()->darg = s;
+  out.node()->idx = std::move(idx);
+  return out;
+}
+
+Var mse(const Var& pred, const Var& target) {
+  if (pred.shape() != target.shape()) {
+    throw std::invalid_argument("mse: prediction shape " + pred.shape().str() + " differs from target shape " +
+                                target.shape().str());
+  }
+  return mean(square(sub(pred, target)));
+}
+
+// ---- convolution ---------------------------------------------------------------------------------
+namespace {
+struct ConvGeom {
+  int64_t n, h, w, c, kh, kw, s, p, oh, ow;
+};
+
+ConvGeom conv_geom(const Shape& x, int64_t kh, int64_t kw, Conv2dParams prm, const char* op) {
+  if (x.rank != 4) throw std::invalid_argument(std::string(op) + ": expects NHWC input, got shape " + x.str());
+  if (kh <= 0 || kw <= 0 || prm.stride <= 0 || prm.pad < 0) {
+    throw std::invalid_argument(std::string(op) + ": kernel " + std::to_string(kh) + "×" + std::to_string(kw) +
+                                ", stride " + std::to_string(prm.stride) + ", pad " + std::to_string(prm.pad) +
+                                " (need kernel ≥ 1, stride ≥ 1, pad ≥ 0)");
+  }
+  ConvGeom g{x[0], x[1], x[2], x[3], kh, kw, prm.stride, prm.pad, 0, 0};
+  const int64_t hh = g.h + 2 * g.p - kh, ww = g.w + 2 * g.p - kw;
+  if (hh < 0 || ww < 0) {
+    throw std::invalid_argument(std::string(op) + ": kernel " + std::to_string(kh) + "×" + std::to_string(kw) +
+                                " larger than padded input " + x.str());
+  }
+  g.oh = hh / g.s + 1;
+  g.ow = ww / g.s + 1;
+  return g;
+}
+
+// Visits every (column entry, image element) pair: f(col_index, image_index) for in-bounds taps.
+template <class F>
+void for_each_tap(const ConvGeom& g, F f) {
+  const int64_t kcols = g.kh * g.kw * g.c;
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t oy = 0; oy < g.oh; ++oy)
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        const int64_t row = (n * g.oh + oy) * g.ow + ox;
+        for (int64_t ky = 0; ky < g.kh; ++ky) {
+          const int64_t iy = oy * g.s - g.p + ky;
+          if (iy < 0 || iy >= g.h) continue;
+          for (int64_t kx = 0; kx < g.kw; ++kx) {
+            const int64_t ix = ox * g.s - g.p + kx;
+            if (ix < 0 || ix >= g.w) continue;
+            const int64_t col0 = row * kcols + (ky * g.kw + kx) * g.c;
+            const int64_t img0 = ((n * g.h + iy) * g.w + ix) * g.c;
+            f(col0, img0, g.c);
+          }
+        }
+      }
+}
+
+void set_conv_args(Node* n, int64_t kh, int64_t kw, Conv2dParams p) {
+  n->iarg[0] = kh;
+  n->iarg[1] = kw;
+  n->iarg[2] = p.stride;
+  n->iarg[3] = p.pad;
+}
+Conv2dParams conv_args(const Node* n) { return Conv2dParams{n->iarg[2], n->iarg[3]}; }
+}  // namespace
+
+Var im2col(const Var& x, int64_t kh, int64_t kw, Conv2dParams p) {
+  const ConvGeom g = conv_geom(x.shape(), kh, kw, p, "im2col");
+  Tensor cols(Shape{g.n * g.oh * g.ow, kh * kw * g.c});
+  const real* px = x.value().data();
+  real* pc = cols.data();
+  for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len) {
+    for (int64_t k = 0; k < len; ++k) pc[col0 + k] = px[img0 + k];
+  });
+  Var out = make_op("im2col", std::move(cols), {x}, [](const Var& o, const Var& gr, Var* gi) {
+    const Node* n = o.node();
+    gi[0] = col2im(gr, in0(o).shape(), n->iarg[0], n->iarg[1], conv_args(n));
+  });
+  set_conv_args(out.node(), kh, kw, p);
+  return out;
+}
+
+Var col2im(const Var& cols, const Shape& x_shape, int64_t kh, int64_t kw, Conv2dParams p) {
+  const ConvGeom g = conv_geom(x_shape, kh, kw, p, "col2im");
+  if (cols.shape() != Shape{g.n * g.oh * g.ow, kh * kw * g.c}) {
+    throw std::invalid_argument("col2im: columns of shape " + cols.shape().str() + " do not match image " +
+                                x_shape.str());
+  }
+  Tensor img(x_shape);
+  const real* pc = cols.value().data();
+  real* pi = img.data();
+  for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len) {
+    for (int64_t k = 0; k < len; ++k) pi[img0 + k] += pc[col0 + k];
+  });
+  Var out = make_op("col2im", std::move(img), {cols}, [](const Var& o, const Var& gr, Var* gi) {
+    const Node* n = o.node();
+    gi[0] = im2col(gr, n->iarg[0], n->iarg[1], conv_args(n));
+  });
+  set_conv_args(out.node(), kh, kw, p);
+  return out;
+}
+
+Var conv2d(const Var& x, const Var& w, const Var& bias, Conv2dParams p) {
+  // x: (N, H, W, C), w: (F, KH, KW, C), bias: (F,) → (N, OH, OW, F) = im2col(x)·W₂ᵀ + b.
+  check_rank(w, 4, "conv2d", "weights (F, KH, KW, C)");
+  const int64_t f = w.shape()[0], kh = w.shape()[1], kw = w.shape()[2];
+  const ConvGeom g = conv_geom(x.shape(), kh, kw, p, "conv2d");
+  if (w.shape()[3] != g.c) {
+    throw std::invalid_argument("conv2d: weights " + w.shape().str() + " expect " + std::to_string(w.shape()[3]) +
+                                " input channels, input " + x.shape().str() + " has " + std::to_string(g.c));
+  }
+  if (bias.defined() && bias.shape() != Shape{f}) {
+    throw std::invalid_argument("conv2d: bias of shape " + bias.shape().str() + " for " + std::to_string(f) +
+                                " filters");
+  }
+  Var cols = (kh == 1 && kw == 1 && p.stride == 1 && p.pad == 0) ? reshape(x, Shape{g.n * g.h * g.w, g.c})
+                                                                  : im2col(x, kh, kw, p);
+  Var y = matmul(cols, reshape(w, Shape{f, kh * kw * g.c}), false, true);
+  if (bias.defined()) y = add(y, bias);
+  return reshape(y, Shape{g.n, g.oh, g.ow, f});
+}
+
+Var max_pool2x2(const Var& x) {
+  // x: (N, H, W, C) → (N, H/2, W/2, C); the argmax is fixed, so this is a gather (backward: scatter).
+  check_rank(x, 4, "max_pool2x2", "NHWC input");
+  const int64_t n = x.shape()[0], h = x.shape()[1], w = x.shape()[2], c = x.shape()[3];
+  const int64_t oh = h / 2, ow = w / 2;
+  if (oh == 0 || ow == 0) throw std::invalid_argument("max_pool2x2: input " + x.shape().str() + " is smaller than 2×2");
+  auto idx = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(n * oh * ow * c));
+  const real* px = x.value().data();
+  size_t k = 0;
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox)
+        for (int64_t ch = 0; ch < c; ++ch) {
+          int64_t best = ((b * h + 2 * oy) * w + 2 * ox) * c + ch;
+          for (int64_t dy = 0; dy < 2; ++dy)
+            for (int64_t dx = 0; dx < 2; ++dx) {
+              const int64_t j = ((b * h + 2 * oy + dy) * w + 2 * ox + dx) * c + ch;
+              if (px[j] > px[best]) best = j;
+            }
+          (*idx)[k++] = best;
+        }
+  return gather(x, std::move(idx), Shape{n, oh, ow, c});
+}
+
+Var batch_norm(const Var& x, const Var& gamma, const Var& beta, real eps) {
+  // x: (..., C) normalised per channel over all other axes with batch statistics (composite op).
+  if (x.rank() < 2) throw std::invalid_argument("batch_norm: expects at least 2-D input, got " + x.shape().str());
+  const int64_t c = x.shape()[x.rank() - 1];
+  const int64_t m = x.numel() / std::max<int64_t>(c, 1);
+  if (gamma.shape() != Shape{c} || beta.shape() != Shape{c}) {
+    throw std::invalid_argument("batch_norm: gamma " + gamma.shape().str() + " and beta " + beta.shape().str() +
+                                " must both be (" + std::to_string(c) + ",) for input " + x.shape().str());
+  }
+  Var x2 = reshape(x, Shape{m, c});
+  Var mu = mean(x2, 0, true);
+  Var xc = sub(x2, mu);
+  Var var = mean(square(xc), 0, true);
+  Var y = add(mul(div(xc, sqrt(add_scalar(var, eps))), gamma), beta);
+  return reshape(y, x.shape());
+}
+
+}  // namespace bilevel::ad

@@ -1,0 +1,186 @@
+// Shape ops and matmul: reshape, view/embed, slices, concat, gather/scatter, transpose, matmul.
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "autodiff/ops.hpp"
+
+namespace bilevel::ad {
+
+namespace {
+const Var& in0(const Var& out) { return out.node()->inputs[0]; }
+}  // namespace
+
+Var reshape(const Var& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  return make_op("reshape", x.value().reshaped(shape), {x},
+                 [](const Var& o, const Var& g, Var* gi) { gi[0] = reshape(g, in0(o).shape()); });
+}
+
+Var flatten(const Var& x) { return reshape(x, Shape{x.numel()}); }
+
+Var view(const Var& x, int64_t offset, const Shape& shape) {
+  const int64_t n = shape.numel();
+  if (offset < 0 || offset + n > x.numel()) {
+    throw std::invalid_argument("view: elements [" + std::to_string(offset) + ", " + std::to_string(offset + n) +
+                                ") out of range for a tensor of shape " + x.shape().str());
+  }
+  if (offset == 0 && n == x.numel()) return reshape(x, shape);
+  Tensor v(shape);
+  if (n) std::memcpy(v.data(), x.value().data() + offset, static_cast<size_t>(n) * sizeof(real));
+  Var out = make_op("view", std::move(v), {x}, [](const Var& o, const Var& g, Var* gi) {
+    gi[0] = embed(g, o.node()->iarg[0], in0(o).shape());
+  });
+  out.node()->iarg[0] = offset;
+  return out;
+}
+
+Var embed(const Var& x, int64_t offset, const Shape& shape) {
+  const int64_t n = x.numel();
+  if (offset < 0 || offset + n > shape.numel()) {
+    throw std::invalid_argument("embed: " + std::to_string(n) + " elements at offset " + std::to_string(offset) +
+                                " do not fit in shape " + shape.str());
+  }
+  if (offset == 0 && n == shape.numel()) return reshape(x, shape);
+  Tensor v(shape);
+  if (n) std::memcpy(v.data() + offset, x.value().data(), static_cast<size_t>(n) * sizeof(real));
+  Var out = make_op("embed", std::move(v), {x}, [](const Var& o, const Var& g, Var* gi) {
+    gi[0] = view(g, o.node()->iarg[0], in0(o).shape());
+  });
+  out.node()->iarg[0] = offset;
+  return out;
+}
+
+Var slice_rows(const Var& x, int64_t begin, int64_t end) {
+  if (x.rank() < 1 || begin < 0 || end < begin || end > x.shape()[0]) {
+    throw std::invalid_argument("slice_rows: rows [" + std::to_string(begin) + ", " + std::to_string(end) +
+                                ") out of range for shape " + x.shape().str());
+  }
+  std::vector<int64_t> d = x.shape().to_vector();
+  const int64_t row = d[0] ? x.numel() / d[0] : 0;
+  d[0] = end - begin;
+  return view(x, begin * row, Shape(d));
+}
+
+Var concat(const std::vector<Var>& xs, int axis) {
+  if (xs.empty()) throw std::invalid_argument("concat: no inputs");
+  if (axis == 0) {
+    std::vector<int64_t> d = xs[0].shape().to_vector();
+    if (d.empty()) throw std::invalid_argument("concat: cannot concatenate scalars along axis 0");
+    int64_t rows = 0;
+    for (const auto& x : xs) {
+      std::vector<int64_t> e = x.shape().to_vector();
+      if (e.size() != d.size() || !std::equal(e.begin() + 1, e.end(), d.begin() + 1)) {
+        throw std::invalid_argument("concat: shapes " + xs[0].shape().str() + " and " + x.shape().str() +
+                                    " differ outside axis 0");
+      }
+      rows += e[0];
+    }
+    d[0] = rows;
+    const Shape out_shape(d);
+    Tensor v(out_shape);
+    int64_t off = 0;
+    for (const auto& x : xs) {
+      if (x.numel()) std::memcpy(v.data() + off, x.value().data(), static_cast<size_t>(x.numel()) * sizeof(real));
+      off += x.numel();
+    }
+    return make_op("concat", std::move(v), xs, [](const Var& o, const Var& g, Var* gi) {
+      int64_t offset = 0;
+      const auto& ins = o.node()->inputs;
+      for (size_t i = 0; i < ins.size(); ++i) {
+        if (o.node()->input_needed(i)) gi[i] = view(g, offset, ins[i].shape());
+        offset += ins[i].numel();
+      }
+    });
+  }
+  if (axis == 1 || axis == -1) {
+    // 2-D along columns: concat of transposes, transposed back.
+    std::vector<Var> ts;
+    for (const auto& x : xs) {
+      if (x.rank() != 2) throw std::invalid_argument("concat: axis 1 needs 2-D inputs, got " + x.shape().str());
+      ts.push_back(transpose(x));
+    }
+    return transpose(concat(ts, 0));
+  }
+  throw std::invalid_argument("concat: axis " + std::to_string(axis) + " is not supported (use 0, or 1 for 2-D)");
+}
+
+Var gather(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, const Shape& shape) {
+  if (static_cast<int64_t>(idx->size()) != shape.numel()) {
+    throw std::invalid_argument("gather: " + std::to_string(idx->size()) + " indices for output shape " +
+                                shape.str());
+  }
+  Tensor v(shape);
+  const real* px = x.value().data();
+  const int64_t n = x.numel();
+  for (size_t i = 0; i < idx->size(); ++i) {
+    const int64_t j = (*idx)[i];
+    if (j < 0 || j >= n) {
+      throw std::invalid_argument("gather: index " + std::to_string(j) + " out of range for shape " +
+                                  x.shape().str());
+    }
+    v[static_cast<int64_t>(i)] = px[j];
+  }
+  Var out = make_op("gather", std::move(v), {x}, [](const Var& o, const Var& g, Var* gi) {
+    gi[0] = scatter_add(g, o.node()->idx, in0(o).shape());
+  });
+  out.node()->idx = std::move(idx);
+  return out;
+}
+
+Var scatter_add(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, const Shape& shape) {
+  if (static_cast<int64_t>(idx->size()) != x.numel()) {
+    throw std::invalid_argument("scatter_add: " + std::to_string(idx->size()) + " indices for input shape " +
+                                x.shape().str());
+  }
+  Tensor v(shape);
+  const real* px = x.value().data();
+  const int64_t n = shape.numel();
+  for (size_t i = 0; i < idx->size(); ++i) {
+    const int64_t j = (*idx)[i];
+    if (j < 0 || j >= n) {
+      throw std::invalid_argument("scatter_add: index " + std::to_string(j) + " out of range for shape " +
+                                  shape.str());
+    }
+    v[j] += px[i];
+  }
+  Var out = make_op("scatter_add", std::move(v), {x}, [](const Var& o, const Var& g, Var* gi) {
+    gi[0] = gather(g, o.node()->idx, in0(o).shape());
+  });
+  out.node()->idx = std::move(idx);
+  return out;
+}
+
+Var transpose(const Var& x) {
+  if (x.rank() != 2) throw std::invalid_argument("transpose: expects a 2-D tensor, got " + x.shape().str());
+  const int64_t m = x.shape()[0], n = x.shape()[1];
+  Tensor v(Shape{n, m});
+  const real* px = x.value().data();
+  real* pv = v.data();
+  constexpr int64_t B = 32;  // blocked for cache friendliness
+  for (int64_t i0 = 0; i0 < m; i0 += B)
+    for (int64_t j0 = 0; j0 < n; j0 += B)
+      for (int64_t i = i0; i < std::min(m, i0 + B); ++i)
+        for (int64_t j = j0; j < std::min(n, j0 + B); ++j) pv[j * m + i] = px[i * n + j];
+  return make_op("transpose", std::move(v), {x}, [](const Var&, const Var& g, Var* gi) { gi[0] = transpose(g); });
+}
+
+Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b) {
+  // C = op(A)·op(B), G = ∂L/∂C.  ∂L/∂op(A) = G·op(B)ᵀ and ∂L/∂op(B) = op(A)ᵀ·G, so
+  //   A: ta ? op(B)·Gᵀ : G·op(B)ᵀ          B: tb ? Gᵀ·op(A) : op(A)ᵀ·G
+  // each again a single gemm with transpose flags.
+  Var out = make_op("matmul", gemm(a.value(), b.value(), trans_a, trans_b), {a, b},
+                    [](const Var& o, const Var& g, Var* gi) {
+                      const Node* n = o.node();
+                      const bool ta = n->iarg[0] != 0, tb = n->iarg[1] != 0;
+                      const Var& A = n->inputs[0];
+                      const Var& B = n->inputs[1];
+                      if (n->input_needed(0)) gi[0] = ta ? matmul(B, g, tb, true) : matmul(g, B, false, !tb);
+                      if (n->input_needed(1)) gi[1] = tb ? matmul(g, A, true, ta) : matmul(A, g, !ta, false);
+                    });
+  out.node()->iarg[0] = trans_a;
+  out.node()->iarg[1] = trans_b;
+  return out;
+}
+
+}  // namespace bilevel::ad
