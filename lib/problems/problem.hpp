@@ -1,0 +1,101 @@
+#pragma once
+// A bilevel problem: inner loss L_T(θ, λ) minimised by r steps of gradient descent from θ₀(λ, task),
+// outer loss L_V(θ, λ) evaluated at the result. θ and λ are flat vectors (P,) and (H,).
+//
+// Contract for implementations:
+//  - sample_task draws everything a task needs from `rng` only (so tasks are a pure function of the
+//    stream), including a random inner initialisation when θ₀ does not depend on λ.
+//  - inner_loss / outer_loss / theta0 build differentiable graphs in θ and λ with lib/autodiff ops and
+//    are const and thread-safe (called concurrently for different tasks).
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autodiff/ops.hpp"
+#include "run/options.hpp"
+#include "tensor/rng.hpp"
+
+namespace bilevel {
+
+// Named scalar metrics in a fixed order (curve rows, result files).
+using Metrics = std::vector<std::pair<std::string, double>>;
+
+struct Task {
+  std::vector<Tensor> x;                     // inputs, e.g. {support_x, query_x}
+  std::vector<Tensor> y;                     // real targets, e.g. {support_y, query_y}
+  std::vector<std::vector<int64_t>> labels;  // class labels where needed
+  Tensor theta_init;                         // θ₀ when it does not depend on λ (else empty)
+  int64_t id = 0;                            // discrete task index (toy problems)
+};
+
+struct InnerConfig {
+  int64_t steps = 1;  // r
+  real lr = real(0.1);  // α
+};
+
+class Problem {
+ public:
+  virtual ~Problem() = default;
+  virtual std::string name() const = 0;
+  virtual int64_t theta_dim() const = 0;
+  virtual int64_t lambda_dim() const = 0;
+  virtual InnerConfig inner() const = 0;
+
+  virtual Tensor init_lambda(Rng& rng) const = 0;
+  virtual Task sample_task(Rng& rng) const = 0;
+
+  // θ₀(λ, task). Meta-initialization problems return λ itself; others a constant from the task.
+  virtual ad::Var theta0(const ad::Var& lambda, const Task& task) const = 0;
+  virtual ad::Var inner_loss(const ad::Var& theta, const ad::Var& lambda, const Task& task) const = 0;
+  virtual ad::Var outer_loss(const ad::Var& theta, const ad::Var& lambda, const Task& task) const = 0;
+
+  // Structure the estimators need to know.
+  virtual bool theta0_is_lambda() const { return false; }      // meta-initialization: reptile applies
+  virtual bool lambda_in_inner_loss() const { return true; }   // implicit differentiation applies
+  virtual bool lambda_in_outer_loss() const { return false; }  // a direct ∇_λ L_V term exists
+
+  // Test metrics of λ (e.g. post-adaptation MSE on fixed evaluation tasks). Deterministic.
+  virtual Metrics evaluate(const Tensor& lambda) const = 0;
+  // Extra per-row diagnostics where a closed form exists (exact hypergradient norm, distance of θ to
+  // the inner solution, |M'(θ)| …). Cheap enough to log every row.
+  virtual Metrics diagnostics(const Tensor& lambda) const {
+    (void)lambda;
+    return {};
+  }
+
+  // Closed forms for tests and `check`, where they exist: the hypergradient of the r-step unrolled
+  // objective for this task, and the implicit-function-theorem hypergradient at θ*(λ).
+  virtual std::optional<Tensor> closed_form_unrolled(const Tensor& lambda, const Task& task) const {
+    (void)lambda, (void)task;
+    return std::nullopt;
+  }
+  virtual std::optional<Tensor> closed_form_ift(const Tensor& lambda, const Task& task) const {
+    (void)lambda, (void)task;
+    return std::nullopt;
+  }
+
+  // Everything needed to rebuild the instance elsewhere (model layout, fixed matrices, …).
+  virtual nlohmann::json describe() const { return nlohmann::json::object(); }
+};
+
+struct ProblemInfo {
+  std::string name;
+  std::string description;
+  std::vector<OptionSpec> options;
+  // Builds the problem from resolved options; `seed` fixes any random instance data (matrices,
+  // evaluation tasks).
+  std::unique_ptr<Problem> (*make)(const Options& opts, uint64_t seed);
+  // Defaults of run-loop options that suit this problem (e.g. {"outer_lr", "10"}, {"schedule", "inv"});
+  // the user's --set still wins.
+  std::vector<std::pair<std::string, std::string>> run_defaults = {};
+};
+
+// All problems, in listing order. Adding a problem = one entry in problems/registry.cpp.
+const std::vector<ProblemInfo>& problem_registry();
+// Throws option_error naming the unknown name and listing the valid ones.
+const ProblemInfo& find_problem(const std::string& name);
+
+}  // namespace bilevel

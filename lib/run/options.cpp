@@ -1,0 +1,247 @@
+#include "run/options.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace bilevel {
+
+namespace {
+std::string fmt_num(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+}  // namespace
+
+std::string OptionSpec::kind_name() const {
+  switch (kind) {
+    case OptKind::Int: return "int";
+    case OptKind::Real: return "real";
+    case OptKind::Bool: return "bool";
+    case OptKind::String: return "string";
+    case OptKind::Choice: return "choice";
+  }
+  return "?";
+}
+
+std::string OptionSpec::range_text() const {
+  std::ostringstream s;
+  if (kind == OptKind::Choice) {
+    s << "one of: ";
+    for (size_t i = 0; i < choices.size(); ++i) s << (i ? ", " : "") << choices[i];
+    return s.str();
+  }
+  if (kind == OptKind::Bool) return "true or false";
+  if (kind == OptKind::String) return "text";
+  const bool has_min = min > -1e299, has_max = max < 1e299;
+  s << (kind == OptKind::Int ? "an integer" : "a number");
+  if (has_min && has_max) {
+    s << " in " << (min_exclusive ? "(" : "[") << fmt_num(min) << ", " << fmt_num(max) << "]";
+  } else if (has_min) {
+    s << (min_exclusive ? " > " : " ≥ ") << fmt_num(min);
+  } else if (has_max) {
+    s << " ≤ " << fmt_num(max);
+  }
+  for (const auto& w : choices) s << " or '" << w << "'";
+  return s.str();
+}
+
+OptionSpec opt_int(std::string key, int64_t def, std::string help, double min, double max) {
+  OptionSpec o;
+  o.key = std::move(key);
+  o.kind = OptKind::Int;
+  o.default_value = std::to_string(def);
+  o.help = std::move(help);
+  o.min = min;
+  o.max = max;
+  return o;
+}
+
+OptionSpec opt_real(std::string key, double def, std::string help, double min, double max, bool min_exclusive) {
+  OptionSpec o;
+  o.key = std::move(key);
+  o.kind = OptKind::Real;
+  std::ostringstream s;
+  s.precision(17);
+  s << def;
+  o.default_value = s.str();
+  o.help = std::move(help);
+  o.min = min;
+  o.max = max;
+  o.min_exclusive = min_exclusive;
+  return o;
+}
+
+OptionSpec opt_bool(std::string key, bool def, std::string help) {
+  OptionSpec o;
+  o.key = std::move(key);
+  o.kind = OptKind::Bool;
+  o.default_value = def ? "true" : "false";
+  o.help = std::move(help);
+  return o;
+}
+
+OptionSpec opt_string(std::string key, std::string def, std::string help) {
+  OptionSpec o;
+  o.key = std::move(key);
+  o.kind = OptKind::String;
+  o.default_value = std::move(def);
+  o.help = std::move(help);
+  return o;
+}
+
+OptionSpec opt_choice(std::string key, std::string def, std::vector<std::string> choices, std::string help) {
+  OptionSpec o;
+  o.key = std::move(key);
+  o.kind = OptKind::Choice;
+  o.default_value = std::move(def);
+  o.choices = std::move(choices);
+  o.help = std::move(help);
+  return o;
+}
+
+double parse_real(const std::string& key, const std::string& text) {
+  const char* b = text.c_str();
+  char* e = nullptr;
+  errno = 0;
+  const double v = std::strtod(b, &e);
+  if (text.empty() || e == b || *e != '\0' || errno == ERANGE || !std::isfinite(v)) {
+    throw option_error("option '" + key + "': '" + text + "' is not a finite number");
+  }
+  return v;
+}
+
+int64_t parse_int(const std::string& key, const std::string& text) {
+  const char* b = text.c_str();
+  char* e = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(b, &e, 10);
+  if (text.empty() || e == b || *e != '\0' || errno == ERANGE) {
+    throw option_error("option '" + key + "': '" + text + "' is not an integer");
+  }
+  return static_cast<int64_t>(v);
+}
+
+bool parse_bool(const std::string& key, const std::string& text) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+  throw option_error("option '" + key + "': '" + text + "' is not a boolean (use true or false)");
+}
+
+static void validate(const OptionSpec& sp, const std::string& v) {
+  auto out_of_range = [&] {
+    throw option_error("option '" + sp.key + "': " + v + " is out of range (expected " + sp.range_text() + ")");
+  };
+  switch (sp.kind) {
+    case OptKind::Int: {
+      const double x = static_cast<double>(parse_int(sp.key, v));
+      if (x < sp.min || x > sp.max) out_of_range();
+      break;
+    }
+    case OptKind::Real: {
+      for (const auto& w : sp.choices)
+        if (v == w) return;
+      double x;
+      try {
+        x = parse_real(sp.key, v);
+      } catch (const option_error&) {
+        throw option_error("option '" + sp.key + "': '" + v + "' is not valid (expected " + sp.range_text() + ")");
+      }
+      if (x < sp.min || x > sp.max || (sp.min_exclusive && x == sp.min)) out_of_range();
+      break;
+    }
+    case OptKind::Bool: parse_bool(sp.key, v); break;
+    case OptKind::String: break;
+    case OptKind::Choice: {
+      for (const auto& c : sp.choices)
+        if (v == c) return;
+      throw option_error("option '" + sp.key + "': unknown value '" + v + "' (expected " + sp.range_text() + ")");
+    }
+  }
+}
+
+Options Options::resolve(const std::string& owner, const std::vector<OptionSpec>& specs,
+                         std::map<std::string, std::string>& given) {
+  Options o;
+  o.owner_ = owner;
+  for (const auto& sp : specs) {
+    o.specs_[sp.key] = sp;
+    auto it = given.find(sp.key);
+    std::string v = sp.default_value;
+    if (it != given.end()) {
+      v = it->second;
+      given.erase(it);
+    }
+    validate(sp, v);
+    o.values_[sp.key] = v;
+  }
+  return o;
+}
+
+const OptionSpec& Options::spec(const std::string& key) const {
+  auto it = specs_.find(key);
+  if (it == specs_.end()) throw std::logic_error(owner_ + ": option '" + key + "' was never declared");
+  return it->second;
+}
+
+int64_t Options::i(const std::string& key) const {
+  spec(key);
+  return parse_int(key, values_.at(key));
+}
+double Options::r(const std::string& key) const {
+  spec(key);
+  return parse_real(key, values_.at(key));
+}
+bool Options::b(const std::string& key) const {
+  spec(key);
+  return parse_bool(key, values_.at(key));
+}
+const std::string& Options::s(const std::string& key) const {
+  spec(key);
+  return values_.at(key);
+}
+
+nlohmann::json Options::to_json() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : values_) {
+    const OptionSpec& sp = specs_.at(k);
+    bool is_word = false;
+    for (const auto& w : sp.choices)
+      if (v == w) is_word = true;
+    if (sp.kind == OptKind::Int) {
+      j[k] = parse_int(k, v);
+    } else if (sp.kind == OptKind::Real && !is_word) {
+      j[k] = parse_real(k, v);
+    } else if (sp.kind == OptKind::Bool) {
+      j[k] = parse_bool(k, v);
+    } else {
+      j[k] = v;
+    }
+  }
+  return j;
+}
+
+std::pair<std::string, std::string> parse_key_value(const std::string& token) {
+  const auto eq = token.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw option_error("--set '" + token + "': expected key=value");
+  }
+  return {token.substr(0, eq), token.substr(eq + 1)};
+}
+
+void throw_unknown_keys(const std::map<std::string, std::string>& left, const std::vector<std::string>& valid_keys) {
+  std::ostringstream s;
+  s << "unknown option" << (left.size() > 1 ? "s" : "") << " ";
+  bool first = true;
+  for (const auto& [k, v] : left) {
+    s << (first ? "" : ", ") << "'" << k << "'";
+    first = false;
+  }
+  s << "; valid options here: ";
+  for (size_t i = 0; i < valid_keys.size(); ++i) s << (i ? ", " : "") << valid_keys[i];
+  throw option_error(s.str());
+}
+
+}  // namespace bilevel
