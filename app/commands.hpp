@@ -11,6 +11,10 @@ namespace bilevel::app {
 struct usage_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// A run that ended without error but not by its budget (diverged, interrupted): exit code 4.
+struct run_stopped : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 // A subcommand that this build does not provide yet: exit code 3.
 struct not_available : std::runtime_error {
   using std::runtime_error::runtime_error;

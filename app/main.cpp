@@ -31,6 +31,9 @@ int main(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     std::cerr << "bilevel-opt: error: " << e.what() << "\n";
     return 2;
+  } catch (const bilevel::app::run_stopped& e) {
+    std::cerr << "bilevel-opt: " << e.what() << "\n";
+    return 4;
   } catch (const bilevel::app::not_available& e) {
     std::cerr << "bilevel-opt: " << e.what() << "\n";
     return 3;

@@ -1,0 +1,48 @@
+#pragma once
+// Hypergradient estimators: given λ and a task, return an estimate of d/dλ L_V(θ_r(λ), λ), where
+// θ_r is the result of the problem's r-step inner loop, together with the outer loss and cost counters.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "problems/problem.hpp"
+#include "run/options.hpp"
+
+namespace bilevel {
+
+struct HypergradResult {
+  Tensor grad;              // (H,)
+  double outer_loss = 0.0;  // L_V(θ_r, λ) on the task
+  int64_t grad_evals = 0;   // first-order gradient evaluations (inner steps, recomputations, outer gradient)
+  int64_t hvps = 0;         // Hessian-vector and mixed second-order products
+  int64_t peak_bytes = 0;   // peak tensor bytes held by the estimate beyond what was live before it
+  Metrics extras;           // estimator-specific per-task values (e.g. exact_drawn, d2, v2)
+};
+
+class Estimator {
+ public:
+  virtual ~Estimator() = default;
+  // Serial hooks around each outer step; begin_step may fix state for the step (adaptive q),
+  // end_step sees every task's result in task-index order (deterministic for any thread count).
+  virtual void begin_step(int64_t step) { (void)step; }
+  // Thread-safe: called concurrently for the tasks of one meta-batch. All randomness from `rng`.
+  virtual HypergradResult estimate(const Problem& problem, const Tensor& lambda, const Task& task,
+                                   Rng& rng) const = 0;
+  virtual void end_step(const std::vector<HypergradResult>& results) { (void)results; }
+  // Estimator state worth logging on each curve row (e.g. the current q).
+  virtual Metrics state() const { return {}; }
+};
+
+struct MethodInfo {
+  std::string name;
+  std::string description;
+  std::vector<OptionSpec> options;
+  // Builds the estimator, or throws option_error when it does not apply to `problem` (the message
+  // says why and what to use instead).
+  std::unique_ptr<Estimator> (*make)(const Options& opts, const Problem& problem, const Options& problem_opts);
+};
+
+const std::vector<MethodInfo>& method_registry();
+const MethodInfo& find_method(const std::string& name);
+
+}  // namespace bilevel

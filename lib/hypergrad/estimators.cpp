@@ -1,0 +1,170 @@
+// The reverse-mode family (fo, exact, tbptt, t1t2), reptile, and UFOM.
+#include <algorithm>
+#include <cmath>
+
+#include "hypergrad/estimators.hpp"
+#include "hypergrad/ufo.hpp"
+#include "hypergrad/unroll.hpp"
+
+namespace bilevel {
+
+namespace {
+
+// fo / exact / tbptt / t1t2 are one algorithm: reverse mode through the last k of r steps, the earlier
+// steps first-order. k = 0 is FOM (FO-BLO, FOMAML), k = r the exact hypergradient.
+class ReverseEstimator final : public Estimator {
+ public:
+  ReverseEstimator(int64_t k, bool recompute) : k_(k), recompute_(recompute) {}
+  HypergradResult estimate(const Problem& p, const Tensor& lambda, const Task& task, Rng&) const override {
+    HypergradResult res;
+    PeakMeter meter;
+    const int64_t k = k_ < 0 ? p.inner().steps : k_;
+    res.grad = hypergrad_reverse(p, lambda, task, k, recompute_, res, &res.outer_loss);
+    res.peak_bytes = meter.peak();
+    return res;
+  }
+
+ private:
+  int64_t k_;  // −1: all steps
+  bool recompute_;
+};
+
+class ReptileEstimator final : public Estimator {
+ public:
+  HypergradResult estimate(const Problem& p, const Tensor& lambda, const Task& task, Rng&) const override {
+    // Reptile's direction λ − θ_r, divided by α·r so that it is the mean inner gradient along the
+    // trajectory: the same outer learning rate then means the same step scale as the other estimators.
+    HypergradResult res;
+    PeakMeter meter;
+    const InnerConfig in = p.inner();
+    Tensor theta_r = unroll(p, lambda, task, in.steps, res);
+    {
+      ad::NoGradGuard no_grad;
+      res.outer_loss = p.outer_loss(ad::constant(theta_r), ad::constant(lambda), task).item();
+    }
+    res.grad = scaled(sub(lambda, theta_r.reshaped(lambda.shape())),
+                      real(1) / (in.lr * static_cast<real>(std::max<int64_t>(1, in.steps))));
+    res.peak_bytes = meter.peak();
+    return res;
+  }
+};
+
+// UFOM: ĝ = g_FO + (ξ/q)(g_ex − g_FO), ξ ~ Bernoulli(q) per task; fixed or adaptive q.
+class UfoEstimator final : public Estimator {
+ public:
+  UfoEstimator(const Options& o, const Problem& p) : recompute_(o.b("recompute")) {
+    adaptive_ = o.is_word("q", "adaptive");
+    if (!adaptive_) {
+      q_ = o.r("q");
+    }
+    paper_ = o.s("adaptive_variant") == "paper";
+    beta_ = o.r("beta");
+    q_min_ = o.r("q_min");
+    kappa_ = o.r("kappa");
+    const double r = static_cast<double>(p.inner().steps);
+    if (paper_) {
+      // The official code's constants: n = inner_iters = r + 1, C_det = n + 1, C_rnd = n(n+1)/2.
+      const double n = r + 1;
+      c_det_ = n + 1;
+      c_rnd_ = n * (n + 1) / 2;
+    } else {
+      // Our own counters: the forward pass costs r + 1 gradients; the exact branch r HVPs when the
+      // trajectory is stored, or r HVPs plus r(r−1)/2 recomputed gradients when recomputing.
+      c_det_ = r + 1;
+      c_rnd_ = recompute_ ? r + r * (r - 1) / 2 : r;
+    }
+    if (adaptive_) q_ = q_min_;
+  }
+
+  void begin_step(int64_t) override {
+    if (!adaptive_) return;
+    if (n_s_ == 0) {
+      q_ = q_min_;
+      return;
+    }
+    const double corr = 1.0 - std::pow(beta_, static_cast<double>(n_s_));
+    double d2 = d_bar_ / corr;
+    const double v2 = v_bar_ / corr;
+    if (paper_) d2 /= 10.0;  // the official code's heuristic factor
+    q_ = ufo_optimal_q(d2, v2, c_det_, c_rnd_, kappa_, q_min_);
+  }
+
+  HypergradResult estimate(const Problem& p, const Tensor& lambda, const Task& task, Rng& rng) const override {
+    HypergradResult res;
+    PeakMeter meter;
+    const bool draw = rng.bernoulli(q_);
+    if (!draw) {
+      res.grad = hypergrad_reverse(p, lambda, task, 0, false, res, &res.outer_loss);
+      res.extras = {{"exact_drawn", 0.0}};
+    } else {
+      Tensor g_fo;
+      Tensor g_ex = hypergrad_reverse(p, lambda, task, p.inner().steps, recompute_, res, &res.outer_loss, &g_fo);
+      Tensor diff = sub(g_ex, g_fo);
+      res.grad = g_fo;
+      axpy(static_cast<real>(1.0 / q_), diff, res.grad);
+      const double d2 = paper_ ? norm2(sub(res.grad, g_ex)) : norm2(diff);
+      res.extras = {{"exact_drawn", 1.0}, {"d2", d2}, {"v2", norm2(g_ex)}};
+    }
+    res.peak_bytes = meter.peak();
+    return res;
+  }
+
+  void end_step(const std::vector<HypergradResult>& results) override {
+    if (!adaptive_) return;
+    for (const auto& r : results) {
+      if (r.extras.empty() || r.extras[0].second == 0.0) continue;
+      ++n_s_;
+      d_bar_ = beta_ * d_bar_ + (1 - beta_) * r.extras[1].second;
+      v_bar_ = beta_ * v_bar_ + (1 - beta_) * r.extras[2].second;
+    }
+  }
+
+  Metrics state() const override { return {{"q", q_}}; }
+
+ private:
+  bool recompute_;
+  bool adaptive_ = false;
+  bool paper_ = false;
+  double q_ = 1.0, beta_ = 0.99, q_min_ = 0.05, kappa_ = 2.0;
+  double c_det_ = 1, c_rnd_ = 1;
+  int64_t n_s_ = 0;
+  double d_bar_ = 0, v_bar_ = 0;
+};
+
+}  // namespace
+
+double ufo_optimal_q(double d2, double v2, double c_det, double c_rnd, double kappa, double q_min) {
+  auto objective = [&](double q) { return (c_det + q * c_rnd) * std::pow(v2 + (1 / q - 1) * d2, kappa); };
+  double q;
+  if (d2 <= 0) {
+    q = q_min;  // FOM is unbiased here: no correction needed
+  } else if (v2 <= d2) {
+    if (kappa >= 1) {
+      q = 1;
+    } else {
+      // Minimise numerically on [q_min, 1].
+      q = 1;
+      double best = objective(1);
+      for (int i = 0; i <= 10000; ++i) {
+        const double t = q_min + (1 - q_min) * i / 10000.0;
+        const double f = objective(t);
+        if (f < best) best = f, q = t;
+      }
+    }
+  } else {
+    const double a = c_rnd * (v2 - d2), b = (1 - kappa) * c_rnd * d2, c = -kappa * c_det * d2;
+    const double f1 = a + b + c;
+    q = f1 <= 0 ? 1.0 : (-b + std::sqrt(b * b - 4 * a * c)) / (2 * a);
+  }
+  return std::clamp(q, q_min, 1.0);
+}
+
+std::unique_ptr<Estimator> make_reverse_estimator(int64_t k, bool recompute) {
+  return std::make_unique<ReverseEstimator>(k, recompute);
+}
+std::unique_ptr<Estimator> make_reptile_estimator() { return std::make_unique<ReptileEstimator>(); }
+std::unique_ptr<Estimator> make_ufo_estimator(const Options& o, const Problem& p) {
+  return std::make_unique<UfoEstimator>(o, p);
+}
+
+}  // namespace bilevel

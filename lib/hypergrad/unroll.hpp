@@ -1,0 +1,57 @@
+#pragma once
+// Building blocks shared by the estimators: the inner loop, the reverse (adjoint) step and the
+// pull-back through θ₀(λ). Every function counts its cost into a HypergradResult.
+//
+// Notation: θ_{j+1} = θ_j − α∇_θL_T(θ_j, λ), j = 0..r−1. For a vector v (P,), one adjoint step at θ_j is
+//   v ← v − α H_j v,  g_λ ← g_λ − α B_jᵀ v,   H_j = ∇²_θθ L_T(θ_j, λ), B_j = ∂_λ∇_θ L_T(θ_j, λ),
+// computed together by one double backward: ∇_{θ,λ} ⟨∇_θL_T(θ_j, λ), v⟩.
+#include <vector>
+
+#include "hypergrad/estimator.hpp"
+
+namespace bilevel {
+
+// ∇_θ L_T(θ, λ) (values only). +1 grad_eval.
+Tensor inner_grad(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task, HypergradResult& cost);
+// θ₀ as a value.
+Tensor theta0_value(const Problem& p, const Tensor& lambda, const Task& task);
+// θ after `steps` inner steps from θ₀ (O(1) memory).
+Tensor unroll(const Problem& p, const Tensor& lambda, const Task& task, int64_t steps, HypergradResult& cost);
+// θ₀, …, θ_steps (O(steps) memory).
+std::vector<Tensor> unroll_stored(const Problem& p, const Tensor& lambda, const Task& task, int64_t steps,
+                                  HypergradResult& cost);
+
+struct OuterGrad {
+  double loss = 0.0;
+  Tensor d_theta;   // ∇_θ L_V(θ, λ)  (P,)
+  Tensor d_lambda;  // ∇_λ L_V(θ, λ)  (H,), zeros when λ is not in L_V
+};
+// +1 grad_eval.
+OuterGrad outer_grad(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
+                     HypergradResult& cost);
+
+// One adjoint step at θ_j: v ← v − α H_j v and g_lambda ← g_lambda − α B_jᵀ v (B_j term only when λ is in
+// L_T). +1 hvp. With `clip` > 0 each element of αv is clipped to [−clip, clip] afterwards (UFOM code).
+void adjoint_step(const Problem& p, const Tensor& theta_j, const Tensor& lambda, const Task& task, real lr, Tensor& v,
+                  Tensor& g_lambda, HypergradResult& cost);
+
+// (∂θ₀/∂λ)ᵀ v: v itself for meta-initialization, zeros when θ₀ does not depend on λ, else by autodiff.
+Tensor theta0_vjp(const Problem& p, const Tensor& lambda, const Task& task, const Tensor& v);
+
+// Exact hypergradient of the r-step objective by reverse mode; `recompute` rebuilds each θ_j from θ₀
+// instead of storing the trajectory (O(1) memory, O(r²) time, bit-identical result). When `k` < r only the
+// last k steps are differentiated; earlier steps are treated first-order (second derivatives dropped).
+Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& task, int64_t k, bool recompute,
+                         HypergradResult& cost, double* outer_loss, Tensor* fo_grad = nullptr);
+
+// Tracks peak tensor bytes of an estimate.
+class PeakMeter {
+ public:
+  PeakMeter();
+  int64_t peak() const;
+
+ private:
+  int64_t base_;
+};
+
+}  // namespace bilevel
