@@ -1,6 +1,7 @@
 #include "run/options.hpp"
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -63,10 +64,9 @@ OptionSpec opt_real(std::string key, double def, std::string help, double min, d
   OptionSpec o;
   o.key = std::move(key);
   o.kind = OptKind::Real;
-  std::ostringstream s;
-  s.precision(17);
-  s << def;
-  o.default_value = s.str();
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, def);  // shortest text that reads back exactly
+  o.default_value = std::string(buf, res.ptr);
   o.help = std::move(help);
   o.min = min;
   o.max = max;

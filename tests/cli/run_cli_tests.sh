@@ -21,6 +21,41 @@ expect() {  # expect NAME EXPECTED_RC PATTERN -- ARGS...
 expect "help" 0 "train" -- --help
 expect "version" 0 "bilevel-opt [0-9]+\.[0-9]+" -- --version
 expect "no subcommand" 2 "subcommand" --
-expect "unknown subcommand" 2 "frobnicate|Extras|extra" -- frobnicate
+expect "unknown subcommand" 2 "subcommand|frobnicate" -- frobnicate
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+no_result() {  # no_result NAME DIR: the run left no result.json
+  if [[ -e "$2/result.json" ]]; then fail=$((fail + 1)); echo "FAIL: $1 left $2/result.json"; else pass=$((pass + 1)); fi
+}
+expect "unknown problem" 2 "unknown problem 'nope'.*quadratic" -- train --problem nope --method fo --out "$tmp/a"
+no_result "unknown problem" "$tmp/a"
+expect "unknown method" 2 "unknown method 'nope'.*valid methods" -- train --problem quadratic --method nope --out "$tmp/b"
+no_result "unknown method" "$tmp/b"
+expect "unknown key" 2 "unknown option 'bogus'.*valid options" -- train --problem quadratic --method fo --set bogus=1 --out "$tmp/c"
+no_result "unknown key" "$tmp/c"
+expect "non-numeric value" 2 "inner_lr.*'fast'" -- train --problem quadratic --method fo --set inner_lr=fast --out "$tmp/d"
+expect "q above 1" 2 "option 'q'.*1.5" -- train --problem quadratic --method ufo --set q=1.5 --out "$tmp/e"
+expect "q zero" 2 "option 'q'" -- train --problem quadratic --method ufo --set q=0 --out "$tmp/e"
+no_result "q" "$tmp/e"
+expect "negative steps" 2 "steps" -- train --problem quadratic --method fo --steps -5 --out "$tmp/f"
+no_result "negative steps" "$tmp/f"
+expect "NaN value" 2 "'nan' is not valid" -- train --problem quadratic --method fo --set inner_lr=nan --out "$tmp/g"
+touch "$tmp/file"
+expect "unwritable out" 2 "cannot create directory" -- train --problem quadratic --method fo --steps 2 --out "$tmp/file/run"
+expect "missing config" 2 "config.*not found" -- train --config "$tmp/none.toml" --out "$tmp/h"
+printf 'problem = "quadratic"\nmethod = [1,\n' > "$tmp/bad.toml"
+expect "corrupt config" 2 "invalid TOML" -- train --config "$tmp/bad.toml" --out "$tmp/i"
+no_result "corrupt config" "$tmp/i"
+expect "inapplicable method" 2 "reptile.*meta-initialization" -- train --problem quadratic --method reptile --out "$tmp/j"
+no_result "inapplicable method" "$tmp/j"
+printf 'problem = "ufo-counterexample"\nmethod = "fo"\nsteps = 20\n[run]\neval_every = 5\n' > "$tmp/ok.toml"
+expect "config run" 0 "ok after 20 steps" -- train --config "$tmp/ok.toml" --seed 2 --out "$tmp/k"
+expect "rerun into finished dir" 2 "already holds" -- train --config "$tmp/ok.toml" --out "$tmp/k"
+expect "list problems" 0 "ufo-counterexample" -- list problems
+expect "list methods" 0 "adaptive_variant" -- list methods
+expect "list bad" 2 "problems" -- list things
+expect "check" 0 "written" -- check --problem quadratic --methods fo,exact,ufo --samples 20 --out "$tmp/check.json"
+expect "check unknown method" 2 "unknown method" -- check --problem quadratic --methods fo,zzz --out "$tmp/check2.json"
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

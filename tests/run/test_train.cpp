@@ -1,0 +1,152 @@
+// The outer loop: reproducibility across thread counts, run-directory contents, budgets, divergence.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "run/files.hpp"
+#include "run/train.hpp"
+
+using namespace bilevel;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("bilevel_test_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  return d;
+}
+
+std::vector<nlohmann::json> read_curve(const fs::path& dir, bool drop_timing) {
+  std::ifstream in(dir / "curve.jsonl");
+  std::vector<nlohmann::json> rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (drop_timing) {
+      j.erase("seconds");
+      j.erase("eval_seconds");
+    }
+    rows.push_back(j);
+  }
+  return rows;
+}
+
+TrainOutcome train(TrainParams p) { return run_train(resolve_run(p)); }
+
+}  // namespace
+
+TEST_SUITE("run") {
+  TEST_CASE("curve.jsonl is identical for --threads 1 and 2 except timing fields") {
+    TrainParams p;
+    p.problem = "sinusoid";
+    p.method = "ufo";
+    p.sets = {"q=0.5", "meta_batch=6", "hidden=8", "inner_steps=2", "eval_every=2", "eval_tasks=5"};
+    p.seed = 3;
+    p.steps = 6;
+    p.quiet = true;
+    const fs::path d1 = temp_dir("t1"), d2 = temp_dir("t2");
+    p.threads = 1;
+    p.out_dir = d1;
+    REQUIRE(train(p).status == "ok");
+    p.threads = 2;
+    p.out_dir = d2;
+    REQUIRE(train(p).status == "ok");
+    auto a = read_curve(d1, true), b = read_curve(d2, true);
+    REQUIRE(a.size() == 7);
+    CHECK(a == b);
+    // The coin flips really varied, or the test could not tell threads apart.
+    int drawn = 0;
+    for (const auto& r : a)
+      if (r.contains("exact_drawn")) drawn += r["exact_drawn"].get<int>();
+    CHECK(drawn > 0);
+    CHECK(drawn < 36);
+    fs::remove_all(d1);
+    fs::remove_all(d2);
+  }
+
+  TEST_CASE("a run directory holds config, curve, lambda and result") {
+    TrainParams p;
+    p.problem = "quadratic";
+    p.method = "exact";
+    p.steps = 5;
+    p.quiet = true;
+    p.out_dir = temp_dir("dir");
+    auto out = train(p);
+    REQUIRE(out.status == "ok");
+    const fs::path d = p.out_dir;
+    auto cfg = read_json(d / "config.json");
+    CHECK(cfg["problem"] == "quadratic");
+    CHECK(cfg["problem_options"].contains("dim"));      // defaults are resolved and written
+    CHECK(cfg["method_options"]["recompute"] == false);
+    CHECK(cfg["run_options"].contains("outer_lr"));
+    auto res = read_json(d / "result.json");
+    CHECK(res["status"] == "ok");
+    CHECK(res["steps"] == 5);
+    CHECK(res["final"].contains("hypergrad_norm_exact"));
+    const auto shape = res["lambda"]["shape"].get<std::vector<int64_t>>();
+    Tensor lam = read_tensor_bin(d / "lambda.bin", Shape(shape), res["lambda"]["dtype"]);
+    CHECK(lam.numel() == shape[0]);
+    auto rows = read_curve(d, false);
+    CHECK(rows.size() == 6);
+    CHECK(rows.back()["step"] == 5);
+    CHECK(rows.back().contains("theta_dist"));
+    // A finished directory is not overwritten by accident.
+    CHECK_THROWS_AS(train(p), option_error);
+    fs::remove_all(d);
+  }
+
+  TEST_CASE("the gradient-evaluation budget ends the run") {
+    TrainParams p;
+    p.problem = "ufo-counterexample";
+    p.method = "fo";
+    p.budget_grad_evals = 110;  // fo costs r + 1 = 11 per step
+    p.quiet = true;
+    p.out_dir = temp_dir("budget");
+    auto out = train(p);
+    CHECK(out.status == "ok");
+    CHECK(out.result["steps"] == 10);
+    CHECK(out.result["grad_evals"] == 110);
+    fs::remove_all(p.out_dir);
+  }
+
+  TEST_CASE("a diverging run ends with status diverged") {
+    TrainParams p;
+    p.problem = "quadratic";
+    p.method = "exact";
+    p.sets = {"outer_opt=sgd", "outer_lr=1e30"};
+    p.steps = 50;
+    p.quiet = true;
+    p.out_dir = temp_dir("div");
+    auto out = train(p);
+    CHECK(out.status == "diverged");
+    CHECK(read_json(fs::path(p.out_dir) / "result.json")["status"] == "diverged");
+    fs::remove_all(p.out_dir);
+  }
+
+  TEST_CASE("bad options are refused before anything is written") {
+    TrainParams p;
+    p.problem = "quadratic";
+    p.method = "ufo";
+    p.steps = 5;
+    p.out_dir = temp_dir("bad");
+    auto refused = [&](std::vector<std::string> sets, const char* needle) {
+      p.sets = sets;
+      CHECK_THROWS_WITH_AS(resolve_run(p), doctest::Contains(needle), option_error);
+    };
+    refused({"q=1.5"}, "q");
+    refused({"q=0"}, "q");
+    refused({"q=abc"}, "abc");
+    refused({"nonsense=1"}, "nonsense");
+    refused({"inner_steps=-3"}, "inner_steps");
+    refused({"outer_opt=rmsprop"}, "sgd, adam");
+    refused({"novalue"}, "key=value");
+    p.sets = {};
+    p.steps = -1;
+    CHECK_THROWS_AS(resolve_run(p), option_error);
+    CHECK_FALSE(fs::exists(p.out_dir));
+  }
+}
