@@ -17,6 +17,7 @@ struct HypergradResult {
   int64_t hvps = 0;         // Hessian-vector and mixed second-order products
   int64_t peak_bytes = 0;   // peak tensor bytes held by the estimate beyond what was live before it
   Metrics extras;           // estimator-specific per-task values (e.g. exact_drawn, d2, v2)
+  std::vector<Tensor> carry;  // state handed to end_step (e.g. persistent SGLD chains' last states)
 };
 
 class Estimator {
