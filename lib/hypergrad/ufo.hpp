@@ -1,5 +1,5 @@
 #pragma once
-// UFOM's optimal-q rule (reference: ufom.md §3.3): q* = argmin_q T(q)·S(q)^κ with
+// UFOM's optimal-q rule (Likhosherstov et al., ICML 2021): q* = argmin_q T(q)·S(q)^κ with
 // T(q) = C_det + q·C_rnd (expected cost) and S(q) = V² + (1/q − 1)D² (second-moment bound).
 namespace bilevel {
 

@@ -11,7 +11,7 @@ ProblemInfo sinusoid_problem_info();
 
 }  // namespace bilevel
 
-// ---- UFOM toy problems (reference/ufom.md §3.2, §4.1), for tests and experiments ------------------
+// ---- UFOM toy problems (Likhosherstov et al., ICML 2021: counterexample and q-curves), for tests and experiments ------------------
 // One-dimensional tasks with L_in = L_out = f_i, f the C² Huber-like loss of §3.2, inner loop
 // φ₀ = θ, φ_{j+1} = φ_j − α f_i'(φ_j), j < r. Everything here is plain double arithmetic, independent
 // of the autodiff, so it can check the estimators.

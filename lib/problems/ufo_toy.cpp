@@ -1,4 +1,4 @@
-// The UFOM toy problems (reference/ufom.md §3.2 and §4.1): one-dimensional meta-initialization with
+// The UFOM toy problems (Likhosherstov et al., ICML 2021: the FOM counterexample and the q-curve setup): one-dimensional meta-initialization with
 // two tasks of probability ½ each and L_in = L_out = f_i, the C² Huber-like loss below.
 //   ufo-counterexample: the §3.2 family where FOM-SGD converges to a non-stationary point.
 //   ufo-qcurve:         the §4.1 q-curve instance (A = 400, α = 0.01).
@@ -219,7 +219,7 @@ class UfoToyProblem final : public Problem {
   }
 
   nlohmann::json describe() const override {
-    nlohmann::json j = {{"loss", "f(phi; a, b, A), reference/ufom.md section 3.2"},
+    nlohmann::json j = {{"loss", "f(phi; a, b, A), the UFOM paper's counterexample family"},
                         {"tasks", {{{"id", 0}, {"a", p_.a[0]}, {"b", p_.b[0]}, {"centre", p_.b[0] / p_.a[0]}},
                                    {{"id", 1}, {"a", p_.a[1]}, {"b", p_.b[1]}, {"centre", p_.b[1] / p_.a[1]}}}},
                         {"task_probabilities", {0.5, 0.5}},
@@ -315,7 +315,7 @@ ProblemInfo ufo_counterexample_problem_info() {
   ProblemInfo info;
   info.name = "ufo-counterexample";
   info.description =
-      "UFOM 1-D counterexample (ufom.md §3.2): two Huber-like tasks where FOM-SGD stalls at θ≈5.759, |M'|=√(2D)";
+      "UFOM 1-D counterexample (Likhosherstov et al. 2021): two Huber-like tasks where FOM-SGD stalls at θ≈5.759, |M'|=√(2D)";
   info.options = {
       opt_int("inner_steps", 10, "inner GD steps r", 1, 10000),
       opt_real("inner_lr", 0.1, "inner step size α (the family needs α·a2 < 1)", 0, 10, true),
@@ -333,7 +333,7 @@ ProblemInfo ufo_counterexample_problem_info() {
 ProblemInfo ufo_qcurve_problem_info() {
   ProblemInfo info;
   info.name = "ufo-qcurve";
-  info.description = "UFOM q-curve toy (ufom.md §4.1): the §3.2 loss with A=400, α=0.01, b=(0,10); q*=0.110";
+  info.description = "UFOM q-curve toy (Likhosherstov et al. 2021): the counterexample loss with A=400, α=0.01, b=(0,10); q*=0.110";
   info.options = {
       opt_int("inner_steps", 10, "inner GD steps r", 1, 10000),
       opt_real("inner_lr", 0.01, "inner step size α (α·max(a1, a2) < 1 keeps the unroll contracting)", 0, 10, true),
