@@ -1,5 +1,5 @@
 // Tests of the built-in problems: losses vs finite differences, closed forms vs independent
-// computations, the UFOM toy constants (reference/ufom.md §3.2, §4.1), sinusoid tasks and evaluation.
+// computations, the UFOM toy constants (UFOM paper, Likhosherstov et al. 2021), sinusoid tasks and evaluation.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -358,7 +358,7 @@ TEST_CASE("ufo-qcurve: D², V² over the θ grid and q* = 0.110 by the κ = ½ r
   const ufo_toy::BiasVariance bv = ufo_toy::bias_variance(p, -50, 50, 10000);
   CHECK(bv.d2 == doctest::Approx(53.21).epsilon(2e-4));
   CHECK(bv.v2 == doctest::Approx(2229.3).epsilon(5e-5));
-  // κ = ½ with the toy cost model C_det = r + 1, C_rnd = r (ufom.md §3.3): q* = 1 if
+  // κ = ½ with the toy cost model C_det = r + 1, C_rnd = r (UFOM paper): q* = 1 if
   // D² ≥ 2 C_rnd V²/(C_det + C_rnd), else the root in (0, 1) of 2C_rnd(V² − D²)q² + C_rnd D² q − C_det D².
   const double r = static_cast<double>(p.steps), c_det = r + 1, c_rnd = r;
   double q = 1;
