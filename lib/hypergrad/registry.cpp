@@ -2,6 +2,7 @@
 #include <sstream>
 
 #include "hypergrad/estimators.hpp"
+#include "hypergrad/sgld.hpp"
 
 namespace bilevel {
 
@@ -95,6 +96,7 @@ const std::vector<MethodInfo>& method_registry() {
                    "clean: D² = ‖g_fo − g_ex‖²; paper: the official code's statistic, D²/10 and its cost constants")},
        make_ufo},
       {"reptile", "Reptile: (λ − θ_r)/(α r), meta-initialization problems only", {}, make_reptile},
+      sgld_method_info(),
   };
   return registry;
 }

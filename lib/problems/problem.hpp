@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +57,23 @@ class Problem {
   virtual bool theta0_is_lambda() const { return false; }      // meta-initialization: reptile applies
   virtual bool lambda_in_inner_loss() const { return true; }   // implicit differentiation applies
   virtual bool lambda_in_outer_loss() const { return false; }  // a direct ∇_λ L_V term exists
+
+  // Structure SGLD samplers (method `sgld`) can use; the defaults describe a problem with no data
+  // scaling and no special structure.
+  // Number of training examples n when L_T is a mean over them, L_T = (1/n) Σ_i ℓ_i(θ, λ) + R(θ, λ);
+  // 0 when it is not (then there are no minibatches, and the Gibbs law's data scaling N defaults to 1).
+  virtual int64_t inner_examples() const { return 0; }
+  // L̂_T on the examples `batch` (indices in [0, inner_examples()), distinct): (1/|batch|) Σ_{i∈batch} ℓ_i + R,
+  // an unbiased estimate of inner_loss. Only called when inner_examples() > 0.
+  virtual ad::Var inner_loss_batch(const ad::Var& theta, const ad::Var& lambda, const Task& task,
+                                   const std::vector<int64_t>& batch) const {
+    (void)theta, (void)lambda, (void)task, (void)batch;
+    throw std::logic_error(name() + ": inner_loss_batch is not implemented (inner_examples() is 0)");
+  }
+  // True when the mixed partial ∇²_θλ L_T is diagonal (P = H): per-weight L2 (∂²/∂θ_i∂λ_j = δ_ij·r'(λ_i)θ_i),
+  // or a scalar times the identity (iMAML's proximal term (γ/2)‖θ − λ‖² gives −γI). Lets first-order SGLD
+  // variants keep dθ/dλ as a P-vector.
+  virtual bool mixed_partial_diagonal() const { return false; }
 
   // Test metrics of λ (e.g. post-adaptation MSE on fixed evaluation tasks). Deterministic.
   virtual Metrics evaluate(const Tensor& lambda) const = 0;
