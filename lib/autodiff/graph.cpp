@@ -100,6 +100,48 @@ std::vector<Var> grad(const Var& y, const std::vector<Var>& xs, bool create_grap
   return grad(std::vector<Var>{y}, std::vector<Var>{constant(Tensor(y.shape(), real(1)))}, xs, create_graph);
 }
 
+// acc += g, the one place where gradients meet. Two shortcuts keep flat parameter vectors cheap: a
+// uniquely owned accumulator is updated in place when no graph is recorded, and an embed (the gradient of a
+// view) is added as its slice only — fused into embed_add when the graph is recorded.
+// acc[offset : offset + g.numel()] += g without recording: the no-graph backward of a view.
+static void accumulate_slice(Var& acc, const Var& g, int64_t offset, const Shape& shape) {
+  if (!acc.defined()) {
+    acc = constant(Tensor(shape));
+  } else if (acc.ptr().use_count() > 1 || acc.requires_grad()) {
+    acc = constant(acc.value());  // shared: accumulate into a private copy
+  }
+  real* pa = acc.node()->value.data() + offset;
+  const real* pg = g.value().data();
+  for (int64_t k = 0, n = g.numel(); k < n; ++k) pa[k] += pg[k];
+}
+
+static void accumulate(Var& acc, Var g, bool create_graph) {
+  if (!acc.defined()) {
+    acc = std::move(g);
+    return;
+  }
+  Node* gn = g.node();
+  const bool is_embed = gn->op == embed_op_name;
+  if (!create_graph) {
+    Node* an = acc.node();
+    if (acc.ptr().use_count() == 1 && !an->requires_grad) {
+      real* pa = an->value.data();
+      const real* pg = gn->value.data();
+      int64_t begin = 0, end = an->value.numel();
+      if (is_embed) begin = gn->iarg[0], end = gn->iarg[0] + gn->iarg[1];
+      for (int64_t k = begin; k < end; ++k) pa[k] += pg[k];
+      return;
+    }
+    acc = add(acc, g);
+    return;
+  }
+  if (is_embed && !gn->inputs.empty()) {
+    acc = embed_add(acc, gn->inputs[0], gn->iarg[0]);
+    return;
+  }
+  acc = add(acc, g);
+}
+
 std::vector<Var> grad(const std::vector<Var>& ys, const std::vector<Var>& grad_outputs, const std::vector<Var>& xs,
                       bool create_graph) {
   if (ys.size() != grad_outputs.size()) {
@@ -159,13 +201,21 @@ std::vector<Var> grad(const std::vector<Var>& ys, const std::vector<Var>& grad_o
     for (size_t k = 0; k < ys.size(); ++k) {
       Node* n = ys[k].node();
       if (!ys[k].requires_grad() || !n->needed) continue;
-      n->grad = n->grad.defined() ? add(n->grad, grad_outputs[k]) : grad_outputs[k];
+      n->grad = n->grad.defined() ? add(n->grad, grad_outputs[k]) : grad_outputs[k];  // never in place: caller's Var
     }
     std::vector<Var> grad_in;
     for (size_t oi = order.size(); oi-- > 0;) {
       const Var& out = *order[oi];
       Node* n = out.node();
       if (!n->needed || !n->grad.defined() || n->backward == nullptr) continue;
+      if (!create_graph && n->op == view_op_name) {
+        if (n->input_needed(0)) {
+          Node* c = n->inputs[0].node();
+          accumulate_slice(c->grad, n->grad, n->iarg[0], c->value.shape());
+        }
+        if (n->target_epoch != epoch) n->grad = Var();
+        continue;
+      }
       grad_in.assign(n->inputs.size(), Var());
       n->backward(out, n->grad, grad_in.data());
       for (size_t i = 0; i < n->inputs.size(); ++i) {
@@ -175,7 +225,7 @@ std::vector<Var> grad(const std::vector<Var>& ys, const std::vector<Var>& grad_o
           throw std::logic_error(std::string("grad: backward of '") + n->op + "' returned shape " +
                                  grad_in[i].shape().str() + " for an input of shape " + c->value.shape().str());
         }
-        c->grad = c->grad.defined() ? add(c->grad, grad_in[i]) : std::move(grad_in[i]);
+        accumulate(c->grad, std::move(grad_in[i]), create_graph);
       }
       if (n->target_epoch != epoch) n->grad = Var();  // free intermediate gradients early
     }

@@ -37,10 +37,22 @@ void padded_strides(const Shape& s, const Shape& out, int64_t st[4], int64_t od[
   }
 }
 
+// True when `small` equals the trailing dimensions of `big` (after dropping leading 1s of small), so
+// `small` repeats contiguously along big's flat order: a row broadcast such as (B, D) + (D,).
+bool is_trailing_broadcast(const Shape& big, const Shape& small) {
+  int lead = 0;
+  while (lead < small.rank && small[lead] == 1) ++lead;
+  const int r = small.rank - lead;
+  if (r > big.rank) return false;
+  for (int i = 0; i < r; ++i)
+    if (small[lead + i] != big[big.rank - r + i]) return false;
+  return true;
+}
+
 template <class F>
 Tensor broadcast_binary(const Tensor& a, const Tensor& b, const char* op, F f) {
   if (a.shape() == b.shape()) {
-    Tensor c(a.shape());
+    Tensor c = Tensor::uninitialized(a.shape());
     const real* pa = a.data();
     const real* pb = b.data();
     real* pc = c.data();
@@ -48,18 +60,37 @@ Tensor broadcast_binary(const Tensor& a, const Tensor& b, const char* op, F f) {
     return c;
   }
   const Shape out = broadcast_shape(a.shape(), b.shape(), op);
-  Tensor c(out);
+  Tensor c = Tensor::uninitialized(out);
   real* pc = c.data();
+  const int64_t n = c.numel();
   if (b.numel() == 1) {
     const real bv = b[0];
     const real* pa = a.data();
-    for (int64_t i = 0, n = c.numel(); i < n; ++i) pc[i] = f(pa[i], bv);
+    for (int64_t i = 0; i < n; ++i) pc[i] = f(pa[i], bv);
     return c;
   }
   if (a.numel() == 1) {
     const real av = a[0];
     const real* pb = b.data();
-    for (int64_t i = 0, n = c.numel(); i < n; ++i) pc[i] = f(av, pb[i]);
+    for (int64_t i = 0; i < n; ++i) pc[i] = f(av, pb[i]);
+    return c;
+  }
+  if (a.shape() == out && is_trailing_broadcast(out, b.shape())) {
+    const int64_t m = b.numel();
+    const real* pb = b.data();
+    for (int64_t row = 0; row < n; row += m) {
+      const real* pa = a.data() + row;
+      for (int64_t j = 0; j < m; ++j) pc[row + j] = f(pa[j], pb[j]);
+    }
+    return c;
+  }
+  if (b.shape() == out && is_trailing_broadcast(out, a.shape())) {
+    const int64_t m = a.numel();
+    const real* pa = a.data();
+    for (int64_t row = 0; row < n; row += m) {
+      const real* pb = b.data() + row;
+      for (int64_t j = 0; j < m; ++j) pc[row + j] = f(pa[j], pb[j]);
+    }
     return c;
   }
   int64_t sa[4], sb[4], od[4], tmp[4];
@@ -99,6 +130,14 @@ Tensor sum_to_value(const Tensor& x, const Shape& to) {
     po[0] = static_cast<real>(s);
     return out;
   }
+  if (is_trailing_broadcast(x.shape(), to)) {
+    // Column sums: x is a stack of contiguous copies of `to`'s shape.
+    const int64_t m = to.numel();
+    const real* px = x.data();
+    for (int64_t row = 0; row < x.numel(); row += m)
+      for (int64_t j = 0; j < m; ++j) po[j] += px[row + j];
+    return out;
+  }
   int64_t so[4], xd[4];
   padded_strides(to, x.shape(), so, xd);
   const real* px = x.data();
@@ -126,7 +165,7 @@ Tensor broadcast_value(const Tensor& x, const Shape& to) {
 
 template <class F>
 Tensor map_unary(const Tensor& x, F f) {
-  Tensor y(x.shape());
+  Tensor y = Tensor::uninitialized(x.shape());
   const real* px = x.data();
   real* py = y.data();
   for (int64_t i = 0, n = x.numel(); i < n; ++i) py[i] = f(px[i]);

@@ -41,10 +41,10 @@ Var log_softmax(const Var& x) {
   // x: (B, C) → (B, C). Backward: g − softmax(x)·Σ_c g (softmax = exp of the output).
   check_rank(x, 2, "log_softmax", "a 2-D (batch, classes) tensor");
   const int64_t b = x.shape()[0], c = x.shape()[1];
-  Tensor y(x.shape());
+  Tensor y = Tensor::uninitialized(x.shape());
   const real* px = x.value().data();
   real* py = y.data();
-  for (int64_t i = 0; i < b; ++i) {
+  for (int64_t i = 0; i < b && c > 0; ++i) {  // c == 0: empty rows, and no r[0] to read
     const real* r = px + i * c;
     real m = r[0];
     for (int64_t j = 1; j < c; ++j) m = std::max(m, r[j]);

@@ -26,9 +26,9 @@ Var view(const Var& x, int64_t offset, const Shape& shape) {
                                 ") out of range for a tensor of shape " + x.shape().str());
   }
   if (offset == 0 && n == x.numel()) return reshape(x, shape);
-  Tensor v(shape);
+  Tensor v = Tensor::uninitialized(shape);
   if (n) std::memcpy(v.data(), x.value().data() + offset, static_cast<size_t>(n) * sizeof(real));
-  Var out = make_op("view", std::move(v), {x}, [](const Var& o, const Var& g, Var* gi) {
+  Var out = make_op(view_op_name, std::move(v), {x}, [](const Var& o, const Var& g, Var* gi) {
     gi[0] = embed(g, o.node()->iarg[0], in0(o).shape());
   });
   out.node()->iarg[0] = offset;
@@ -44,8 +44,31 @@ Var embed(const Var& x, int64_t offset, const Shape& shape) {
   if (offset == 0 && n == shape.numel()) return reshape(x, shape);
   Tensor v(shape);
   if (n) std::memcpy(v.data() + offset, x.value().data(), static_cast<size_t>(n) * sizeof(real));
-  Var out = make_op("embed", std::move(v), {x}, [](const Var& o, const Var& g, Var* gi) {
+  Var out = make_op(embed_op_name, std::move(v), {x}, [](const Var& o, const Var& g, Var* gi) {
     gi[0] = view(g, o.node()->iarg[0], in0(o).shape());
+  });
+  out.node()->iarg[0] = offset;
+  out.node()->iarg[1] = n;  // kept even when no graph is recorded: the sweep adds only this slice
+  return out;
+}
+
+const char* const embed_op_name = "embed";
+const char* const view_op_name = "view";
+
+Var embed_add(const Var& acc, const Var& x, int64_t offset) {
+  const int64_t n = x.numel();
+  if (offset < 0 || offset + n > acc.numel()) {
+    throw std::invalid_argument("embed_add: " + std::to_string(n) + " elements at offset " + std::to_string(offset) +
+                                " do not fit in shape " + acc.shape().str());
+  }
+  Tensor v = acc.value();
+  const real* px = x.value().data();
+  real* pv = v.data() + offset;
+  for (int64_t i = 0; i < n; ++i) pv[i] += px[i];
+  Var out = make_op("embed_add", std::move(v), {acc, x}, [](const Var& o, const Var& g, Var* gi) {
+    const Node* nd = o.node();
+    if (nd->input_needed(0)) gi[0] = g;
+    if (nd->input_needed(1)) gi[1] = view(g, nd->iarg[0], nd->inputs[1].shape());
   });
   out.node()->iarg[0] = offset;
   return out;
@@ -78,7 +101,7 @@ Var concat(const std::vector<Var>& xs, int axis) {
     }
     d[0] = rows;
     const Shape out_shape(d);
-    Tensor v(out_shape);
+    Tensor v = Tensor::uninitialized(out_shape);
     int64_t off = 0;
     for (const auto& x : xs) {
       if (x.numel()) std::memcpy(v.data() + off, x.value().data(), static_cast<size_t>(x.numel()) * sizeof(real));
@@ -110,7 +133,7 @@ Var gather(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, const 
     throw std::invalid_argument("gather: " + std::to_string(idx->size()) + " indices for output shape " +
                                 shape.str());
   }
-  Tensor v(shape);
+  Tensor v = Tensor::uninitialized(shape);
   const real* px = x.value().data();
   const int64_t n = x.numel();
   for (size_t i = 0; i < idx->size(); ++i) {
@@ -154,7 +177,7 @@ Var scatter_add(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, c
 Var transpose(const Var& x) {
   if (x.rank() != 2) throw std::invalid_argument("transpose: expects a 2-D tensor, got " + x.shape().str());
   const int64_t m = x.shape()[0], n = x.shape()[1];
-  Tensor v(Shape{n, m});
+  Tensor v = Tensor::uninitialized(Shape{n, m});
   const real* px = x.value().data();
   real* pv = v.data();
   constexpr int64_t B = 32;  // blocked for cache friendliness

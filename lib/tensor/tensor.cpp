@@ -137,6 +137,13 @@ Tensor& Tensor::operator=(Tensor&& o) noexcept {
 
 Tensor::~Tensor() { release(); }
 
+Tensor Tensor::uninitialized(const Shape& s) {
+  Tensor t;
+  t.shape_ = s;
+  t.allocate(s.numel());
+  return t;
+}
+
 Tensor Tensor::scalar(real v) { return Tensor(Shape{}, v); }
 
 Tensor Tensor::vector(std::vector<real> values) {
@@ -230,9 +237,8 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
     throw std::invalid_argument("matmul: inner dimensions differ: " + a.shape().str() + (trans_a ? "ᵀ" : "") + " · " +
                                 b.shape().str() + (trans_b ? "ᵀ" : ""));
   }
-  Tensor c(Shape{m, n});
-  if (m == 0 || n == 0) return c;
-  if (k == 0) return c;
+  if (m == 0 || n == 0 || k == 0) return Tensor(Shape{m, n});
+  Tensor c = Tensor::uninitialized(Shape{m, n});  // beta = 0: gemm overwrites every element
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
 #ifdef BILEVEL_DOUBLE

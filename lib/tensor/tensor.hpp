@@ -52,6 +52,8 @@ class Tensor {
   Tensor& operator=(Tensor&& o) noexcept;
   ~Tensor();
 
+  // A tensor whose elements are left uninitialized: for outputs that are fully overwritten.
+  static Tensor uninitialized(const Shape& s);
   static Tensor scalar(real v);
   static Tensor zeros(const Shape& s) { return Tensor(s); }
   static Tensor zeros_like(const Tensor& t) { return Tensor(t.shape()); }
