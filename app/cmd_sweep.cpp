@@ -1,13 +1,73 @@
-// bilevel-opt sweep: Run a grid of train runs from a spec file.
+// bilevel-opt sweep: run a grid of train runs from a spec file, each in its own child process.
+#include <iostream>
+
 #include "commands.hpp"
+#include "run/sweep.hpp"
 
 namespace bilevel::app {
 
+namespace {
+struct SweepCliOptions {
+  SweepParams params;
+  std::string shard;
+};
+}  // namespace
+
 void setup_sweep(CLI::App& app) {
-  auto* sub = app.add_subcommand("sweep", "Run a grid of train runs from a spec file");
-  sub->allow_extras();
-  sub->callback([] {
-    throw not_available("'sweep' is not available yet in this version of bilevel-opt");
+  auto opts = std::make_shared<SweepCliOptions>();
+  auto* sub = app.add_subcommand(
+      "sweep",
+      "Run a grid of train runs from a TOML spec (format: experiments/sweeps/README.md); each run is a child "
+      "process writing OUT/runs/NAME, with an index of all runs in OUT/index.json and OUT/index.md");
+  sub->add_option("spec", opts->params.spec_file, "Sweep spec (TOML)")->required();
+  sub->add_option("--out", opts->params.out_dir, "Sweep directory (runs/NAME per run, index.json, index.md)")
+      ->required();
+  sub->add_option("--jobs", opts->params.jobs, "Runs at a time")->check(CLI::PositiveNumber);
+  sub->add_option("--threads", opts->params.threads,
+                  "Threads for the whole sweep, divided among the jobs (default: the spec's per-run `threads`, "
+                  "else all CPUs divided among the jobs)")
+      ->check(CLI::PositiveNumber);
+  sub->add_flag("--resume", opts->params.resume,
+                "Continue a sweep: skip runs whose result.json says ok, rerun the rest");
+  sub->add_option("--shard", opts->shard,
+                  "Run only slice I of N (runs k with k mod N = I-1), e.g. --shard $((SLURM_ARRAY_TASK_ID+1))/8");
+  sub->add_flag("--dry-run", opts->params.dry_run, "List the runs (and their train command lines); run nothing");
+  sub->add_flag("--quiet", [opts](int64_t) { opts->params.progress = false; }, "No progress lines");
+  sub->callback([opts] {
+    SweepParams p = opts->params;
+    if (!opts->shard.empty()) p.shard = sweep_shard_parse(opts->shard);
+    p.train_exe = "/proc/self/exe";
+    const SweepOutcome o = run_sweep(p);
+    if (p.dry_run) {
+      std::cout << o.listing;
+      return;
+    }
+    size_t ok = 0, failed = 0, early = 0;
+    for (const auto& [status, n] : o.finished) {
+      if (status == "ok") ok += n;
+      else if (status == "error" || status == "failed") failed += n;
+      else early += n;
+    }
+    if (p.progress) {
+      std::cerr << "bilevel-opt sweep: " << o.launched << " runs launched: " << ok << " ok";
+      for (const auto& [status, n] : o.finished)
+        if (status != "ok") std::cerr << ", " << n << " " << status;
+      if (o.skipped) std::cerr << "; " << o.skipped << " already ok";
+      std::cerr << "; index in " << p.out_dir << "/index.json\n";
+    }
+    const std::string again = "continue with: bilevel-opt sweep " + p.spec_file + " --out " + p.out_dir +
+                              " --resume" + (opts->shard.empty() ? "" : " --shard " + opts->shard);
+    if (failed) {
+      throw std::runtime_error(std::to_string(failed) + " run" + (failed > 1 ? "s" : "") +
+                               " failed (see the index and each run's train.log); " + again);
+    }
+    if (o.stopped) {
+      throw run_stopped("sweep stopped by a signal: " + std::to_string(o.not_started) + " runs not started; " + again);
+    }
+    if (early) {
+      throw run_stopped(std::to_string(early) + " run" + (early > 1 ? "s" : "") +
+                        " ended early (diverged or interrupted; see the index)");
+    }
   });
 }
 

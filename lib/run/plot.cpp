@@ -1,0 +1,166 @@
+#include "run/plot.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "run/files.hpp"
+
+namespace bilevel {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// gnuplot single-quoted string: only '' needs escaping.
+std::string gp_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string x_label(const std::string& x) {
+  if (x == "step") return "outer step";
+  if (x == "grad_evals") return "gradient evaluations + Hessian-vector products";
+  if (x == "seconds") return "estimator seconds (evaluation excluded)";
+  return x;
+}
+
+const char* palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                         "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+}  // namespace
+
+std::string plot_gnuplot_script(const CompareCurves& curves, const std::string& svg_name, const std::string& png_name,
+                                bool logy) {
+  std::ostringstream s;
+  s << "# bilevel-opt compare: " << curves.metric << " against " << curves.x << " (" << curves.problem
+    << "); per group the median (line) and the interquartile range (band) over its runs,\n"
+    << "# aligned on the x grid by last-value carry. Rerun in this folder with: gnuplot <this file>\n";
+  char buf[128];
+  size_t drawn = 0;
+  for (size_t b = 0; b < curves.bands.size(); ++b) {
+    const auto& band = curves.bands[b];
+    if (band.x.empty()) continue;
+    s << "$band" << b << " << EOD\n";
+    for (size_t k = 0; k < band.x.size(); ++k) {
+      std::snprintf(buf, sizeof buf, "%.10g %.9g %.9g %.9g\n", band.x[k], band.median[k], band.q25[k], band.q75[k]);
+      s << buf;
+    }
+    s << "EOD\n";
+    ++drawn;
+  }
+  s << "set encoding utf8\n";
+  s << "set title " << gp_quote(curves.problem + ": " + curves.metric + " (median and interquartile band per group)")
+    << " noenhanced\n";
+  s << "set xlabel " << gp_quote(x_label(curves.x)) << " noenhanced\n";
+  s << "set ylabel " << gp_quote(curves.metric + (logy ? " (log scale)" : "")) << " noenhanced\n";
+  // Short labels: the legend to the right of the plot; long ones (several --by keys) or many groups: below it,
+  // in as many columns as fit, with the canvas grown to keep the plot's own height.
+  size_t longest = 0;
+  for (const auto& band : curves.bands) longest = std::max(longest, band.label.size() + 5);
+  const bool below = longest > 24 || drawn > 10;
+  int width = 960, height = 540;
+  if (below) {
+    const size_t cols = std::max<size_t>(1, 900 / (longest * 10 + 90));
+    const size_t rows = (drawn + cols - 1) / cols;
+    height += static_cast<int>(rows) * 22 + 20;
+    s << "set key below center horizontal noenhanced maxcols " << cols << " spacing 1.2\n";
+    s << "set rmargin 6\n";
+  } else {
+    s << "set key outside right top vertical noenhanced spacing 1.3 title 'group (runs)'\n";
+  }
+  s << "set grid lc rgb '#d0d0d0' lw 1\n";
+  s << "set border lc rgb '#404040'\n";
+  s << "set style fill transparent solid 0.22 noborder\n";
+  s << "set xrange [0:*]\nset autoscale xfixmax\n";
+  if (logy) s << "set logscale y 10\nset format y '%g'\n";
+  s << "set terminal svg size " << width << "," << height << " dynamic font 'sans,13' background rgb 'white'\n";
+  s << "set output " << gp_quote(svg_name) << "\n";
+  s << "plot ";
+  bool first = true;
+  for (size_t b = 0; b < curves.bands.size(); ++b) {
+    const auto& band = curves.bands[b];
+    if (band.x.empty()) continue;
+    const char* colour = palette[b % (sizeof palette / sizeof palette[0])];
+    if (!first) s << ", \\\n     ";
+    first = false;
+    s << "$band" << b << " using 1:3:4 with filledcurves lc rgb '" << colour << "' notitle, \\\n     ";
+    s << "$band" << b << " using 1:2 with lines lw 2.5 lc rgb '" << colour << "' title "
+      << gp_quote(band.label + " (" + std::to_string(band.runs) + ")");
+  }
+  if (drawn == 0) s << "NaN notitle";
+  s << "\nset output\n";
+  s << "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
+    << "  set terminal pngcairo size " << width * 5 / 4 << "," << height * 5 / 4
+    << " font 'sans,12' background rgb 'white'\n"
+    << "} else {\n"
+    << "  set terminal png size " << width * 5 / 4 << "," << height * 5 / 4 << " truecolor background rgb 'white'\n"
+    << "}\n";
+  s << "set output " << gp_quote(png_name) << "\nreplot\nset output\n";
+  return s.str();
+}
+
+PlotFiles plot_files(const std::string& plot_file) {
+  fs::path base(plot_file);
+  const std::string ext = base.extension().string();
+  if (ext == ".svg" || ext == ".png" || ext == ".gp" || ext == ".csv") base.replace_extension();
+  PlotFiles f;
+  f.svg = base.string() + ".svg";
+  f.png = base.string() + ".png";
+  f.csv = base.string() + ".csv";
+  f.script = base.string() + ".gp";
+  return f;
+}
+
+std::string find_on_path(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::stringstream ss(path ? path : "/usr/local/bin:/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    const fs::path p = (dir.empty() ? fs::path(".") : fs::path(dir)) / program;
+    if (::access(p.c_str(), X_OK) == 0 && fs::is_regular_file(p)) return p.string();
+  }
+  return "";
+}
+
+PlotFiles plot_curves(const CompareCurves& curves, const std::string& plot_file, bool logy) {
+  const PlotFiles f = plot_files(plot_file);
+  const fs::path dir = f.svg.parent_path().empty() ? fs::path(".") : f.svg.parent_path();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  write_file_atomic(f.csv, compare_curves_csv(curves));
+  write_file_atomic(f.script, plot_gnuplot_script(curves, f.svg.filename().string(), f.png.filename().string(), logy));
+  const std::string gnuplot = find_on_path("gnuplot");
+  if (gnuplot.empty()) {
+    throw tool_missing("gnuplot is not installed, so no plot was drawn (the curves are in " + f.csv.string() +
+                       " and the script in " + f.script.string() +
+                       "). Install it with: sudo apt-get install gnuplot-nox   (Debian/Ubuntu), then rerun, "
+                       "or run: cd " + dir.string() + " && gnuplot " + f.script.filename().string());
+  }
+  const std::string script_name = f.script.filename().string();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::chdir(dir.c_str()) != 0) ::_exit(126);
+    ::execl(gnuplot.c_str(), "gnuplot", script_name.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  if (pid < 0) throw std::runtime_error(std::string("cannot start gnuplot: ") + std::strerror(errno));
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    throw std::runtime_error("gnuplot failed on " + f.script.string() + " (" +
+                             (WIFEXITED(st) ? "exit code " + std::to_string(WEXITSTATUS(st)) : std::string("killed")) +
+                             ")");
+  }
+  return f;
+}
+
+}  // namespace bilevel

@@ -1,0 +1,238 @@
+// compare: statistics, grouping, refusals, curve alignment by last-value carry, table formats, the plot
+// script (and the plot itself when gnuplot is installed). Run directories are written by hand here, so every
+// expected number is known.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "run/compare.hpp"
+#include "run/files.hpp"
+#include "run/options.hpp"
+#include "run/plot.hpp"
+
+using namespace bilevel;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+fs::path compare_temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("bilevel_test_compare_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// A run directory: config, curve rows, and a result unless status is "" (a run still going).
+void make_run(const fs::path& dir, const std::string& problem, const std::string& method, int seed,
+              const std::string& status, const std::vector<json>& rows, const json& final_metrics,
+              const json& method_options = json::object()) {
+  fs::create_directories(dir);
+  json cfg = {{"problem", problem},
+              {"method", method},
+              {"seed", seed},
+              {"steps", 10},
+              {"threads", 1},
+              {"problem_options", {{"inner_steps", 5}}},
+              {"method_options", method_options},
+              {"run_options", {{"outer_lr", 0.1}}}};
+  write_json_atomic(dir / "config.json", cfg);
+  std::ofstream curve(dir / "curve.jsonl");
+  for (const auto& r : rows) curve << r.dump() << "\n";
+  if (status.empty()) return;
+  json res = {{"status", status}, {"seconds", 1.0 + seed}, {"wall_seconds", 2.0 + seed},
+              {"grad_evals", 100}, {"hvps", 10 * seed}, {"final", final_metrics}};
+  write_json_atomic(dir / "result.json", res);
+}
+
+json row(double step, double loss, double grad_evals = 0, double hvps = 0) {
+  return {{"step", step}, {"seconds", step / 10}, {"grad_evals", grad_evals}, {"hvps", hvps}, {"outer_loss", loss}};
+}
+
+}  // namespace
+
+TEST_SUITE("run") {
+  TEST_CASE("compare statistics: mean, sample std, quantiles as numpy's default") {
+    const CompareSummary s = compare_summarize({4, 1, 3, 2, NAN});
+    CHECK(s.n == 4);
+    CHECK(s.mean == doctest::Approx(2.5));
+    CHECK(s.std == doctest::Approx(std::sqrt(5.0 / 3.0)));
+    CHECK(s.median == doctest::Approx(2.5));
+    CHECK(s.q25 == doctest::Approx(1.75));
+    CHECK(s.q75 == doctest::Approx(3.25));
+    CHECK(compare_summarize({7}).std == 0);
+    CHECK(compare_summarize({}).n == 0);
+  }
+
+  TEST_CASE("compare config keys: dotted paths, top-level keys, option names") {
+    const json cfg = {{"method", "ufo"}, {"seed", 3}, {"method_options", {{"q", 0.1}}},
+                      {"problem_options", {{"inner_steps", 5}}}};
+    CHECK(compare_config_value(cfg, "method") == "ufo");
+    CHECK(compare_config_value(cfg, "seed") == "3");
+    CHECK(compare_config_value(cfg, "method_options.q") == "0.1");
+    CHECK(compare_config_value(cfg, "q") == "0.1");
+    CHECK(compare_config_value(cfg, "inner_steps") == "5");
+    CHECK(compare_config_value(cfg, "nothing") == "");
+    CHECK(compare_config_value(cfg, "method_options") == "");
+  }
+
+  TEST_CASE("compare groups runs, summarises the ok ones and counts every status") {
+    const fs::path tmp = compare_temp_dir("groups");
+    make_run(tmp / "sweep/runs/a1", "toy", "fo", 1, "ok", {row(0, NAN), row(10, 3)}, {{"outer_loss", 3}, {"acc", 0.5}});
+    make_run(tmp / "sweep/runs/a2", "toy", "fo", 2, "ok", {row(0, NAN), row(10, 5)}, {{"outer_loss", 5}, {"acc", 0.7}});
+    make_run(tmp / "sweep/runs/a3", "toy", "fo", 3, "diverged", {row(0, NAN)}, {{"outer_loss", nullptr}});
+    make_run(tmp / "b1", "toy", "ufo", 1, "ok", {row(0, NAN), row(10, 1)}, {{"outer_loss", 1}}, {{"q", 0.1}});
+    make_run(tmp / "b2", "toy", "ufo", 2, "", {row(0, NAN)}, {});  // no result.json yet
+    fs::create_directories(tmp / "empty/nothing");
+
+    const auto runs = compare_find_runs({tmp.string()});
+    REQUIRE(runs.size() == 5);
+    const Comparison c = compare_build(runs, {"method"});
+    CHECK(c.problem == "toy");
+    REQUIRE(c.groups.size() == 2);
+    const CompareGroup& fo = c.groups[0];
+    CHECK(fo.label == "fo");
+    CHECK(fo.runs.size() == 3);
+    CHECK(fo.status_counts.at("ok") == 2);
+    CHECK(fo.status_counts.at("diverged") == 1);
+    CHECK(fo.final_metrics.at("outer_loss").n == 2);
+    CHECK(fo.final_metrics.at("outer_loss").mean == doctest::Approx(4));
+    CHECK(fo.final_metrics.at("outer_loss").std == doctest::Approx(std::sqrt(2.0)));
+    CHECK(fo.seconds.mean == doctest::Approx(2.5));  // seeds 1 and 2: 1 + seed
+    CHECK(fo.grad_evals.mean == doctest::Approx(100));
+    CHECK(c.groups[1].status_counts.at("incomplete") == 1);
+    CHECK(c.metric_names == std::vector<std::string>{"outer_loss", "acc"});
+
+    const std::string md = compare_table(c, "md", false);
+    CHECK(md.find("| fo | 3 | ok 2, diverged 1 | 4 ± 1.4 | 0.6 ± 0.14 |") != std::string::npos);
+    CHECK(md.find("| ufo | 2 | ok 1, incomplete 1 | 1 | — |") != std::string::npos);
+    const std::string robust = compare_table(c, "md", true);
+    CHECK(robust.find("4 [3.5, 4.5]") != std::string::npos);
+    const std::string csv = compare_table(c, "csv", false);
+    CHECK(csv.rfind("method,group,n,n_diverged,n_incomplete,n_ok,outer_loss_mean,outer_loss_std,acc_mean", 0) == 0);
+    CHECK(csv.find("\nfo,fo,3,1,0,2,4,1.41421356,0.6,") != std::string::npos);
+    const json j = json::parse(compare_table(c, "json", false));
+    CHECK(j["groups"][0]["final"]["outer_loss"]["median"] == doctest::Approx(4));
+    CHECK(j["groups"][1]["status"]["incomplete"] == 1);
+    CHECK_THROWS_AS(compare_table(c, "xml", false), option_error);
+
+    // Two keys: the label names them; a key a run lacks is left out of its label.
+    const Comparison c2 = compare_build(runs, {"method", "method_options.q"});
+    REQUIRE(c2.groups.size() == 3);
+    CHECK(c2.groups[0].label == "method=fo");
+    CHECK(c2.groups[1].label == "method=ufo");
+    CHECK(c2.groups[2].label == "method=ufo, q=0.1");
+    fs::remove_all(tmp);
+  }
+
+  TEST_CASE("compare refuses runs of different problems and curves of a metric some runs lack") {
+    const fs::path tmp = compare_temp_dir("refuse");
+    make_run(tmp / "a", "toy", "fo", 1, "ok", {row(0, 1)}, {{"outer_loss", 1}});
+    make_run(tmp / "b", "other", "fo", 1, "ok", {row(0, 2)}, {{"outer_loss", 2}});
+    const auto runs = compare_find_runs({tmp.string()});
+    CHECK_THROWS_WITH_AS(compare_build(runs, {"method"}), doctest::Contains("different problems"), option_error);
+    const Comparison kept_apart = compare_build(runs, {"problem", "method"});
+    CHECK(kept_apart.groups.size() == 2);
+    CHECK_THROWS_WITH_AS(compare_curves(kept_apart, "test_mse", "step", 10),
+                         doctest::Contains("metric 'test_mse' is not in the curves of 2 of 2 runs"), option_error);
+    CHECK_THROWS_AS(compare_curves(kept_apart, "outer_loss", "epochs", 10), option_error);
+    CHECK_THROWS_WITH_AS(compare_find_runs({(tmp / "missing").string()}), doctest::Contains("not a directory"),
+                         option_error);
+    fs::create_directories(tmp / "none");
+    CHECK_THROWS_WITH_AS(compare_find_runs({(tmp / "none").string()}), doctest::Contains("no run directories"),
+                         option_error);
+    fs::remove_all(tmp);
+  }
+
+  TEST_CASE("compare warns when a group mixes runs with different options") {
+    const fs::path tmp = compare_temp_dir("warn");
+    make_run(tmp / "a", "toy", "fo", 1, "ok", {row(0, 1)}, {{"outer_loss", 1}});
+    make_run(tmp / "b", "toy", "fo", 2, "ok", {row(0, 1)}, {{"outer_loss", 1}});
+    json cfg = read_json(tmp / "b" / "config.json");
+    cfg["problem_options"]["inner_steps"] = 10;
+    write_json_atomic(tmp / "b" / "config.json", cfg);
+    const Comparison c = compare_build(compare_find_runs({tmp.string()}), {"method"});
+    REQUIRE(c.warnings.size() == 1);
+    CHECK(c.warnings[0].find("problem_options.inner_steps (10, 5); add --by inner_steps") != std::string::npos);
+    CHECK(compare_build(compare_find_runs({tmp.string()}), {"method", "inner_steps"}).warnings.empty());
+    fs::remove_all(tmp);
+  }
+
+  TEST_CASE("curves align by last-value carry, end where a run ends, and use grad_evals + hvps") {
+    const fs::path tmp = compare_temp_dir("curves");
+    // Run a logs at steps 0, 10; run b at 0, 5, 10 and its metric only on some rows; run c stops at step 5.
+    make_run(tmp / "a", "toy", "fo", 1, "ok", {row(0, 1, 0, 0), row(10, 3, 100, 0)}, {});
+    json b5 = row(5, 4, 40, 10);
+    b5.erase("outer_loss");  // an evaluation metric missing from this row
+    make_run(tmp / "b", "toy", "fo", 2, "ok", {row(0, 2, 0, 0), b5, row(10, 6, 80, 20)}, {});
+    make_run(tmp / "c", "toy", "fo", 3, "ok", {row(0, 8, 0, 0), row(5, 9, 50, 0)}, {});
+    const Comparison c = compare_build(compare_find_runs({tmp.string()}), {"method"});
+    const CompareCurves by_step = compare_curves(c, "outer_loss", "step", 3);
+    REQUIRE(by_step.bands.size() == 1);
+    const CurveBand& band = by_step.bands[0];
+    CHECK(band.runs == 3);
+    CHECK(band.x == std::vector<double>{0, 5, 10});
+    // x = 0: values 1, 2, 8; x = 5: 1 (carried), 2 (carried: the row at 5 lacks the metric), 9;
+    // x = 10: 3, 6 — run c has ended, and 2 of 3 runs is at least half the group.
+    CHECK(band.median == std::vector<double>{2, 2, 4.5});
+    CHECK(band.n == std::vector<size_t>{3, 3, 2});
+    CHECK(band.q25[0] == doctest::Approx(1.5));
+    CHECK(band.q75[0] == doctest::Approx(5));
+
+    // grad_evals + hvps: run a reaches 100 at its last row, b 100 too (80 + 20), c 50.
+    const CompareCurves by_cost = compare_curves(c, "outer_loss", "grad_evals", 3);
+    CHECK(by_cost.bands[0].x == std::vector<double>{0, 50, 100});
+    CHECK(by_cost.bands[0].median == std::vector<double>{2, 2, 4.5});  // at 50: a 1, b 2 (4 lacks the metric), c 9
+    const std::string csv = compare_curves_csv(by_cost);
+    CHECK(csv.rfind("group,grad_evals,outer_loss_median,outer_loss_q25,outer_loss_q75,n\n", 0) == 0);
+    CHECK(csv.find("\nfo,100,4.5,3.75,5.25,2\n") != std::string::npos);
+    fs::remove_all(tmp);
+  }
+
+  TEST_CASE("the plot script draws one labelled band per group; gnuplot renders it when installed") {
+    CompareCurves curves;
+    curves.problem = "toy";
+    curves.metric = "abs_dM";
+    curves.x = "grad_evals";
+    for (const char* label : {"fo", "it's ufo"}) {
+      CurveBand b;
+      b.label = label;
+      b.runs = 3;
+      b.x = {0, 1, 2};
+      b.median = {3, 2, 1};
+      b.q25 = {2.5, 1.5, 0.5};
+      b.q75 = {3.5, 2.5, 1.5};
+      b.n = {3, 3, 3};
+      curves.bands.push_back(b);
+    }
+    const std::string gp = plot_gnuplot_script(curves, "p.svg", "p.png", true);
+    CHECK(gp.find("set xlabel 'gradient evaluations + Hessian-vector products'") != std::string::npos);
+    CHECK(gp.find("set ylabel 'abs_dM (log scale)'") != std::string::npos);
+    CHECK(gp.find("title 'fo (3)'") != std::string::npos);
+    CHECK(gp.find("title 'it''s ufo (3)'") != std::string::npos);
+    CHECK(gp.find("$band1 using 1:3:4 with filledcurves") != std::string::npos);
+    CHECK(gp.find("set logscale y") != std::string::npos);
+    CHECK(plot_files("out/x.svg").png == fs::path("out/x.png"));
+    CHECK(plot_files("out/x").csv == fs::path("out/x.csv"));
+
+    if (find_on_path("gnuplot").empty()) {
+      MESSAGE("gnuplot is not installed: the rendering check is skipped (apt-get install gnuplot-nox)");
+      return;
+    }
+    const fs::path tmp = compare_temp_dir("plot");
+    const PlotFiles f = plot_curves(curves, (tmp / "p.svg").string(), false);
+    REQUIRE(fs::exists(f.svg));
+    CHECK(fs::file_size(f.png) > 1000);
+    std::ifstream in(f.svg);
+    const std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(svg.find("<svg") != std::string::npos);
+    CHECK(svg.find("fo (3)") != std::string::npos);
+    CHECK(svg.find("gradient evaluations") != std::string::npos);
+    fs::remove_all(tmp);
+  }
+}
