@@ -44,3 +44,10 @@ demo: release
 
 clean:
 	rm -rf $(BUILD)
+
+# make data [DATA_DIR=dir]: fetch, verify (sha256) and unpack MNIST, Fashion-MNIST and the scikit-learn tables
+# (datasets/manifest.json) into $(DATA_DIR) — default $BILEVEL_DATA, else ./data. Idempotent.
+DATA_DIR ?= $(if $(BILEVEL_DATA),$(BILEVEL_DATA),data)
+.PHONY: data
+data:
+	bash datasets/fetch.sh $(DATA_DIR)

@@ -8,6 +8,8 @@ ProblemInfo quadratic_problem_info();
 ProblemInfo ufo_counterexample_problem_info();
 ProblemInfo ufo_qcurve_problem_info();
 ProblemInfo sinusoid_problem_info();
+ProblemInfo hpo_l2_problem_info();
+ProblemInfo hyper_cleaning_problem_info();
 ProblemInfo gaussian_sgld_problem_info();
 ProblemInfo toy_multimin_problem_info();
 

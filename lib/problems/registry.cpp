@@ -11,6 +11,8 @@ const std::vector<ProblemInfo>& problem_registry() {
       ufo_counterexample_problem_info(),
       ufo_qcurve_problem_info(),
       sinusoid_problem_info(),
+      hpo_l2_problem_info(),
+      hyper_cleaning_problem_info(),
       gaussian_sgld_problem_info(),
       toy_multimin_problem_info(),
   };

@@ -1,0 +1,25 @@
+#pragma once
+// Where datasets live and how errors about them read.
+//
+// The data directory is, in order: an explicit option (`--data-dir`, problem option `data_dir`), else the
+// environment variable BILEVEL_DATA, else ./data. `make data` (datasets/fetch.sh) fills it.
+#include <stdexcept>
+#include <string>
+
+namespace bilevel::data {
+
+// A dataset file that is missing, truncated, corrupt or not what the manifest pins. The message names
+// the file, what was expected (size, magic, dimensions, checksum) and the command that fetches it.
+// Derives from std::invalid_argument: like other unusable input it exits with code 2.
+struct data_error : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+// option if non-empty, else $BILEVEL_DATA if set and non-empty, else "data".
+std::string resolve_data_dir(const std::string& option = "");
+
+// The command that (re)fetches and verifies the data into `data_dir`, for error messages:
+// "make data" for the default directory, "make data DATA_DIR=<dir>" otherwise, and the script form.
+std::string fetch_command(const std::string& data_dir);
+
+}  // namespace bilevel::data
