@@ -39,8 +39,9 @@ sanitize: deps $(BUILD)/asan/CMakeCache.txt
 bench: release
 	bash experiments/benchmarks/run_autodiff_bench.sh
 
-demo: release
-	bash experiments/demo.sh
+demo: deps $(BUILD)/release/CMakeCache.txt
+	$(CMAKE) --build $(BUILD)/release -j $(JOBS) --target bilevel-opt
+	BILEVEL_OPT=$(BUILD)/release/bilevel-opt bash experiments/demo.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -45,7 +45,7 @@ HypergradResult run(const Estimator& e, const Instance& in, uint64_t stream = 0)
   return e.estimate(*in.problem, in.lambda, in.task, rng);
 }
 
-double rel_err(const Tensor& a, const Tensor& b) {
+[[maybe_unused]] double rel_err(const Tensor& a, const Tensor& b) {
   return std::sqrt(norm2(sub(a, b))) / std::max(std::sqrt(norm2(b)), 1e-30);
 }
 
