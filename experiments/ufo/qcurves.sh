@@ -12,4 +12,4 @@ for seed in $(seq 1 20); do
   train_once "$out/qstar-$seed" --problem ufo-qcurve --method ufo --set q=0.110 --budget-grad-evals $budget --seed "$seed" --set log_every=20
   train_once "$out/q1-$seed" --problem ufo-qcurve --method ufo --set q=1 --budget-grad-evals $budget --seed "$seed" --set log_every=20
 done
-"$bin" compare "$out" --by method,method_options.q --metric abs_dM --x grad_evals --plot "$out/qcurves.svg"
+"$bin" compare "$out" --by method,method_options.q --metric abs_dM --x grad_evals --logy --plot "$out/qcurves.svg"

@@ -2,22 +2,7 @@
 # Command-line contract tests: exit codes and messages of the bilevel-opt binary.
 set -u
 bin="$1"
-pass=0
-fail=0
-expect() {  # expect NAME EXPECTED_RC PATTERN -- ARGS...
-  local name="$1" want="$2" pattern="$3"
-  shift 4
-  local out rc
-  out=$("$bin" "$@" 2>&1)
-  rc=$?
-  if [[ $rc -eq $want ]] && grep -qE -- "$pattern" <<<"$out"; then
-    pass=$((pass + 1))
-  else
-    fail=$((fail + 1))
-    echo "FAIL: $name (rc=$rc, want $want; pattern '$pattern')"
-    echo "$out" | head -5 | sed 's/^/    /'
-  fi
-}
+source "$(dirname "$0")/lib.sh"
 expect "help" 0 "train" -- --help
 expect "version" 0 "bilevel-opt [0-9]+\.[0-9]+" -- --version
 expect "no subcommand" 2 "subcommand" --
@@ -26,7 +11,7 @@ expect "unknown subcommand" 2 "subcommand|frobnicate" -- frobnicate
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 no_result() {  # no_result NAME DIR: the run left no result.json
-  if [[ -e "$2/result.json" ]]; then fail=$((fail + 1)); echo "FAIL: $1 left $2/result.json"; else pass=$((pass + 1)); fi
+  if [[ -e "$2/result.json" ]]; then bad "$1 left $2/result.json"; else ok; fi
 }
 expect "unknown problem" 2 "unknown problem 'nope'.*quadratic" -- train --problem nope --method fo --out "$tmp/a"
 no_result "unknown problem" "$tmp/a"

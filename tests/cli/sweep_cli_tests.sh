@@ -4,27 +4,11 @@
 # refusals and plot.
 set -u
 bin="$1"
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+source "$(dirname "$0")/lib.sh"
 check() {  # check NAME COMMAND...: passes when the command succeeds
   local name="$1"
   shift
   if "$@"; then ok; else bad "$name"; fi
-}
-expect() {  # expect NAME EXPECTED_RC PATTERN -- ARGS...
-  local name="$1" want="$2" pattern="$3"
-  shift 4
-  local out rc
-  out=$("$bin" "$@" 2>&1)
-  rc=$?
-  if [[ $rc -eq $want ]] && grep -qE -- "$pattern" <<<"$out"; then
-    ok
-  else
-    bad "$name (rc=$rc, want $want; pattern '$pattern')"
-    echo "$out" | head -8 | sed 's/^/    /'
-  fi
 }
 status_of() { grep -o '"status": "[a-z]*"' "$1/result.json" 2>/dev/null | cut -d'"' -f4; }
 count_ok() {  # count_ok DIR: runs whose result.json says ok
