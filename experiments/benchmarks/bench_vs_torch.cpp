@@ -1,0 +1,273 @@
+// Exports seeded problem instances and bilevel-opt's hypergradients on them, so that the PyTorch reference
+// (experiments/benchmarks/torch_ref.py) can recompute the same hypergradients and compare. A benchmark
+// helper, not a test; run_vs_torch.sh calls it before any timing.
+//
+//   bench_vs_torch sinusoid --out DIR [--tasks T] [--seed S] [--set key=value]...
+//       λ (the meta-initialization), T tasks (support/query x, y) drawn like `check` draws its task, and per
+//       task the hypergradients of fo, exact and ufo (q = 0.1; the Bernoulli draw exported as well).
+//   bench_vs_torch hpo-l2 --out DIR [--seed S] [--chains C] [--samples M] [--set key=value]...
+//       the training and validation subsets exactly as the problem draws them, θ₀, λ, and the hypergradients
+//       of exact, ift-cg and sgld variant=one-step (burn_in 0, C chains × M samples) with every chain's
+//       Gaussian noise exported, so the SGLD trajectory can be replayed bit-for-bit in distribution-free form.
+//
+// Files: DIR/meta.json (sizes, options, file list, outer losses) and raw little-endian float32 (`.f32`) or
+// int64 (`.i64`) arrays, row-major.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "hypergrad/estimator.hpp"
+#include "problems/classification_detail.hpp"
+#include "problems/problem.hpp"
+#include "run/options.hpp"
+#include "tensor/rng.hpp"
+#include "tensor/tensor.hpp"
+
+using namespace bilevel;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The problems' private stream constants (lib/problems/hpo_l2.cpp), so the driver draws the same subsets.
+constexpr uint64_t kHpoL2SplitStream = 0x68706f6c32ULL;
+
+struct Args {
+  std::string problem, out;
+  uint64_t seed = 0;
+  int64_t tasks = 4, chains = 2, samples = 20;
+  std::vector<std::string> sets;
+};
+
+[[noreturn]] void usage(const std::string& msg) {
+  std::fprintf(stderr, "bench_vs_torch: %s\nusage: bench_vs_torch sinusoid|hpo-l2 --out DIR [--seed S] [--tasks T] "
+                       "[--chains C] [--samples M] [--set key=value]...\n", msg.c_str());
+  std::exit(2);
+}
+
+Args parse(int argc, char** argv) {
+  if (argc < 2) usage("missing problem");
+  Args a;
+  a.problem = argv[1];
+  if (a.problem != "sinusoid" && a.problem != "hpo-l2") usage("problem must be sinusoid or hpo-l2, got " + a.problem);
+  for (int i = 2; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (i + 1 >= argc) usage("option " + k + " needs a value");
+    const std::string v = argv[++i];
+    if (k == "--out") a.out = v;
+    else if (k == "--seed") a.seed = std::stoull(v);
+    else if (k == "--tasks") a.tasks = std::stoll(v);
+    else if (k == "--chains") a.chains = std::stoll(v);
+    else if (k == "--samples") a.samples = std::stoll(v);
+    else if (k == "--set") a.sets.push_back(v);
+    else usage("unknown option " + k);
+  }
+  if (a.out.empty()) usage("--out DIR is required");
+  return a;
+}
+
+std::map<std::string, std::string> parse_sets(const std::vector<std::string>& sets) {
+  std::map<std::string, std::string> m;
+  for (const auto& s : sets) {
+    const auto eq = s.find('=');
+    if (eq == std::string::npos) usage("--set expects key=value, got " + s);
+    m[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  return m;
+}
+
+class Writer {
+ public:
+  explicit Writer(fs::path dir) : dir_(std::move(dir)) { fs::create_directories(dir_); }
+  void f32(const std::string& name, const Tensor& t) {
+    std::vector<float> v(static_cast<size_t>(t.numel()));
+    for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = static_cast<float>(t[i]);
+    f32(name, v, t.shape().to_vector());
+  }
+  void f32(const std::string& name, const std::vector<float>& v, const std::vector<int64_t>& shape) {
+    std::ofstream f(dir_ / (name + ".f32"), std::ios::binary);
+    f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
+    files_[name] = {{"file", name + ".f32"}, {"dtype", "float32"}, {"shape", shape}};
+  }
+  void i64(const std::string& name, const std::vector<int64_t>& v) {
+    std::ofstream f(dir_ / (name + ".i64"), std::ios::binary);
+    f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(int64_t)));
+    files_[name] = {{"file", name + ".i64"}, {"dtype", "int64"}, {"shape", {static_cast<int64_t>(v.size())}}};
+  }
+  void meta(nlohmann::json m) {
+    m["arrays"] = files_;
+    std::ofstream f(dir_ / "meta.json");
+    f << m.dump(2) << '\n';
+  }
+
+ private:
+  fs::path dir_;
+  nlohmann::json files_ = nlohmann::json::object();
+};
+
+struct Made {
+  std::unique_ptr<Problem> problem;
+  Options popts;
+};
+
+Made make_problem(const std::string& name, std::map<std::string, std::string>& given, uint64_t instance_seed) {
+  const ProblemInfo& pinfo = find_problem(name);
+  Made m;
+  m.popts = Options::resolve("problem " + name, pinfo.options, given);
+  m.problem = pinfo.make(m.popts, instance_seed);
+  return m;
+}
+
+std::unique_ptr<Estimator> make_method(const std::string& name, std::map<std::string, std::string> sets,
+                                       const Made& m, nlohmann::json* opts_out = nullptr) {
+  const MethodInfo& info = find_method(name);
+  Options o = Options::resolve("method " + name, info.options, sets);
+  if (opts_out) *opts_out = o.to_json();
+  return info.make(o, *m.problem, m.popts);
+}
+
+int run_sinusoid(const Args& a) {
+  auto given = parse_sets(a.sets);
+  Made m = make_problem("sinusoid", given, 0);
+  if (!given.empty()) usage("unknown problem option " + given.begin()->first);
+  Writer w(a.out);
+  Rng init_rng(a.seed, {1});
+  const Tensor lambda = m.problem->init_lambda(init_rng);
+  w.f32("lambda", lambda);
+  auto fo = make_method("fo", {}, m);
+  auto exact = make_method("exact", {}, m);
+  auto ufo = make_method("ufo", {{"q", "0.1"}}, m);
+  nlohmann::json tasks = nlohmann::json::array();
+  for (int64_t t = 0; t < a.tasks; ++t) {
+    Rng task_rng(a.seed, {2, 0, static_cast<uint64_t>(t)});
+    const Task task = m.problem->sample_task(task_rng);
+    const std::string p = "task" + std::to_string(t) + "_";
+    w.f32(p + "xs", task.x[0]);
+    w.f32(p + "ys", task.y[0]);
+    w.f32(p + "xq", task.x[1]);
+    w.f32(p + "yq", task.y[1]);
+    Rng r1(a.seed, {3, static_cast<uint64_t>(t)});
+    const HypergradResult g_fo = fo->estimate(*m.problem, lambda, task, r1);
+    Rng r2(a.seed, {3, static_cast<uint64_t>(t)});
+    const HypergradResult g_ex = exact->estimate(*m.problem, lambda, task, r2);
+    // ufo: one draw per task from its own stream; the coin is exported so PyTorch can apply the same one.
+    Rng r3(a.seed, {5, static_cast<uint64_t>(t)});
+    const HypergradResult g_ufo = ufo->estimate(*m.problem, lambda, task, r3);
+    w.f32(p + "fo", g_fo.grad);
+    w.f32(p + "exact", g_ex.grad);
+    w.f32(p + "ufo", g_ufo.grad);
+    double drawn = 0;
+    for (const auto& [k, v] : g_ufo.extras)
+      if (k == "exact_drawn") drawn = v;
+    tasks.push_back({{"outer_loss", g_ex.outer_loss}, {"ufo_exact_drawn", drawn}});
+  }
+  w.meta({{"problem", "sinusoid"},
+          {"seed", a.seed},
+          {"inner_lr", m.problem->inner().lr},
+          {"inner_steps", m.problem->inner().steps},
+          {"ufo_q", 0.1},
+          {"problem_options", m.popts.to_json()},
+          {"layout", m.problem->describe()["layout"]},
+          {"tasks", tasks}});
+  return 0;
+}
+
+int run_hpo(const Args& a) {
+  auto given = parse_sets(a.sets);
+  // Method options ride along in --set too; split them off before resolving the problem's.
+  std::map<std::string, std::string> msets;
+  for (const char* k : {"cg_iters", "cg_tol", "tau", "eta"}) {
+    if (auto it = given.find(k); it != given.end()) msets[k] = it->second, given.erase(it);
+  }
+  Made m = make_problem("hpo-l2", given, 0);
+  if (!given.empty()) usage("unknown option " + given.begin()->first);
+  // The same subsets as the problem: make_splits with the instance seed's split stream (instance seed 0).
+  Rng split_rng(0, {kHpoL2SplitStream});
+  const classification::Splits data = classification::make_splits(
+      "hpo-l2", m.popts.s("dataset"), m.popts.s("data_dir"), m.popts.b("verify_checksums"), m.popts.i("n_train"),
+      m.popts.i("n_val"), m.popts.i("n_test"), split_rng);
+  Writer w(a.out);
+  w.f32("train_x", data.train.x.value());
+  w.i64("train_y", data.train.y);
+  w.f32("val_x", data.val.x.value());
+  w.i64("val_y", data.val.y);
+  Rng init_rng(a.seed, {1});
+  const Tensor lambda = m.problem->init_lambda(init_rng);
+  Rng task_rng(a.seed, {2, 0, 0});
+  const Task task = m.problem->sample_task(task_rng);
+  Tensor theta0;
+  {
+    ad::NoGradGuard ng;
+    theta0 = m.problem->theta0(ad::constant(lambda), task).value();
+  }
+  w.f32("lambda", lambda);
+  w.f32("theta0", theta0);
+
+  nlohmann::json res = nlohmann::json::object();
+  auto record = [&](const std::string& key, const HypergradResult& r, nlohmann::json opts) {
+    w.f32(key, r.grad);
+    res[key] = {{"outer_loss", r.outer_loss}, {"grad_evals", r.grad_evals}, {"hvps", r.hvps}, {"options", opts}};
+  };
+  {
+    nlohmann::json o;
+    auto est = make_method("exact", {}, m, &o);
+    Rng r(a.seed, {3});
+    record("exact", est->estimate(*m.problem, lambda, task, r), o);
+  }
+  {
+    nlohmann::json o;
+    std::map<std::string, std::string> s;
+    for (const char* k : {"cg_iters", "cg_tol"})
+      if (msets.count(k)) s[k] = msets[k];
+    auto est = make_method("ift-cg", s, m, &o);
+    Rng r(a.seed, {3});
+    record("ift_cg", est->estimate(*m.problem, lambda, task, r), o);
+  }
+  // sgld one-step; chain c draws its noise from rng.split(c).split(0) (lib/hypergrad/sgld.cpp), P normals per
+  // step in order (lib/optim/sgld.cpp); they are exported as (C, T, P) standard normals.
+  std::map<std::string, std::string> s = {{"variant", "one-step"},
+                                          {"chains", std::to_string(a.chains)},
+                                          {"burn_in", "0"},
+                                          {"samples", std::to_string(a.samples)}};
+  for (const char* k : {"tau", "eta"})
+    if (msets.count(k)) s[k] = msets[k];
+  nlohmann::json o;
+  auto est = make_method("sgld", s, m, &o);
+  Rng r(a.seed, {6});
+  record("sgld", est->estimate(*m.problem, lambda, task, r), o);
+  const int64_t P = m.problem->theta_dim(), T = a.samples;
+  std::vector<float> noise(static_cast<size_t>(a.chains * T * P));
+  size_t idx = 0;
+  for (int64_t c = 0; c < a.chains; ++c) {
+    Rng nz = r.split(static_cast<uint64_t>(c)).split(0);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t i = 0; i < P; ++i) noise[idx++] = static_cast<float>(static_cast<real>(nz.normal()));
+  }
+  w.f32("sgld_noise", noise, {a.chains, T, P});
+  const double data_n = static_cast<double>(m.problem->inner_examples());
+  w.meta({{"problem", "hpo-l2"},
+          {"seed", a.seed},
+          {"inner_lr", m.problem->inner().lr},
+          {"inner_steps", m.problem->inner().steps},
+          {"problem_options", m.popts.to_json()},
+          {"layout", m.problem->describe()["layout"]},
+          {"sgld_data_n", data_n},
+          {"results", res}});
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args a = parse(argc, argv);
+  try {
+    return a.problem == "sinusoid" ? run_sinusoid(a) : run_hpo(a);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_vs_torch: %s\n", e.what());
+    return 1;
+  }
+}
