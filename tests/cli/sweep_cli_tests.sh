@@ -32,8 +32,8 @@ cat >"$tmp/kill.toml" <<'EOF'
 problem = "ufo-counterexample"
 method = ["fo", "ufo"]
 seeds = 3
-steps = 1500
-log_every = 10
+steps = 40000           # about a second per run: long enough that the kill below lands while runs are in flight
+log_every = 100
 EOF
 "$bin" sweep "$tmp/kill.toml" --out "$tmp/kill" --jobs 2 --threads 2 2>"$tmp/kill1.log" &
 sweep_pid=$!
@@ -42,8 +42,9 @@ in_flight() {  # a run that has started (config.json) and not finished
   for d in "$tmp"/kill/runs/*/; do [[ -e $d/config.json && ! -e $d/result.json ]] && return 0; done
   return 1
 }
-for _ in $(seq 1 1000); do  # until a run has finished and another is under way (at most 20 s)
+for _ in $(seq 1 3000); do  # until a run has finished and another is under way (or the sweep ended: a failure)
   [[ "$(count_ok "$tmp/kill")" -ge 1 ]] && in_flight && break
+  kill -0 "$sweep_pid" 2>/dev/null || break
   sleep 0.01
 done
 {
