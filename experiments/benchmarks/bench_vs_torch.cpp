@@ -9,9 +9,21 @@
 //       the training and validation subsets exactly as the problem draws them, θ₀, λ, and the hypergradients
 //       of exact, ift-cg and sgld variant=one-step (burn_in 0, C chains × M samples) with every chain's
 //       Gaussian noise exported, so the SGLD trajectory can be replayed bit-for-bit in distribution-free form.
+//   bench_vs_torch time --problem P --method M [--set key=value]... [--threads N] [--warmup W] [--steps S] [--seed S]
+//       the outer loop of `bilevel-opt train` (meta_batch tasks estimated in parallel with oneTBB, reduced in
+//       task order, Adam on λ with the problem's default outer_lr) for W untimed + S timed steps; prints one
+//       JSON line with each timed step's wall seconds and process CPU seconds (all threads), and peak RSS.
+//       CPU time is what a loaded machine distorts least. Problem, method and meta_batch keys go in --set.
 //
 // Files: DIR/meta.json (sizes, options, file list, outer losses) and raw little-endian float32 (`.f32`) or
 // int64 (`.i64`) arrays, row-major.
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -37,8 +49,9 @@ namespace {
 constexpr uint64_t kHpoL2SplitStream = 0x68706f6c32ULL;
 
 struct Args {
-  std::string problem, out;
+  std::string problem, out, method;
   uint64_t seed = 0;
+  int64_t threads = 1, warmup = 2, steps = 10;
   int64_t tasks = 4, chains = 2, samples = 20;
   std::vector<std::string> sets;
 };
@@ -53,7 +66,8 @@ Args parse(int argc, char** argv) {
   if (argc < 2) usage("missing problem");
   Args a;
   a.problem = argv[1];
-  if (a.problem != "sinusoid" && a.problem != "hpo-l2") usage("problem must be sinusoid or hpo-l2, got " + a.problem);
+  if (a.problem != "sinusoid" && a.problem != "hpo-l2" && a.problem != "time")
+    usage("first argument must be sinusoid, hpo-l2 or time, got " + a.problem);
   for (int i = 2; i < argc; ++i) {
     const std::string k = argv[i];
     if (i + 1 >= argc) usage("option " + k + " needs a value");
@@ -64,9 +78,14 @@ Args parse(int argc, char** argv) {
     else if (k == "--chains") a.chains = std::stoll(v);
     else if (k == "--samples") a.samples = std::stoll(v);
     else if (k == "--set") a.sets.push_back(v);
+    else if (k == "--problem") a.sets.push_back("problem=" + v);
+    else if (k == "--method") a.method = v;
+    else if (k == "--threads") a.threads = std::stoll(v);
+    else if (k == "--warmup") a.warmup = std::stoll(v);
+    else if (k == "--steps") a.steps = std::stoll(v);
     else usage("unknown option " + k);
   }
-  if (a.out.empty()) usage("--out DIR is required");
+  if (a.out.empty() && a.problem != "time") usage("--out DIR is required");
   return a;
 }
 
@@ -260,11 +279,96 @@ int run_hpo(const Args& a) {
   return 0;
 }
 
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+int run_time(const Args& a) {
+  auto given = parse_sets(a.sets);
+  if (!given.count("problem") || a.method.empty()) usage("time needs --problem P and --method M");
+  const std::string pname = given["problem"];
+  given.erase("problem");
+  const ProblemInfo& pinfo = find_problem(pname);
+  std::map<std::string, std::string> run_defaults(pinfo.run_defaults.begin(), pinfo.run_defaults.end());
+  int64_t meta_batch = run_defaults.count("meta_batch") ? std::stoll(run_defaults["meta_batch"]) : 1;
+  double outer_lr = run_defaults.count("outer_lr") ? std::stod(run_defaults["outer_lr"]) : 0.001;
+  if (auto it = given.find("meta_batch"); it != given.end()) meta_batch = std::stoll(it->second), given.erase(it);
+  if (auto it = given.find("outer_lr"); it != given.end()) outer_lr = std::stod(it->second), given.erase(it);
+  Made m;
+  m.popts = Options::resolve("problem " + pname, pinfo.options, given);
+  m.problem = pinfo.make(m.popts, 0);
+  const MethodInfo& minfo = find_method(a.method);
+  const Options mopts = Options::resolve("method " + a.method, minfo.options, given);
+  if (!given.empty()) usage("unknown option " + given.begin()->first);
+  auto est = minfo.make(mopts, *m.problem, m.popts);
+
+  tbb::global_control ctl(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(a.threads));
+  Rng init_rng(a.seed, {1});
+  Tensor lambda = m.problem->init_lambda(init_rng);
+  const int64_t H = m.problem->lambda_dim();
+  std::vector<double> m1(static_cast<size_t>(H), 0.0), m2(static_cast<size_t>(H), 0.0);
+  std::vector<HypergradResult> results(static_cast<size_t>(meta_batch));
+  std::vector<double> wall, cpu;
+  double loss = 0;
+  for (int64_t step = 0; step < a.warmup + a.steps; ++step) {
+    const auto w0 = std::chrono::steady_clock::now();
+    const double c0 = cpu_seconds();
+    est->begin_step(step);
+    tbb::parallel_for(
+        tbb::blocked_range<int64_t>(0, meta_batch, 1),
+        [&](const tbb::blocked_range<int64_t>& range) {
+          for (int64_t i = range.begin(); i != range.end(); ++i) {
+            Rng rng(a.seed, {7, static_cast<uint64_t>(step), static_cast<uint64_t>(i)});
+            Task task = m.problem->sample_task(rng);
+            results[static_cast<size_t>(i)] = est->estimate(*m.problem, lambda, task, rng);
+          }
+        },
+        tbb::simple_partitioner());
+    Tensor g(Shape{H});
+    loss = 0;
+    for (const auto& r : results) axpy(real(1), r.grad, g), loss += r.outer_loss;
+    est->end_step(results);
+    // Adam (β = 0.9, 0.999, ε = 1e-8), as the run's default outer optimizer.
+    const double t = static_cast<double>(step + 1);
+    for (int64_t h = 0; h < H; ++h) {
+      const double gh = static_cast<double>(g[h]) / static_cast<double>(meta_batch);
+      double& a1 = m1[static_cast<size_t>(h)];
+      double& a2 = m2[static_cast<size_t>(h)];
+      a1 = 0.9 * a1 + 0.1 * gh;
+      a2 = 0.999 * a2 + 0.001 * gh * gh;
+      lambda[h] -= static_cast<real>(outer_lr * (a1 / (1 - std::pow(0.9, t))) /
+                                     (std::sqrt(a2 / (1 - std::pow(0.999, t))) + 1e-8));
+    }
+    const double c1 = cpu_seconds();
+    const double w1 = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+    if (step >= a.warmup) wall.push_back(w1), cpu.push_back(c1 - c0);
+  }
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  nlohmann::json j = {{"impl", "bilevel-opt"},
+                      {"problem", pname},
+                      {"method", a.method},
+                      {"threads", a.threads},
+                      {"meta_batch", meta_batch},
+                      {"problem_options", m.popts.to_json()},
+                      {"method_options", mopts.to_json()},
+                      {"step_seconds", wall},
+                      {"step_cpu_seconds", cpu},
+                      {"last_outer_loss", loss / static_cast<double>(meta_batch)},
+                      {"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024}};
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   try {
+    blas_set_single_threaded();
+    if (a.problem == "time") return run_time(a);
     return a.problem == "sinusoid" ? run_sinusoid(a) : run_hpo(a);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_vs_torch: %s\n", e.what());

@@ -10,7 +10,7 @@ do): plain autograd, torch.autograd.grad(..., create_graph=True) for second orde
       max|g_torch - g_bilevel| / max|g_torch|. Exit 1 if any exceeds its tolerance.
   torch_ref.py time WORKLOAD --threads N --steps S [--warmup W] [--data DIR] [--set key=value]...
       run W + S outer steps (hypergradient over the meta-batch + Adam step on lambda) and print one JSON
-      line: per-step seconds of the S timed steps, their median, peak RSS.
+      line: wall and process-CPU seconds of each of the S timed steps, the wall median, peak RSS.
 
 Workloads: sin-fo, sin-exact, sin-ufo (options r, meta_batch, k, hidden, inner_lr, q), hpo-exact, hpo-iftcg
 (options r, inner_lr, cg_iters; need --data DIR from `bench_vs_torch hpo-l2`), hpo-sgld (chains, samples,
@@ -349,15 +349,17 @@ def time_workload(args):
         raise SystemExit("unknown workload " + w)
 
     rss_setup = current_rss_bytes()
-    times = []
+    times, cpu = [], []
     for i in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         outer_step()
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         if i >= args.warmup:
             times.append(dt)
+            cpu.append(dc)
     print(json.dumps({"impl": "torch", "workload": w, "threads": args.threads, "options": opts,
                       "median_s": statistics.median(times), "min_s": min(times), "step_seconds": times,
+                      "step_cpu_seconds": cpu,
                       "peak_rss_bytes": peak_rss_bytes(), "rss_after_setup_bytes": rss_setup,
                       "torch": torch.__version__}), flush=True)
     return 0
