@@ -6,7 +6,8 @@
 #   B. long runs (stationary, burn_in 500): every variant against its closed form; windows K = 10 for the
 #      first-order sums; cov on exact Gibbs draws and on the chain
 #   C. pathwise as η → 0: dF_η/dλ → F'(λ)
-#   D. peak memory at 1k and 20k SGLD steps (gaussian-sgld, and quadratic dim 20 where P×H = 400)
+#   D. peak memory (result.json: peak_estimator_bytes, peak_rss_bytes) of one outer step at 1k and 20k SGLD
+#      steps (gaussian-sgld, and quadratic dim 100 where P×H = 10 000)
 #   E. two-pass against drop-hessian with the same streams
 #
 # Estimates come from `bilevel-opt check` (mean and standard error over --samples independent estimates,
@@ -46,9 +47,29 @@ field() {
   jq -n -r --slurpfile c "$out/$1.check.json" --slurpfile f "$out/$1.cf.json" \
     "(\$c[0].estimators.sgld) as \$e | (\$f[0]) as \$cf | $2"
 }
+# memrun NAME PROBLEM KEY=VALUE…: one outer step by `train`; keeps OUT/NAME.result.json.
+memrun() {
+  local name="$1" problem="$2"
+  shift 2
+  local sets=()
+  for s in "$@"; do sets+=(--set "$s"); done
+  if [[ ! -f "$out/$name.result.json" ]]; then
+    local tmp="$out/.train-$name"
+    rm -rf "$tmp"
+    "$bin" train --problem "$problem" --method sgld "${sets[@]}" --steps 1 --seed 4 --threads 1 --out "$tmp" --quiet --force
+    cp "$tmp/result.json" "$out/$name.result.json"
+    rm -rf "$tmp"
+  fi
+}
+# bytes per scalar of the binary (8: double build)
+elt=$("$bin" --version 2>/dev/null | grep -q "real=float" && echo 4 || echo 8)
 est='\($e.mean.values[0]*1e4|round/1e4) ± \($e.standard_error*1e4|round/1e4)'
 variants=(pathwise cov drop-hessian one-step two-pass frozen)
+load() { uptime | sed 's/.*load average: //'; }
 {
+  echo "Binary: $("$bin" --version). $(nproc) cores; load average (1, 5, 15 min) at start: $(load)."
+  echo "Timings are wall-clock on a shared machine: compare them only within one table."
+  echo
   echo "## A. Chain length (fresh chains from θ₀ = 0, all L states kept, no window; 4 chains per estimate)"
   echo
   echo "Estimate ± standard error over independent estimates, and (in brackets) the closed-form expectation of the"
@@ -100,6 +121,8 @@ variants=(pathwise cov drop-hessian one-step two-pass frozen)
   long B-drop-hessian-K50 "M = 10000, window K = 50" 8 variant=drop-hessian burn_in=500 samples=10000 window=50
   long B-pathwise-K10 "M = 10000, window K = 10" 8 variant=pathwise burn_in=500 samples=10000 window=10
   echo
+  echo "Load average after table B: $(load)."
+  echo
   echo "F(λ) = $(field B-pathwise '$cf.cf_F'), F_η(λ) = $(field B-pathwise '$cf.cf_F_eta'), F'(λ) = $(field B-pathwise '$cf.cf_dF'), dF_η/dλ = $(field B-pathwise '$cf.cf_dF_eta'), IFT (τ = 0) = $(field B-pathwise '$cf.cf_ift')."
   echo
   echo "## C. pathwise as η → 0 (8 chains, burn-in and chain length scaled with 1/η)"
@@ -115,23 +138,31 @@ variants=(pathwise cov drop-hessian one-step two-pass frozen)
     echo "| $eta | $(field "C-pathwise-$eta" "\"$est\"") | $(field "C-pathwise-$eta" '$cf.cf_dF_eta*1e6|round/1e6') | $(field "C-pathwise-$eta" '$cf.cf_dF*1e6|round/1e6') | $(field "C-cov-$eta" "\"$est\"") | $(field "C-cov-$eta" '$cf.cf_expected*1e6|round/1e6') |"
   done
   echo
-  echo "## D. Peak memory of one estimate (bytes; 1 chain, all states kept) at 1 000 and 20 000 SGLD steps"
+  echo "## D. Peak memory of one outer step at 1 000 and 20 000 SGLD steps (1 chain, every state kept)"
   echo
-  echo "| variant | gaussian-sgld (P = 2, H = 1), 1k | 20k | quadratic (P = H = 20), 1k | 20k |"
+  echo "From result.json of \`train --steps 1 --threads 1\`: peak_estimator_bytes (largest tensor memory the estimate"
+  echo "held) / peak_rss_bytes (whole process, includes the binary and its libraries). quadratic dim 100: P = H = 100,"
+  echo "so a dense P×H Jacobian is 10 000 entries ($(( 10000 * elt )) bytes)."
+  echo
+  echo "| variant | gaussian-sgld (P = 2, H = 1), 1k | 20k | quadratic (P = H = 100), 1k | 20k |"
   echo "|---|---|---|---|---|"
+  echo "variant,problem,steps,peak_estimator_bytes,peak_rss_bytes,seconds" >"$out/memory.csv"
   for v in "${variants[@]}"; do
     row="| $v |"
-    for steps in 1000 20000; do
-      estimate "D-g-$v-$steps" gaussian-sgld 1 4 variant="$v" chains=1 burn_in=0 samples="$steps"
-      row+=" $(field "D-g-$v-$steps" '$e.peak_bytes') |"
-    done
-    for steps in 1000 20000; do
-      if [[ "$v" == drop-hessian ]]; then
-        row+=" (refused: dense M) |"
-        continue
-      fi
-      estimate "D-q-$v-$steps" quadratic 1 4 variant="$v" chains=1 burn_in=0 samples="$steps" dim=20 tau=0.01 eta=0.02
-      row+=" $(field "D-q-$v-$steps" '$e.peak_bytes') |"
+    for problem in gaussian-sgld quadratic; do
+      for steps in 1000 20000; do
+        if [[ "$problem" == quadratic && "$v" == drop-hessian ]]; then
+          row+=" (refused: dense M, use two-pass) |"
+          continue
+        fi
+        local_sets=(variant="$v" chains=1 burn_in=0 samples="$steps")
+        [[ "$problem" == quadratic ]] && local_sets+=(dim=100 tau=0.01 eta=0.02)
+        memrun "D-$problem-$v-$steps" "$problem" "${local_sets[@]}"
+        r="$out/D-$problem-$v-$steps.result.json"
+        row+=" $(jq -r '"\(.peak_estimator_bytes) / \(.peak_rss_bytes)"' "$r") |"
+        jq -r --arg v "$v" --arg p "$problem" --arg s "$steps" \
+          '[$v, $p, $s, .peak_estimator_bytes, .peak_rss_bytes, .seconds] | @csv' "$r" | tr -d '"' >>"$out/memory.csv"
+      done
     done
     echo "$row"
   done
@@ -145,4 +176,6 @@ variants=(pathwise cov drop-hessian one-step two-pass frozen)
     db=$(jq '.estimators.sgld.mean.values[0]' "$out/$b.check.json")
     awk -v a="$da" -v b="$db" -v n="$a / $b" 'BEGIN { printf "- %s: %.17g vs %.17g, |difference| = %.3g\n", n, a, b, (a > b ? a - b : b - a) }'
   done
+  echo
+  echo "Load average at the end: $(load)."
 } | tee "$out/tables.md"
