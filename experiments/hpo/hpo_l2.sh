@@ -10,7 +10,7 @@
 # approaches 2 and the inner loop diverges); the point with the lowest validation loss is chosen and its test metrics reported. A grid point is a
 # `train --set decay=scalar --set lambda_init=λ` run whose first curve row is the evaluation of λ.
 #
-# Usage: experiments/hpo/hpo_l2.sh [OUT_DIR]      (about 8 minutes on 2 cores)
+# Usage: experiments/hpo/hpo_l2.sh [OUT_DIR]      (33 minutes on 2 cores shared at load average ≈ 10: RESULTS.md)
 #   BUDGET (default 6000) grad evals + HVPs per run; JOBS (default 2) runs at a time; DATASET=fashion|digits.
 #   Needs the data: `make data`. Rerunning skips finished runs.
 set -euo pipefail
@@ -56,23 +56,24 @@ done
 run_queue
 elapsed=$((SECONDS - start))
 
-# Per seed: the grid point with the lowest validation loss.
-grid_best() {  # grid_best SEED KEY
-  local d best="" best_val="" v
-  for d in "$out/grid-$1"/point-*/; do
+# Per seed: the grid point with the lowest validation loss (its run directory, found once per seed).
+declare -A grid_dir
+for s in "${seeds[@]}"; do
+  best="" best_val=""
+  for d in "$out/grid-$s"/point-*/; do
     [[ -f "$d/curve.jsonl" ]] || continue
     v=$(row0 "$d" val_loss)
     [[ $v == nan ]] && continue
     if [[ -z $best_val ]] || awk -v a="$v" -v b="$best_val" 'BEGIN { exit !(a < b) }'; then best_val=$v best=$d; fi
   done
-  [[ -n $best ]] && row0 "$best" "$2"
+  grid_dir[$s]=$best
+done
+grid_best() {  # grid_best SEED KEY: KEY of the chosen grid point (nothing when no point finished)
+  [[ -z ${grid_dir[$1]} ]] || row0 "${grid_dir[$1]}" "$2"
 }
 grid_lambda() {  # the chosen λ per seed, as the weight decay exp(λ)
   local s
-  for s in "${seeds[@]}"; do
-    grid_best "$s" val_loss >/dev/null
-    awk -v l="$(grid_best "$s" mean_decay)" 'BEGIN { printf "%.2g\n", l }'
-  done
+  for s in "${seeds[@]}"; do awk -v l="$(grid_best "$s" mean_decay)" 'BEGIN { printf "%.2g\n", l }'; done
 }
 
 {

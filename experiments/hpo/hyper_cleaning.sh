@@ -7,7 +7,7 @@
 # estimator's seconds per outer step and the wall time of a run — with the uniform-weights and clean-only
 # oracle baselines (same inner training) beside it.
 #
-# Usage: experiments/hpo/hyper_cleaning.sh [OUT_DIR]      (about 10 minutes on 2 cores)
+# Usage: experiments/hpo/hyper_cleaning.sh [OUT_DIR]      (29 minutes on 2 cores shared at load average ≈ 10: RESULTS.md)
 #   BUDGET (default 2500) grad evals + HVPs per run; JOBS (default 2) runs at a time; DATASET=fashion for
 #   Fashion-MNIST. Needs the data: `make data`. Rerunning skips finished runs.
 set -euo pipefail
