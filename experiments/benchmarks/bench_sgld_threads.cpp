@@ -1,8 +1,8 @@
 // Thread scaling of the sgld estimator: C chains of one estimate run in parallel with oneTBB.
 //
-// Runs the same estimate (same streams) with 1 thread and with N threads, checks that the results are
-// bit-identical, and reports the wall time of each (median of --repeats), the cost of one SGLD step and the
-// speed-up. The problem is gaussian-sgld with a random instance of size --dim, whose step (a P×P
+// Runs the same estimate (same streams) with 1 thread and with N threads, alternating, checks that the
+// results are bit-identical, and reports the wall time of each (median and minimum of --repeats), the cost of
+// one SGLD step, the speed-up and the load average before and after. The problem is gaussian-sgld with a random instance of size --dim, whose step (a P×P
 // matrix-vector product forward and backward, plus the variant's second-order product) is made to cost
 // ≥ 0.1 ms.
 //
@@ -54,6 +54,19 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
+// The first three fields of /proc/loadavg ("?" where it cannot be read).
+std::string loadavg() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  if (!f) return "?";
+  double l1 = 0, l5 = 0, l15 = 0;
+  const int n = std::fscanf(f, "%lf %lf %lf", &l1, &l5, &l15);
+  std::fclose(f);
+  if (n != 3) return "?";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f, %.2f, %.2f", l1, l5, l15);
+  return buf;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -74,32 +87,43 @@ int main(int argc, char** argv) {
   const Tensor lambda = problem->init_lambda(r0);
   const Task task = problem->sample_task(r0);
 
+  // One timed estimate with `threads` threads (same streams every time).
   auto timed = [&](int64_t threads, HypergradResult& out) {
     tbb::global_control ctl(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
-    std::vector<double> secs;
-    for (int64_t r = 0; r < a.repeats; ++r) {
-      Rng rng(42, {2, 0, 0});
-      const auto t0 = std::chrono::steady_clock::now();
-      out = est->estimate(*problem, lambda, task, rng);
-      secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::sort(secs.begin(), secs.end());
-    return secs[secs.size() / 2];
+    Rng rng(42, {2, 0, 0});
+    const auto t0 = std::chrono::steady_clock::now();
+    out = est->estimate(*problem, lambda, task, rng);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
+  // 1 thread and N threads alternate, so that a change of the machine's load during the benchmark hits both
+  // alike; the median and the minimum of each are reported (on a shared machine the minimum is the closer
+  // estimate of the uncontended time).
+  const std::string load_before = loadavg();
   HypergradResult r1, rn;
-  const double t1 = timed(1, r1);
-  const double tn = timed(a.threads, rn);
+  std::vector<double> s1, sn;
+  for (int64_t r = 0; r < a.repeats; ++r) {
+    s1.push_back(timed(1, r1));
+    sn.push_back(timed(a.threads, rn));
+  }
+  const std::string load_after = loadavg();
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double t1 = median(s1), tn = median(sn);
+  const double b1 = *std::min_element(s1.begin(), s1.end()), bn = *std::min_element(sn.begin(), sn.end());
   const bool identical = r1.grad.numel() == rn.grad.numel() &&
                          std::memcmp(r1.grad.data(), rn.grad.data(), sizeof(real) * static_cast<size_t>(r1.grad.numel())) == 0 &&
                          r1.outer_loss == rn.outer_loss;
-  const double step_ms = 1e3 * t1 / static_cast<double>(a.chains * a.steps);
+  const double step_ms = 1e3 * b1 / static_cast<double>(a.chains * a.steps);
   std::printf("sgld thread scaling: gaussian-sgld random dim=%lld, variant=%s, %lld chains x %lld steps, %s\n",
               static_cast<long long>(a.dim), a.variant.c_str(), static_cast<long long>(a.chains),
               static_cast<long long>(a.steps), real_name);
-  std::printf("  one SGLD step (with the variant's products): %.3f ms\n", step_ms);
-  std::printf("  1 thread : %.3f s (median of %lld)\n", t1, static_cast<long long>(a.repeats));
-  std::printf("  %lld threads: %.3f s\n", static_cast<long long>(a.threads), tn);
-  std::printf("  speed-up: %.2fx\n", t1 / tn);
+  std::printf("  load average (1, 5, 15 min) before: %s, after: %s\n", load_before.c_str(), load_after.c_str());
+  std::printf("  one SGLD step (with the variant's products, fastest 1-thread run): %.3f ms\n", step_ms);
+  std::printf("  1 thread : median %.3f s, min %.3f s (%lld runs)\n", t1, b1, static_cast<long long>(a.repeats));
+  std::printf("  %lld threads: median %.3f s, min %.3f s\n", static_cast<long long>(a.threads), tn, bn);
+  std::printf("  speed-up: %.2fx (medians), %.2fx (minima)\n", t1 / tn, b1 / bn);
   std::printf("  results identical: %s (hypergradient %.17g)\n", identical ? "yes" : "NO", static_cast<double>(r1.grad[0]));
   return identical ? 0 : 1;
 }
