@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "run/build_info.hpp"
 #include "tensor/tensor.hpp"
 
 int main(int argc, char** argv) {
@@ -11,8 +12,8 @@ int main(int argc, char** argv) {
   CLI::App app{"bilevel-opt: hypergradient estimators for bilevel optimization (hyperparameter optimization and "
                "meta-learning), compared fairly from their logs."};
   app.name("bilevel-opt");
-  app.set_version_flag("--version", std::string("bilevel-opt ") + BILEVEL_VERSION + " (" + BILEVEL_GIT_REV + ", " +
-                                        BILEVEL_BUILD_TYPE + ", real=" + bilevel::real_name + ")");
+  app.set_version_flag("--version", std::string("bilevel-opt ") + bilevel::build_version + " (" + bilevel::build_git_revision + ", " +
+                                        bilevel::build_type + ", real=" + bilevel::real_name + ")");
   app.require_subcommand(1);
   bilevel::app::setup_train(app);
   bilevel::app::setup_sweep(app);

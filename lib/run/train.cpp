@@ -12,6 +12,7 @@
 #include <iostream>
 #include <toml++/toml.h>
 
+#include "run/build_info.hpp"
 #include "run/files.hpp"
 
 namespace bilevel {
@@ -154,9 +155,9 @@ ResolvedRun resolve_run(const TrainParams& in) {
   c["problem_options"] = run.problem_opts.to_json();
   c["method_options"] = run.method_opts.to_json();
   c["run_options"] = run.run_opts.to_json();
-  c["version"] = BILEVEL_VERSION;
-  c["git_revision"] = BILEVEL_GIT_REV;
-  c["build_type"] = BILEVEL_BUILD_TYPE;
+  c["version"] = build_version;
+  c["git_revision"] = build_git_revision;
+  c["build_type"] = build_type;
   c["real"] = real_name;
   if (!p.config_file.empty()) c["config_file"] = p.config_file;
   run.config = c;
@@ -216,19 +217,30 @@ std::string format_eta(double s) {
 TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
   const TrainParams& p = run.params;
   const fs::path out(p.out_dir);
+  const bool out_existed = fs::exists(out);
   ensure_writable_dir(out);
   if (fs::exists(out / "result.json") && !p.force) {
     throw option_error("--out '" + p.out_dir + "' already holds a finished run (result.json); choose another directory or pass --force");
   }
-  std::error_code ec;
-  fs::remove(out / "result.json", ec);
-  write_json_atomic(out / "config.json", run.config);
 
+  // The problem (which may load data) and the estimator are built before anything is written: a missing data
+  // file or an estimator refused for this problem leaves no run directory behind.
   const ProblemInfo& pinfo = find_problem(p.problem);
   const MethodInfo& minfo = find_method(p.method);
   const Options& ro = run.run_opts;
-  std::unique_ptr<Problem> problem = pinfo.make(run.problem_opts, static_cast<uint64_t>(ro.i("instance_seed")));
-  std::unique_ptr<Estimator> est = minfo.make(run.method_opts, *problem, run.problem_opts);
+  std::unique_ptr<Problem> problem;
+  std::unique_ptr<Estimator> est;
+  try {
+    problem = pinfo.make(run.problem_opts, static_cast<uint64_t>(ro.i("instance_seed")));
+    est = minfo.make(run.method_opts, *problem, run.problem_opts);
+  } catch (...) {
+    std::error_code ignored;
+    if (!out_existed && fs::is_empty(out, ignored)) fs::remove(out, ignored);
+    throw;
+  }
+  std::error_code ec;
+  fs::remove(out / "result.json", ec);
+  write_json_atomic(out / "config.json", run.config);
 
   tbb::global_control threads_ctl(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(p.threads));
   const int64_t meta_batch = ro.i("meta_batch");

@@ -42,5 +42,18 @@ expect "list methods" 0 "adaptive_variant" -- list methods
 expect "list bad" 2 "problems" -- list things
 expect "check" 0 "written" -- check --problem quadratic --methods fo,exact,ufo --samples 20 --out "$tmp/check.json"
 expect "check unknown method" 2 "unknown method" -- check --problem quadratic --methods fo,zzz --out "$tmp/check2.json"
+# Damaged data: a truncated MNIST file is named, with the expected size and the fetch command; nothing is written.
+mkdir -p "$tmp/data/mnist"
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+  head -c 1000 /dev/zero > "$tmp/data/mnist/$f"
+done
+expect "truncated data" 2 "mnist/[a-z0-9-]+-ubyte: truncated: 1000 bytes, expected [0-9]+.*make data DATA_DIR=" -- \
+  train --problem hyper-cleaning --method fo --set data_dir="$tmp/data" --steps 1 --out "$tmp/l"
+check_absent() { if [[ -e "$2" ]]; then bad "$1 left $2"; else ok; fi; }
+check_absent "truncated data" "$tmp/l"
+expect "datasets list marks damaged" 0 "mnist .*damaged" -- datasets list --data-dir "$tmp/data"
+expect "datasets verify fails" 1 "FAILED +mnist/train-images-idx3-ubyte +truncated" -- datasets verify --data-dir "$tmp/data" mnist
+expect "missing data dir" 2 "make data" -- train --problem hpo-l2 --method fo --set data_dir="$tmp/nodata" --out "$tmp/m"
+check_absent "missing data dir" "$tmp/m"
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

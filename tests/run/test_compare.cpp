@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -229,7 +230,9 @@ TEST_SUITE("run") {
     REQUIRE(fs::exists(f.svg));
     CHECK(fs::file_size(f.png) > 1000);
     std::ifstream in(f.svg);
-    const std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string svg = text.str();
     CHECK(svg.find("<svg") != std::string::npos);
     CHECK(svg.find("fo (3)") != std::string::npos);
     CHECK(svg.find("gradient evaluations") != std::string::npos);
