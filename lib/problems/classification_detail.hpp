@@ -23,6 +23,7 @@
 #include "data/data_dir.hpp"
 #include "data/datasets.hpp"
 #include "nn/model.hpp"
+#include "problems/problem.hpp"
 #include "run/options.hpp"
 #include "tensor/rng.hpp"
 
@@ -183,5 +184,52 @@ Tensor gradient_descent(const LossFn& loss, Tensor theta, int64_t steps, real lr
   }
   return theta;
 }
+
+// Base of the classification HPO problems: one fixed task (the data subsets live in the problem), full-batch
+// GD inner loop of `inner_steps` steps at `inner_lr`, a constant initial λ, and θ₀ either the model's seeded
+// init or zeros (option theta0). The derived class loads its data and builds its model, then calls set_theta0.
+class FixedTaskProblem : public Problem {
+ public:
+  explicit FixedTaskProblem(const Options& o)
+      : steps_(o.i("inner_steps")),
+        eval_steps_(o.i("eval_inner_steps") < 0 ? o.i("inner_steps") : o.i("eval_inner_steps")),
+        lr_(static_cast<real>(o.r("inner_lr"))),
+        lambda_init_(o.r("lambda_init")) {}
+
+  int64_t theta_dim() const override { return theta0_.numel(); }
+  InnerConfig inner() const override { return InnerConfig{steps_, lr_}; }
+  // λ = lambda_init everywhere (draws nothing).
+  Tensor init_lambda(Rng& rng) const override {
+    (void)rng;
+    return Tensor(Shape{lambda_dim()}, static_cast<real>(lambda_init_));
+  }
+  // The one fixed task; θ₀ travels in theta_init. Draws nothing.
+  Task sample_task(Rng& rng) const override {
+    (void)rng;
+    Task t;
+    t.theta_init = theta0_;
+    return t;
+  }
+  ad::Var theta0(const ad::Var& lambda, const Task& task) const override {
+    (void)lambda;
+    return ad::constant(task.theta_init.numel() == theta0_.numel() ? task.theta_init : theta0_);
+  }
+
+ protected:
+  // θ₀: the model's init from (seed, stream) when theta0=random, else zeros.
+  void set_theta0(const Options& o, const nn::Model& model, uint64_t seed, uint64_t stream) {
+    if (o.s("theta0") == "random") {
+      Rng init_rng(seed, {stream});
+      theta0_ = model.init(init_rng);
+    } else {
+      theta0_ = Tensor(Shape{model.num_params()});
+    }
+  }
+
+  int64_t steps_, eval_steps_;
+  real lr_;
+  double lambda_init_;
+  Tensor theta0_;
+};
 
 }  // namespace bilevel::classification

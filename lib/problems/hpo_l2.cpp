@@ -31,13 +31,10 @@ namespace {
 constexpr uint64_t kHpoL2SplitStream = 0x68706f6c32ULL;  // "hpol2": subsets of the training pool
 constexpr uint64_t kHpoL2InitStream = 0x68706f6c3249ULL; // θ₀
 
-class HpoL2Problem final : public Problem {
+class HpoL2Problem final : public classification::FixedTaskProblem {
  public:
   HpoL2Problem(const Options& o, uint64_t seed)
-      : steps_(o.i("inner_steps")),
-        eval_steps_(o.i("eval_inner_steps") < 0 ? o.i("inner_steps") : o.i("eval_inner_steps")),
-        lr_(static_cast<real>(o.r("inner_lr"))),
-        lambda_init_(o.r("lambda_init")),
+      : FixedTaskProblem(o),
         scalar_(o.s("decay") == "scalar"),
         model_kind_(o.s("model")) {
     Rng split_rng(seed, {kHpoL2SplitStream});
@@ -45,35 +42,11 @@ class HpoL2Problem final : public Problem {
                                         o.i("n_train"), o.i("n_val"), o.i("n_test"), split_rng);
     model_ = classification::make_model(model_kind_, data_.features, data_.classes, o.i("hidden"));
     P_ = model_->num_params();
-    if (o.s("theta0") == "random") {
-      Rng init_rng(seed, {kHpoL2InitStream});
-      theta0_ = model_->init(init_rng);
-    } else {
-      theta0_ = Tensor(Shape{P_});
-    }
+    set_theta0(o, *model_, seed, kHpoL2InitStream);
   }
 
   std::string name() const override { return "hpo-l2"; }
-  int64_t theta_dim() const override { return P_; }
   int64_t lambda_dim() const override { return scalar_ ? 1 : P_; }
-  InnerConfig inner() const override { return InnerConfig{steps_, lr_}; }
-
-  // λ = lambda_init everywhere (draws nothing).
-  Tensor init_lambda(Rng& rng) const override {
-    (void)rng;
-    return Tensor(Shape{lambda_dim()}, static_cast<real>(lambda_init_));
-  }
-  // The one fixed task: the subsets live in the problem; θ₀ in theta_init. Draws nothing.
-  Task sample_task(Rng& rng) const override {
-    (void)rng;
-    Task t;
-    t.theta_init = theta0_;
-    return t;
-  }
-  ad::Var theta0(const ad::Var& lambda, const Task& task) const override {
-    (void)lambda;
-    return ad::constant(task.theta_init.numel() == P_ ? task.theta_init : theta0_);
-  }
 
   // θ: (P,), λ: (H,) → (). Mean training cross-entropy + ½ Σ exp(λ) θ².
   ad::Var inner_loss(const ad::Var& theta, const ad::Var& lambda, const Task& task) const override {
@@ -147,15 +120,11 @@ class HpoL2Problem final : public Problem {
         eval_steps_, lr_);
   }
 
-  int64_t steps_, eval_steps_;
-  real lr_;
-  double lambda_init_;
   bool scalar_;
   std::string model_kind_;
   classification::Splits data_;
   std::unique_ptr<nn::Model> model_;
   int64_t P_ = 0;
-  Tensor theta0_;
 };
 
 std::unique_ptr<Problem> make_hpo_l2(const Options& o, uint64_t seed) { return std::make_unique<HpoL2Problem>(o, seed); }

@@ -35,15 +35,10 @@ constexpr uint64_t kCleaningSplitStream = 0x636c65616eULL;     // "clean": subse
 constexpr uint64_t kCleaningNoiseStream = 0x636c65616e4eULL;   // which examples are corrupted, and how
 constexpr uint64_t kCleaningInitStream = 0x636c65616e49ULL;    // θ₀ (theta0=random)
 
-class HyperCleaningProblem final : public Problem {
+class HyperCleaningProblem final : public classification::FixedTaskProblem {
  public:
   HyperCleaningProblem(const Options& o, uint64_t seed)
-      : steps_(o.i("inner_steps")),
-        eval_steps_(o.i("eval_inner_steps") < 0 ? o.i("inner_steps") : o.i("eval_inner_steps")),
-        lr_(static_cast<real>(o.r("inner_lr"))),
-        l2_(static_cast<real>(o.r("l2"))),
-        lambda_init_(o.r("lambda_init")),
-        corruption_(o.r("corruption")) {
+      : FixedTaskProblem(o), l2_(static_cast<real>(o.r("l2"))), corruption_(o.r("corruption")) {
     Rng split_rng(seed, {kCleaningSplitStream});
     data_ = classification::make_splits("hyper-cleaning", o.s("dataset"), o.s("data_dir"), o.b("verify_checksums"),
                                         o.i("n_train"), o.i("n_val"), o.i("n_test"), split_rng);
@@ -66,33 +61,11 @@ class HyperCleaningProblem final : public Problem {
     for (int64_t i = 0; i < n_; ++i)
       if (!corrupted_[static_cast<size_t>(i)]) clean.push_back(i);
     clean_train_ = classification::subset(data_.train, clean);
-    if (o.s("theta0") == "random") {
-      Rng init_rng(seed, {kCleaningInitStream});
-      theta0_ = model_->init(init_rng);
-    } else {
-      theta0_ = Tensor(Shape{P_});
-    }
+    set_theta0(o, *model_, seed, kCleaningInitStream);
   }
 
   std::string name() const override { return "hyper-cleaning"; }
-  int64_t theta_dim() const override { return P_; }
   int64_t lambda_dim() const override { return n_; }
-  InnerConfig inner() const override { return InnerConfig{steps_, lr_}; }
-
-  Tensor init_lambda(Rng& rng) const override {
-    (void)rng;
-    return Tensor(Shape{n_}, static_cast<real>(lambda_init_));
-  }
-  Task sample_task(Rng& rng) const override {
-    (void)rng;
-    Task t;
-    t.theta_init = theta0_;
-    return t;
-  }
-  ad::Var theta0(const ad::Var& lambda, const Task& task) const override {
-    (void)lambda;
-    return ad::constant(task.theta_init.numel() == P_ ? task.theta_init : theta0_);
-  }
 
   // θ: (P,), λ: (n,) → (). (1/n) Σ σ(λᵢ) CEᵢ + (l2/2)‖θ‖².
   ad::Var inner_loss(const ad::Var& theta, const ad::Var& lambda, const Task& task) const override {
@@ -213,15 +186,13 @@ class HyperCleaningProblem final : public Problem {
     return baselines_;
   }
 
-  int64_t steps_, eval_steps_;
-  real lr_, l2_;
-  double lambda_init_, corruption_;
+  real l2_;
+  double corruption_;
   classification::Splits data_;
   std::unique_ptr<nn::Linear> model_;
   int64_t P_ = 0, n_ = 0, n_corrupted_ = 0;
   std::vector<bool> corrupted_;
   classification::LabelledSet clean_train_;
-  Tensor theta0_;
   mutable std::once_flag baselines_once_;
   mutable Baselines baselines_;
 };
