@@ -36,15 +36,7 @@ methods=(
 
 start=$SECONDS
 mkdir -p "$out"
-for seed in "${seeds[@]}"; do
-  for m in "${methods[@]}"; do
-    IFS='|' read -r prefix label args <<<"$m"
-    # shellcheck disable=SC2086
-    queue_train "$out/$prefix-$seed" --config "$here/hpo_l2.toml" $args --set dataset="$dataset" \
-      --seed "$seed" --set instance_seed="$seed" --budget-grad-evals "$budget" --threads 1
-  done
-done
-run_queue
+queue_methods "$out" "$here/hpo_l2.toml"
 for seed in "${seeds[@]}"; do
   for ((i = 0; i < grid_points; i++)); do
     lam=$(awk -v i="$i" -v n="$grid_points" 'BEGIN { printf "%.4f", -12 + 11 * i / (n > 1 ? n - 1 : 1) }')

@@ -32,15 +32,7 @@ methods=(
 
 start=$SECONDS
 mkdir -p "$out"
-for seed in "${seeds[@]}"; do
-  for m in "${methods[@]}"; do
-    IFS='|' read -r prefix label args <<<"$m"
-    # shellcheck disable=SC2086
-    queue_train "$out/$prefix-$seed" --config "$here/hyper_cleaning.toml" $args --set dataset="$dataset" \
-      --seed "$seed" --set instance_seed="$seed" --budget-grad-evals "$budget" --threads 1
-  done
-done
-run_queue
+queue_methods "$out" "$here/hyper_cleaning.toml"
 elapsed=$((SECONDS - start))
 
 {

@@ -88,3 +88,18 @@ failed_runs() {
     grep -q '"status": "ok"' "$d/result.json" || echo "$d ($(grep -o '"status": "[a-z]*"' "$d/result.json"))"
   done < <(find "$1" -name config.json | sort)
 }
+
+# queue_methods OUT CONFIG: queue one run per seed × entry of $methods ("prefix|label|train arguments") into
+# OUT/prefix-seed, with CONFIG, $dataset, the seed as instance seed, and $budget; then run the queue.
+queue_methods() {
+  local out="$1" config="$2" seed m prefix label args
+  for seed in "${seeds[@]}"; do
+    for m in "${methods[@]}"; do
+      IFS='|' read -r prefix label args <<<"$m"
+      # shellcheck disable=SC2086
+      queue_train "$out/$prefix-$seed" --config "$config" $args --set dataset="$dataset" \
+        --seed "$seed" --set instance_seed="$seed" --budget-grad-evals "$budget" --threads 1
+    done
+  done
+  run_queue
+}
