@@ -42,6 +42,7 @@
 
 #include "autodiff/ops.hpp"
 #include "autodiff/var.hpp"
+#include "run/build_info.hpp"
 #include "tensor/rng.hpp"
 #include "tensor/tensor.hpp"
 
@@ -392,7 +393,7 @@ int main(int argc, char** argv) {
   bilevel::blas_set_single_threaded();
   if (!profile.empty()) return run_profile_loop(profile, profile_iters, p.chain_length);
   std::printf("bench_autodiff: real = %s, build %s, rev %s, %d reps after %d warm-up, ~%.0f ms per sample\n\n",
-              bilevel::real_name, BILEVEL_BUILD_TYPE, BILEVEL_GIT_REV, p.reps, p.warmup, p.sample_ms);
+              bilevel::real_name, bilevel::build_type, bilevel::build_git_revision, p.reps, p.warmup, p.sample_ms);
   print_result("reps", p.reps);
   if (!only_tiny) {
     for (int64_t n : p.matmul_sizes) bench_matmul(p, n);
