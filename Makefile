@@ -18,9 +18,9 @@ deps:
 $(BUILD)/release/CMakeCache.txt:
 	$(CMAKE) -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=Release
 $(BUILD)/double/CMakeCache.txt:
-	$(CMAKE) -S . -B $(BUILD)/double -DCMAKE_BUILD_TYPE=Release -DBILEVEL_DOUBLE=ON
+	$(CMAKE) -S . -B $(BUILD)/double -DCMAKE_BUILD_TYPE=Release -DBILEVEL_DOUBLE=ON -DBILEVEL_BENCHMARKS=OFF
 $(BUILD)/asan/CMakeCache.txt:
-	$(CMAKE) -S . -B $(BUILD)/asan -DCMAKE_BUILD_TYPE=Debug -DBILEVEL_DOUBLE=ON -DBILEVEL_SANITIZE=address,undefined
+	$(CMAKE) -S . -B $(BUILD)/asan -DCMAKE_BUILD_TYPE=Debug -DBILEVEL_DOUBLE=ON -DBILEVEL_SANITIZE=address,undefined -DBILEVEL_BENCHMARKS=OFF
 
 release: deps $(BUILD)/release/CMakeCache.txt
 	$(CMAKE) --build $(BUILD)/release -j $(JOBS)
