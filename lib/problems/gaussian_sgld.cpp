@@ -322,29 +322,6 @@ class GaussianSgldProblem final : public Problem, public SgldClosedForm {
     }
   }
 
-  // Q: (n, n) row-major with orthonormal columns, by modified Gram–Schmidt on a Gaussian matrix.
-  static std::vector<double> random_orthogonal(int64_t n, Rng& rng) {
-    std::vector<double> q(ui(n * n));
-    auto at = [&](int64_t i, int64_t j) -> double& { return q[ui(i * n + j)]; };
-    for (int64_t j = 0; j < n; ++j) {
-      for (;;) {
-        for (int64_t i = 0; i < n; ++i) at(i, j) = rng.normal();
-        for (int64_t k = 0; k < j; ++k) {
-          double p = 0;
-          for (int64_t i = 0; i < n; ++i) p += at(i, k) * at(i, j);
-          for (int64_t i = 0; i < n; ++i) at(i, j) -= p * at(i, k);
-        }
-        double nrm = 0;
-        for (int64_t i = 0; i < n; ++i) nrm += at(i, j) * at(i, j);
-        nrm = std::sqrt(nrm);
-        if (nrm < 1e-8) continue;
-        for (int64_t i = 0; i < n; ++i) at(i, j) /= nrm;
-        break;
-      }
-    }
-    return q;
-  }
-
   bool worked_;
   int64_t P_ = 2;
   double lambda_init_;

@@ -1,5 +1,7 @@
 #pragma once
 // Registry entries of the built-in problems (each defined in its own .cpp).
+#include <vector>
+
 #include "problems/problem.hpp"
 
 namespace bilevel {
@@ -12,6 +14,10 @@ ProblemInfo hpo_l2_problem_info();
 ProblemInfo hyper_cleaning_problem_info();
 ProblemInfo gaussian_sgld_problem_info();
 ProblemInfo toy_multimin_problem_info();
+
+// Q: (n, n) row-major with orthonormal columns, by modified Gram–Schmidt on a Gaussian matrix drawn from `rng`
+// (a column that comes out numerically dependent is redrawn). For seeded random SPD instances.
+std::vector<double> random_orthogonal(int64_t n, Rng& rng);
 
 }  // namespace bilevel
 

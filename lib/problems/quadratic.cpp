@@ -45,30 +45,6 @@ std::vector<double> to_doubles(const Tensor& t) {
   return v;
 }
 
-// Q: (n, n) with orthonormal columns, by modified Gram–Schmidt on a Gaussian matrix (a column that
-// comes out (numerically) dependent is redrawn).
-std::vector<double> random_orthogonal(int64_t n, Rng& rng) {
-  std::vector<double> q(static_cast<size_t>(n * n));
-  auto at = [&](int64_t i, int64_t j) -> double& { return q[static_cast<size_t>(i * n + j)]; };
-  for (int64_t j = 0; j < n; ++j) {
-    for (;;) {
-      for (int64_t i = 0; i < n; ++i) at(i, j) = rng.normal();
-      for (int64_t k = 0; k < j; ++k) {
-        double p = 0;
-        for (int64_t i = 0; i < n; ++i) p += at(i, k) * at(i, j);
-        for (int64_t i = 0; i < n; ++i) at(i, j) -= p * at(i, k);
-      }
-      double nrm = 0;
-      for (int64_t i = 0; i < n; ++i) nrm += at(i, j) * at(i, j);
-      nrm = std::sqrt(nrm);
-      if (nrm < 1e-8) continue;
-      for (int64_t i = 0; i < n; ++i) at(i, j) /= nrm;
-      break;
-    }
-  }
-  return q;
-}
-
 class QuadraticProblem final : public Problem {
  public:
   QuadraticProblem(int64_t dim, double cond, int64_t val_rows, double noise, int64_t steps, double lr,
@@ -384,6 +360,28 @@ std::unique_ptr<Problem> make_quadratic(const Options& o, uint64_t seed) {
 }
 
 }  // namespace
+
+std::vector<double> random_orthogonal(int64_t n, Rng& rng) {
+  std::vector<double> q(static_cast<size_t>(n * n));
+  auto at = [&](int64_t i, int64_t j) -> double& { return q[static_cast<size_t>(i * n + j)]; };
+  for (int64_t j = 0; j < n; ++j) {
+    for (;;) {
+      for (int64_t i = 0; i < n; ++i) at(i, j) = rng.normal();
+      for (int64_t k = 0; k < j; ++k) {
+        double p = 0;
+        for (int64_t i = 0; i < n; ++i) p += at(i, k) * at(i, j);
+        for (int64_t i = 0; i < n; ++i) at(i, j) -= p * at(i, k);
+      }
+      double nrm = 0;
+      for (int64_t i = 0; i < n; ++i) nrm += at(i, j) * at(i, j);
+      nrm = std::sqrt(nrm);
+      if (nrm < 1e-8) continue;
+      for (int64_t i = 0; i < n; ++i) at(i, j) /= nrm;
+      break;
+    }
+  }
+  return q;
+}
 
 ProblemInfo quadratic_problem_info() {
   ProblemInfo info;

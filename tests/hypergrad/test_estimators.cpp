@@ -7,30 +7,14 @@
 #include "hypergrad/estimators.hpp"
 #include "hypergrad/ufo.hpp"
 #include "hypergrad/unroll.hpp"
+#include "instance.hpp"
 
 using namespace bilevel;
 
 namespace {
 
-struct Instance {
-  std::unique_ptr<Problem> problem;
-  Tensor lambda;
-  Task task;
-  Options popts;
-};
-
-Instance make_instance(const std::string& name, std::map<std::string, std::string> sets, uint64_t seed = 7) {
-  const ProblemInfo& info = find_problem(name);
-  Instance in;
-  in.popts = Options::resolve(name, info.options, sets);
-  REQUIRE(sets.empty());
-  in.problem = info.make(in.popts, 0);
-  Rng r0(seed, {1});
-  in.lambda = in.problem->init_lambda(r0);
-  Rng r1(seed, {2});
-  in.task = in.problem->sample_task(r1);
-  return in;
-}
+using testing::Instance;
+using testing::make_instance;
 
 std::unique_ptr<Estimator> make_method(const std::string& name, const Instance& in,
                                        std::map<std::string, std::string> sets = {}) {

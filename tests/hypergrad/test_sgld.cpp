@@ -11,47 +11,30 @@
 
 #include "hypergrad/sgld.hpp"
 #include "hypergrad/unroll.hpp"
+#include "instance.hpp"
 
 using namespace bilevel;
 
 namespace {
 
-using Sets = std::map<std::string, std::string>;
+using testing::Instance;
+using testing::make_instance;
+using testing::Sets;
 
-struct Inst {
-  std::unique_ptr<Problem> problem;
-  Options popts;
-  Tensor lambda;
-  Task task;
-};
-
-Inst make_inst(const std::string& name, Sets sets = {}, uint64_t seed = 7) {
-  const ProblemInfo& info = find_problem(name);
-  Inst in;
-  in.popts = Options::resolve(name, info.options, sets);
-  REQUIRE(sets.empty());
-  in.problem = info.make(in.popts, 0);
-  Rng r0(seed, {1});
-  in.lambda = in.problem->init_lambda(r0);
-  Rng r1(seed, {2});
-  in.task = in.problem->sample_task(r1);
-  return in;
-}
-
-std::unique_ptr<Estimator> make_sgld(const Inst& in, Sets sets) {
+std::unique_ptr<Estimator> make_sgld(const Instance& in, Sets sets) {
   const MethodInfo& m = find_method("sgld");
   Options o = Options::resolve("sgld", m.options, sets);
   REQUIRE(sets.empty());
   return m.make(o, *in.problem, in.popts);
 }
 
-std::unique_ptr<Estimator> make_other(const std::string& name, const Inst& in) {
+std::unique_ptr<Estimator> make_other(const std::string& name, const Instance& in) {
   const MethodInfo& m = find_method(name);
   Sets none;
   return m.make(Options::resolve(name, m.options, none), *in.problem, in.popts);
 }
 
-HypergradResult run(const Estimator& e, const Inst& in, uint64_t stream = 0, const Tensor* lambda = nullptr) {
+HypergradResult run(const Estimator& e, const Instance& in, uint64_t stream = 0, const Tensor* lambda = nullptr) {
   Rng rng(11, {stream});
   return e.estimate(*in.problem, lambda ? *lambda : in.lambda, in.task, rng);
 }
@@ -75,7 +58,7 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 struct MeanSe {
   double mean = 0, se = 0, expected = 0;
 };
-MeanSe repeat(const Estimator& e, const Inst& in, int reps) {
+MeanSe repeat(const Estimator& e, const Instance& in, int reps) {
   double s = 0, s2 = 0;
   MeanSe out;
   for (int r = 0; r < reps; ++r) {
@@ -131,7 +114,7 @@ TEST_SUITE("hypergrad") {
   }
 
   TEST_CASE("sgld results are bit-identical for 1 and 2 threads, for every variant") {
-    auto in = make_inst("toy-multimin");
+    auto in = make_instance("toy-multimin");
     for (const char* v : kVariants) {
       const std::string variant = v;
       CAPTURE(variant);
@@ -157,7 +140,7 @@ TEST_SUITE("hypergrad") {
   }
 
   TEST_CASE("sgld at τ = 0 is gradient descent: pathwise is the r-step hypergradient, one-step is t1t2") {
-    auto in = make_inst("gaussian-sgld", {{"inner_steps", "30"}});
+    auto in = make_instance("gaussian-sgld", {{"inner_steps", "30"}});
     const Sets last_state = {{"tau", "0"}, {"burn_in", "29"}, {"samples", "1"}, {"chains", "1"}};
     Sets pw = last_state;
     pw["variant"] = "pathwise";
@@ -184,7 +167,7 @@ TEST_SUITE("hypergrad") {
 
   TEST_CASE("two-pass equals drop-hessian to rounding (same streams, windows, thinning, minibatches)") {
     for (const char* problem : {"gaussian-sgld", "toy-multimin"}) {
-      auto in = make_inst(problem);
+      auto in = make_instance(problem);
       for (const char* window : {"0", "7"}) {
         const std::string pname = problem, wname = window;
         CAPTURE(pname);
@@ -204,7 +187,7 @@ TEST_SUITE("hypergrad") {
       }
     }
     // The same identity on a meta-initialization problem (θ₀ = λ, J_0 = I, λ not in L_T).
-    auto sin = make_inst("sinusoid", {{"hidden", "4"}, {"inner_lr", "0.01"}});
+    auto sin = make_instance("sinusoid", {{"hidden", "4"}, {"inner_lr", "0.01"}});
     const Sets s = {{"chains", "2"}, {"burn_in", "3"}, {"samples", "6"}, {"tau", "0.01"}, {"window", "4"}};
     Sets a = s, b = s;
     a["variant"] = "drop-hessian";
@@ -238,7 +221,7 @@ TEST_SUITE("hypergrad") {
      private:
       std::unique_ptr<Problem> p_;
     };
-    Inst in = make_inst("quadratic", {{"dim", "6"}});
+    Instance in = make_instance("quadratic", {{"dim", "6"}});
     in.problem = std::make_unique<DiagonalQuadratic>(std::move(in.problem));
     for (const char* window : {"0", "4"}) {
       const std::string wname = window;
@@ -257,7 +240,7 @@ TEST_SUITE("hypergrad") {
   TEST_CASE("pathwise is the exact derivative of the sampled objective (common random numbers)") {
     // With the noise and minibatches held fixed, F̂(λ) = mean L_V over the kept samples is a smooth
     // function of λ and pathwise (no resets, J_0 = dθ₀/dλ) is its derivative.
-    auto toy = make_inst("toy-multimin");
+    auto toy = make_instance("toy-multimin");
     auto e = make_sgld(toy, {{"variant", "pathwise"}, {"chains", "3"}, {"burn_in", "20"}, {"samples", "30"},
                              {"minibatch", "3"}, {"tau", "0.1"}});
     const double g = run(*e, toy).grad[0];
@@ -270,7 +253,7 @@ TEST_SUITE("hypergrad") {
     CHECK(g == doctest::Approx(fd).epsilon(sizeof(real) == 8 ? 1e-5 : 1e-2));
 #ifdef BILEVEL_DOUBLE  // central differences in λ need double precision
     // Meta-initialization (θ₀ = λ): J_0 = I and λ only in θ₀.
-    auto sin = make_inst("sinusoid", {{"hidden", "3"}, {"inner_lr", "0.01"}});
+    auto sin = make_instance("sinusoid", {{"hidden", "3"}, {"inner_lr", "0.01"}});
     auto es = make_sgld(sin, {{"variant", "pathwise"}, {"chains", "2"}, {"burn_in", "4"}, {"samples", "5"},
                               {"tau", "0.001"}});
     const HypergradResult gs = run(*es, sin);
@@ -285,7 +268,7 @@ TEST_SUITE("hypergrad") {
   }
 
   TEST_CASE("sgld cost counters") {
-    auto in = make_inst("gaussian-sgld");
+    auto in = make_instance("gaussian-sgld");
     const Sets s = {{"chains", "2"}, {"burn_in", "10"}, {"samples", "5"}, {"thin", "2"}};  // 20 steps, 5 samples
     auto count = [&](const char* v) {
       Sets t = s;
@@ -305,7 +288,7 @@ TEST_SUITE("hypergrad") {
   }
 
   TEST_CASE("persistent chains hand their states over and restart dθ/dλ at 0") {
-    auto in = make_inst("gaussian-sgld");
+    auto in = make_instance("gaussian-sgld");
     auto e = make_sgld(in, {{"persistent", "true"}, {"chains", "3"}, {"burn_in", "0"}, {"samples", "4"}});
     const HypergradResult first = run(*e, in);
     REQUIRE(first.carry.size() == 3);
@@ -321,26 +304,26 @@ TEST_SUITE("hypergrad") {
   }
 
   TEST_CASE("sgld refuses what does not apply, and says what to use") {
-    auto quad = make_inst("quadratic", {{"dim", "10"}});
+    auto quad = make_instance("quadratic", {{"dim", "10"}});
     CHECK_THROWS_WITH_AS(make_sgld(quad, {{"variant", "drop-hessian"}}), doctest::Contains("two-pass"), option_error);
     CHECK_THROWS_WITH_AS(make_sgld(quad, {{"variant", "pathwise"}, {"pathwise_max_entries", "50"}}),
                          doctest::Contains("pathwise_max_entries"), option_error);
     CHECK_THROWS_WITH_AS(make_sgld(quad, {{"variant", "cov"}, {"sampler", "exact"}}), doctest::Contains("closed-form"),
                          option_error);
     CHECK_THROWS_WITH_AS(make_sgld(quad, {{"minibatch", "2"}}), doctest::Contains("minibatch=0"), option_error);
-    auto g = make_inst("gaussian-sgld");
+    auto g = make_instance("gaussian-sgld");
     CHECK_THROWS_WITH_AS(make_sgld(g, {{"variant", "cov"}, {"tau", "0"}}), doctest::Contains("tau > 0"), option_error);
     CHECK_THROWS_WITH_AS(make_sgld(g, {{"variant", "pathwise"}, {"sampler", "exact"}}), doctest::Contains("variant=cov"),
                          option_error);
-    auto sin = make_inst("sinusoid", {{"hidden", "4"}});
+    auto sin = make_instance("sinusoid", {{"hidden", "4"}});
     CHECK_THROWS_WITH_AS(make_sgld(sin, {{"variant", "cov"}}), doctest::Contains("θ₀"), option_error);
-    auto toy = make_inst("toy-multimin");
+    auto toy = make_instance("toy-multimin");
     CHECK_THROWS_WITH_AS(make_sgld(toy, {{"minibatch", "7"}}), doctest::Contains("exceeds"), option_error);
     CHECK_NOTHROW(make_sgld(quad, {{"variant", "two-pass"}}));
   }
 
   TEST_CASE("peak memory of one-step, two-pass and cov does not grow with the chain; pathwise holds P×H") {
-    auto quad = make_inst("quadratic", {{"dim", "40"}});
+    auto quad = make_instance("quadratic", {{"dim", "40"}});
     auto peak = [&](const char* v, const char* samples) {
       return run(*make_sgld(quad, {{"variant", v}, {"chains", "1"}, {"burn_in", "0"}, {"samples", samples},
                                    {"tau", "0.01"}, {"eta", "0.02"}}),
@@ -361,7 +344,7 @@ TEST_SUITE("hypergrad") {
   TEST_CASE("[slow] every variant matches its closed-form expectation on the Gaussian problem (§8)") {
     // §8.3 instance (λ = ½, τ = 1, η = ¼) unless stated; each check is within 3 standard errors over 24
     // independent estimates, and the expectations are far enough apart for the checks to tell them apart.
-    auto in = make_inst("gaussian-sgld");
+    auto in = make_instance("gaussian-sgld");
     struct Case {
       Sets sets;
       double other;  // a competing closed form the estimate must not match
