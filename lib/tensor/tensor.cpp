@@ -1,5 +1,7 @@
 #include "tensor/tensor.hpp"
 
+#include "tensor/gemm_small.hpp"
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -239,6 +241,10 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   }
   if (m == 0 || n == 0 || k == 0) return Tensor(Shape{m, n});
   Tensor c = Tensor::uninitialized(Shape{m, n});  // beta = 0: gemm overwrites every element
+  if (gemm_detail::use_small_kernels(m, n, k)) {
+    gemm_detail::gemm_small(m, n, k, trans_a, trans_b, a.data(), a.dim(1), b.data(), b.dim(1), c.data());
+    return c;
+  }
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
 #ifdef BILEVEL_DOUBLE

@@ -1,0 +1,35 @@
+#pragma once
+// Own kernels for small and skinny matrix products.
+//
+// OpenBLAS is fast on large products, but on the tiny ones that dominate MAML-style workloads
+// (10×40·40×40) its per-call overhead rivals the arithmetic, and its pthread build takes a global
+// lock around buffer allocation, so two threads running such products at once mostly wait for
+// each other (experiments/benchmarks/bench_blas_threads.cpp). On skinny products (n = 10 classes)
+// it re-packs the large operand at every call. These kernels need no lock and no allocation
+// beyond a per-thread scratch buffer, and sum every output element in a fixed order.
+#include <cstdint>
+#include <string>
+
+#include "tensor/real.hpp"
+
+namespace bilevel::gemm_detail {
+
+// Whether the own kernels handle an m×n result with inner dimension k (small or skinny).
+bool use_small_kernels(int64_t m, int64_t n, int64_t k);
+
+// C (m×n, row-major, leading dimension n) = op(A)·op(B); lda, ldb are the row strides of A and B
+// as stored. Results depend only on the shapes and values (not on the thread or the CPU's vector
+// width). `kernel` overrides the choice (benchmarks and tests; see small_kernel_name).
+void gemm_small(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, const real* a, int64_t lda,
+                const real* b, int64_t ldb, real* c, const char* kernel = nullptr);
+
+// Which kernel gemm_small picks (for tests and benchmarks): "rows", "rows-transposed" or "dots".
+const char* small_kernel_name(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b);
+
+// Caps the instruction set of the kernels ("generic", "avx2" or "avx512", the default) for tests that
+// check all builds give the same bits; returns whether the CPU has the one asked for.
+bool limit_kernel_isa(const std::string& isa);
+// The instruction set the kernels run with now.
+const char* kernel_isa();
+
+}  // namespace bilevel::gemm_detail
