@@ -59,20 +59,24 @@ OuterGrad outer_grad(const Problem& p, const Tensor& theta, const Tensor& lambda
   return out;
 }
 
-void adjoint_step(const Problem& p, const Tensor& theta_j, const Tensor& lambda, const Task& task, real lr, Tensor& v,
-                  Tensor& g_lambda, HypergradResult& cost) {
-  const bool mixed = p.lambda_in_inner_loss();
-  Var th = leaf(theta_j);
-  Var la = leaf(lambda, mixed);
-  Var g = grad(p.inner_loss(th, la, task), {th}, true)[0];
-  Var s = dot(g, constant(v));
+Linearization linearize(const Problem& p, const Tensor& theta_j, const Tensor& lambda, const Task& task) {
+  Linearization lin;
+  lin.mixed = p.lambda_in_inner_loss();
+  lin.theta = leaf(theta_j);
+  lin.lambda = leaf(lambda, lin.mixed);
+  lin.grad = grad(p.inner_loss(lin.theta, lin.lambda, task), {lin.theta}, true)[0];
+  return lin;
+}
+
+void adjoint_step(const Linearization& lin, real lr, Tensor& v, Tensor& g_lambda, HypergradResult& cost) {
+  Var s = dot(lin.grad, constant(v));
   ++cost.hvps;
-  if (mixed) {
-    auto hv = grad(s, {th, la});
+  if (lin.mixed) {
+    auto hv = grad(s, {lin.theta, lin.lambda});
     axpy(-lr, hv[0].value(), v);
     axpy(-lr, hv[1].value(), g_lambda);
   } else {
-    auto hv = grad(s, {th});
+    auto hv = grad(s, {lin.theta});
     axpy(-lr, hv[0].value(), v);
   }
 }
@@ -93,21 +97,22 @@ Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& tas
     throw option_error("truncation k = " + std::to_string(k) + " must lie in [0, inner_steps = " + std::to_string(r) +
                        "]");
   }
-  // Forward: θ_{r−k} with O(1) memory, then the last k states stored (unless recomputing).
-  std::vector<Tensor> tail;
+  // Forward: θ_{r−k} with O(1) memory, then the last k steps kept with their gradient graphs (unless
+  // recomputing), so the adjoint pass differentiates them without re-running forward and backward.
+  std::vector<Linearization> tail;
   Tensor theta_r;
   if (recompute || k == 0) {
     theta_r = unroll(p, lambda, task, r, cost);
   } else {
-    Tensor start = unroll(p, lambda, task, r - k, cost);
-    tail.reserve(static_cast<size_t>(k + 1));
-    tail.push_back(std::move(start));
+    theta_r = unroll(p, lambda, task, r - k, cost);
+    tail.reserve(static_cast<size_t>(k));
     for (int64_t j = 0; j < k; ++j) {
-      Tensor next = tail.back();
-      sgd_step(next, inner_grad(p, tail.back(), lambda, task, cost), lr);
-      tail.push_back(std::move(next));
+      tail.push_back(linearize(p, theta_r, lambda, task));
+      ++cost.grad_evals;
+      Tensor next = theta_r;
+      sgd_step(next, tail.back().grad.value(), lr);
+      theta_r = std::move(next);
     }
-    theta_r = tail.back();
   }
   OuterGrad og = outer_grad(p, theta_r, lambda, task, cost);
   if (outer_loss) *outer_loss = og.loss;
@@ -117,10 +122,10 @@ Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& tas
   Tensor g_lambda = std::move(og.d_lambda);
   for (int64_t j = r - 1; j >= r - k; --j) {
     if (recompute) {
-      Tensor theta_j = unroll(p, lambda, task, j, cost);
-      adjoint_step(p, theta_j, lambda, task, lr, v, g_lambda, cost);
+      adjoint_step(linearize(p, unroll(p, lambda, task, j, cost), lambda, task), lr, v, g_lambda, cost);
     } else {
-      adjoint_step(p, tail[static_cast<size_t>(j - (r - k))], lambda, task, lr, v, g_lambda, cost);
+      adjoint_step(tail[static_cast<size_t>(j - (r - k))], lr, v, g_lambda, cost);
+      tail.pop_back();  // its graph is no longer needed
     }
   }
   // Steps before r−k are treated first-order: dθ_{r−k}/dλ ≈ dθ₀/dλ.

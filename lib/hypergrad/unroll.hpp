@@ -30,10 +30,16 @@ struct OuterGrad {
 OuterGrad outer_grad(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
                      HypergradResult& cost);
 
+// The inner gradient at θ_j with its graph (create_graph), the linearization an adjoint step needs.
+struct Linearization {
+  ad::Var theta, lambda, grad;  // leaves θ_j and λ (λ tracked only when it enters L_T), ∇_θ L_T(θ_j, λ)
+  bool mixed = false;           // λ in L_T: the adjoint step also accumulates B_jᵀ v
+};
+Linearization linearize(const Problem& p, const Tensor& theta_j, const Tensor& lambda, const Task& task);
+
 // One adjoint step at θ_j: v ← v − α H_j v and g_lambda ← g_lambda − α B_jᵀ v (B_j term only when λ is in
-// L_T). +1 hvp. With `clip` > 0 each element of αv is clipped to [−clip, clip] afterwards (UFOM code).
-void adjoint_step(const Problem& p, const Tensor& theta_j, const Tensor& lambda, const Task& task, real lr, Tensor& v,
-                  Tensor& g_lambda, HypergradResult& cost);
+// L_T). +1 hvp. The linearization's graph is kept (a stored trajectory differentiates it once).
+void adjoint_step(const Linearization& lin, real lr, Tensor& v, Tensor& g_lambda, HypergradResult& cost);
 
 // (∂θ₀/∂λ)ᵀ v: v itself for meta-initialization, zeros when θ₀ does not depend on λ, else by autodiff.
 Tensor theta0_vjp(const Problem& p, const Tensor& lambda, const Task& task, const Tensor& v);
