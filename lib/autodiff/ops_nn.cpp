@@ -49,7 +49,7 @@ Var log_softmax(const Var& x) {
     real m = r[0];
     for (int64_t j = 1; j < c; ++j) m = std::max(m, r[j]);
     double s = 0;
-    for (int64_t j = 0; j < c; ++j) s += std::exp(static_cast<double>(r[j] - m));
+    for (int64_t j = 0; j < c; ++j) s += static_cast<double>(std::exp(r[j] - m));  // exp in real, sum in double
     const real lse = m + static_cast<real>(std::log(s));
     for (int64_t j = 0; j < c; ++j) py[i * c + j] = r[j] - lse;
   }
@@ -87,7 +87,7 @@ Var softmax_cross_entropy(const Var& logits, const std::vector<int64_t>& labels,
     real m = r[0];
     for (int64_t j = 1; j < c; ++j) m = std::max(m, r[j]);
     double s = 0;
-    for (int64_t j = 0; j < c; ++j) s += std::exp(static_cast<double>(r[j] - m));
+    for (int64_t j = 0; j < c; ++j) s += static_cast<double>(std::exp(r[j] - m));  // exp in real, sum in double
     const double li = static_cast<double>(m) + std::log(s) - static_cast<double>(r[(*idx)[static_cast<size_t>(i)] - i * c]);
     total += (weights.defined() ? static_cast<double>(weights.value()[i]) : 1.0) * li;
   }
