@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# 2 threads against 1 on meta-batches: sinusoid exact / fo / ufo (r = 5, meta-batch 25 tasks estimated in
+# parallel with oneTBB) through `bench_vs_torch time` (the outer loop of `bilevel-opt train`), 1 and 2
+# threads alternating for ROUNDS rounds of STEPS timed outer steps each. Prints per workload the median wall
+# time per outer step at each thread count and the speed-up, and first checks that the machine can give two
+# cores: two busy loops side by side must run about as fast as one (a shared VM often cannot; then the
+# speed-up measures the neighbours, and the script says so). SGLD chains: experiments/sgld/thread_scaling.sh.
+#
+#   bash experiments/benchmarks/threads.sh        (about 1 minute)
+# Environment: BUILD_DIR (default build/release), ROUNDS (5), STEPS (200).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+build="${BUILD_DIR:-build/release}"
+rounds="${ROUNDS:-5}"
+steps="${STEPS:-200}"
+py=/usr/bin/python3
+if [[ ! -f "$build/CMakeCache.txt" ]]; then cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null; fi
+cmake --build "$build" --target bench_vs_torch -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+
+spin() { "$py" -c 'import time
+t = time.time(); x = 0
+for i in range(5000000): x += i
+print(time.time() - t)'; }
+one="$(spin)"
+two="$( (spin & spin; wait) | sort -n | tail -1)"
+contention="$("$py" -c "print(f'{$two / $one:.2f}')")"
+echo "== $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); two busy loops side by side take ${contention}x as long as one"
+if "$py" -c "import sys; sys.exit(0 if $two / $one < 1.15 else 1)"; then :; else
+  echo "   (the machine cannot give two full cores now: the speed-ups below are bounded by that)"
+fi
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+workloads=("sin-exact-r5|--method exact" "sin-fo-r5|--method fo" "sin-ufo-r5|--method ufo --set q=0.1")
+printf '| workload | 1 thread (ms/step) | 2 threads (ms/step) | speed-up | CPU(2)/CPU(1) |\n|---|---|---|---|---|\n'
+for w in "${workloads[@]}"; do
+  IFS='|' read -r name args <<<"$w"
+  for ((k = 0; k < rounds; ++k)); do
+    for th in 1 2; do
+      # shellcheck disable=SC2086
+      "$build/bench_vs_torch" time --problem sinusoid $args --set inner_steps=5 --threads "$th" --warmup 5 \
+        --steps "$steps" --seed $((k + 1)) >"$tmp/$name.$th.$k.json"
+    done
+  done
+  "$py" - "$tmp" "$name" "$rounds" <<'PY'
+import json, statistics, sys
+tmp, name, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def load(th):
+    w, c = [], []
+    for k in range(rounds):
+        d = json.load(open(f"{tmp}/{name}.{th}.{k}.json"))
+        w.append(statistics.median(d["step_seconds"]))
+        c.append(statistics.median(d["step_cpu_seconds"]))
+    return w, c
+w1, c1 = load(1)
+w2, c2 = load(2)
+m1, m2 = statistics.median(w1), statistics.median(w2)
+fmt = lambda xs: " / ".join(f"{1e3 * x:.2f}" for x in xs)
+print(f"| {name} | {fmt(w1)} | {fmt(w2)} | **{m1 / m2:.2f}×** (per round {min(a / b for a, b in zip(w1, w2)):.2f}–"
+      f"{max(a / b for a, b in zip(w1, w2)):.2f}) | {statistics.median(c2) / statistics.median(c1):.2f} |")
+PY
+done
+echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
