@@ -13,6 +13,8 @@
 #include <stdexcept>
 
 extern "C" void openblas_set_num_threads(int);
+// OpenBLAS's pthread build stops its worker pool with this; absent from other builds (weak: null there).
+extern "C" int blas_thread_shutdown_(void) __attribute__((weak));
 
 namespace bilevel {
 
@@ -257,6 +259,12 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   return c;
 }
 
-void blas_set_single_threaded() { openblas_set_num_threads(1); }
+void blas_set_single_threaded() {
+  openblas_set_num_threads(1);
+  // The pthread build started (nproc − 1) workers when the library loaded, and idle workers poll for work
+  // for a while before they sleep: CPU taken from oneTBB's threads at the start of every run. With one
+  // thread OpenBLAS never uses them, so stop them.
+  if (blas_thread_shutdown_) blas_thread_shutdown_();
+}
 
 }  // namespace bilevel

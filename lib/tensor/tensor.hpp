@@ -95,7 +95,7 @@ double max_abs_diff(const Tensor& a, const Tensor& b);
 // C = op(A)·op(B) with row-major A, B (2-D). Throws on mismatched inner dimensions.
 Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
 
-// Keep OpenBLAS single-threaded: oneTBB owns the threads (call once at start-up).
+// Keep OpenBLAS single-threaded and stop its worker pool: oneTBB owns the threads (call once at start-up).
 void blas_set_single_threaded();
 
 }  // namespace bilevel
