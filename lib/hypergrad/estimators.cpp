@@ -14,19 +14,19 @@ namespace {
 // steps first-order. k = 0 is FOM (FO-BLO, FOMAML), k = r the exact hypergradient.
 class ReverseEstimator final : public Estimator {
  public:
-  ReverseEstimator(int64_t k, bool recompute) : k_(k), recompute_(recompute) {}
+  ReverseEstimator(int64_t k, Trajectory store) : k_(k), store_(store) {}
   HypergradResult estimate(const Problem& p, const Tensor& lambda, const Task& task, Rng&) const override {
     HypergradResult res;
     PeakMeter meter;
     const int64_t k = k_ < 0 ? p.inner().steps : k_;
-    res.grad = hypergrad_reverse(p, lambda, task, k, recompute_, res, &res.outer_loss);
+    res.grad = hypergrad_reverse(p, lambda, task, k, store_, res, &res.outer_loss);
     res.peak_bytes = meter.peak();
     return res;
   }
 
  private:
   int64_t k_;  // −1: all steps
-  bool recompute_;
+  Trajectory store_;
 };
 
 class ReptileEstimator final : public Estimator {
@@ -52,7 +52,7 @@ class ReptileEstimator final : public Estimator {
 // UFOM: ĝ = g_FO + (ξ/q)(g_ex − g_FO), ξ ~ Bernoulli(q) per task; fixed or adaptive q.
 class UfoEstimator final : public Estimator {
  public:
-  UfoEstimator(const Options& o, const Problem& p) : recompute_(o.b("recompute")) {
+  UfoEstimator(const Options& o, const Problem& p) : store_(trajectory_option(o)) {
     adaptive_ = o.is_word("q", "adaptive");
     if (!adaptive_) {
       q_ = o.r("q");
@@ -71,7 +71,7 @@ class UfoEstimator final : public Estimator {
       // Our own counters: the forward pass costs r + 1 gradients; the exact branch r HVPs when the
       // trajectory is stored, or r HVPs plus r(r−1)/2 recomputed gradients when recomputing.
       c_det_ = r + 1;
-      c_rnd_ = recompute_ ? r + r * (r - 1) / 2 : r;
+      c_rnd_ = store_ == Trajectory::recompute ? r + r * (r - 1) / 2 : r;
     }
     if (adaptive_) q_ = q_min_;
   }
@@ -94,11 +94,11 @@ class UfoEstimator final : public Estimator {
     PeakMeter meter;
     const bool draw = rng.bernoulli(q_);
     if (!draw) {
-      res.grad = hypergrad_reverse(p, lambda, task, 0, false, res, &res.outer_loss);
+      res.grad = hypergrad_reverse(p, lambda, task, 0, Trajectory::graphs, res, &res.outer_loss);
       res.extras = {{"exact_drawn", 0.0}};
     } else {
       Tensor g_fo;
-      Tensor g_ex = hypergrad_reverse(p, lambda, task, p.inner().steps, recompute_, res, &res.outer_loss, &g_fo);
+      Tensor g_ex = hypergrad_reverse(p, lambda, task, p.inner().steps, store_, res, &res.outer_loss, &g_fo);
       Tensor diff = sub(g_ex, g_fo);
       res.grad = g_fo;
       axpy(static_cast<real>(1.0 / q_), diff, res.grad);
@@ -122,7 +122,7 @@ class UfoEstimator final : public Estimator {
   Metrics state() const override { return {{"q", q_}}; }
 
  private:
-  bool recompute_;
+  Trajectory store_;
   bool adaptive_ = false;
   bool paper_ = false;
   double q_ = 1.0, beta_ = 0.99, q_min_ = 0.05, kappa_ = 2.0;
@@ -159,8 +159,13 @@ double ufo_optimal_q(double d2, double v2, double c_det, double c_rnd, double ka
   return std::clamp(q, q_min, 1.0);
 }
 
-std::unique_ptr<Estimator> make_reverse_estimator(int64_t k, bool recompute) {
-  return std::make_unique<ReverseEstimator>(k, recompute);
+Trajectory trajectory_option(const Options& o) {
+  if (o.b("recompute")) return Trajectory::recompute;
+  return o.s("store") == "states" ? Trajectory::states : Trajectory::graphs;
+}
+
+std::unique_ptr<Estimator> make_reverse_estimator(int64_t k, Trajectory store) {
+  return std::make_unique<ReverseEstimator>(k, store);
 }
 std::unique_ptr<Estimator> make_reptile_estimator() { return std::make_unique<ReptileEstimator>(); }
 std::unique_ptr<Estimator> make_ufo_estimator(const Options& o, const Problem& p) {

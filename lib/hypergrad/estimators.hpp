@@ -3,10 +3,13 @@
 #include <memory>
 
 #include "hypergrad/estimator.hpp"
+#include "hypergrad/unroll.hpp"
 
 namespace bilevel {
 
-std::unique_ptr<Estimator> make_reverse_estimator(int64_t k, bool recompute);  // k < 0: all r steps
+// How a reverse-mode estimator keeps its trajectory, from its `recompute` and `store` options.
+Trajectory trajectory_option(const Options& o);
+std::unique_ptr<Estimator> make_reverse_estimator(int64_t k, Trajectory store);  // k < 0: all r steps
 std::unique_ptr<Estimator> make_reptile_estimator();
 std::unique_ptr<Estimator> make_ufo_estimator(const Options& o, const Problem& p);
 std::unique_ptr<Estimator> make_fmd_estimator(const Problem& p, int64_t max_entries);

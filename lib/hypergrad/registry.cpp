@@ -17,10 +17,10 @@ void require_ift_applies(const Problem& p, const std::string& method) {
 }
 
 std::unique_ptr<Estimator> make_fo(const Options&, const Problem&, const Options&) {
-  return make_reverse_estimator(0, false);
+  return make_reverse_estimator(0, Trajectory::graphs);
 }
 std::unique_ptr<Estimator> make_exact(const Options& o, const Problem&, const Options&) {
-  return make_reverse_estimator(-1, o.b("recompute"));
+  return make_reverse_estimator(-1, trajectory_option(o));
 }
 std::unique_ptr<Estimator> make_tbptt(const Options& o, const Problem& p, const Options&) {
   const int64_t k = o.i("k");
@@ -28,11 +28,11 @@ std::unique_ptr<Estimator> make_tbptt(const Options& o, const Problem& p, const 
     throw option_error("option 'k': truncation " + std::to_string(k) + " exceeds inner_steps = " +
                        std::to_string(p.inner().steps) + " (use k ≤ inner_steps; k = inner_steps is exact)");
   }
-  return make_reverse_estimator(k, o.b("recompute"));
+  return make_reverse_estimator(k, trajectory_option(o));
 }
 std::unique_ptr<Estimator> make_t1t2(const Options&, const Problem& p, const Options&) {
   require_ift_applies(p, "t1t2");
-  return make_reverse_estimator(1, false);
+  return make_reverse_estimator(1, Trajectory::graphs);
 }
 std::unique_ptr<Estimator> make_fmd(const Options& o, const Problem& p, const Options&) {
   return make_fmd_estimator(p, o.i("fmd_max_entries"));
@@ -56,6 +56,12 @@ std::unique_ptr<Estimator> make_reptile(const Options&, const Problem& p, const 
   return make_reptile_estimator();
 }
 
+OptionSpec store_option() {
+  return opt_choice("store", "graphs", {"graphs", "states"},
+                    "what the stored trajectory keeps: each step's gradient graph (no recomputation; memory = the "
+                    "step's activations × r) or only θ_j (memory = P × r; each adjoint step re-runs its step)");
+}
+
 OptionSpec q_option() {
   OptionSpec s = opt_real("q", 0.1, "probability of the exact correction per task, or 'adaptive'", 0, 1, true);
   s.choices = {"adaptive"};
@@ -69,11 +75,11 @@ const std::vector<MethodInfo>& method_registry() {
       {"fo", "FOM / FO-BLO / FOMAML: ∇L_V at θ_r with second derivatives dropped (O(1) memory)", {}, make_fo},
       {"exact",
        "reverse mode through the r inner steps (stored trajectory, or recompute=true for O(1) memory, O(r²) time)",
-       {opt_bool("recompute", false, "rebuild each θ_j from θ₀ instead of storing the trajectory")},
+       {opt_bool("recompute", false, "rebuild each θ_j from θ₀ instead of storing the trajectory"), store_option()},
        make_exact},
       {"tbptt", "truncated reverse mode: the last k steps exactly, earlier steps first-order",
        {opt_int("k", 5, "number of inner steps to differentiate through", 0),
-        opt_bool("recompute", false, "rebuild each θ_j from θ₀ instead of storing it")},
+        opt_bool("recompute", false, "rebuild each θ_j from θ₀ instead of storing it"), store_option()},
        make_tbptt},
       {"fmd", "forward mode: Z ← (I − αH)Z − αB with a dense P×H Jacobian (small λ only)",
        {opt_int("fmd_max_entries", 10000000, "refuse when P·H exceeds this", 1)}, make_fmd},
@@ -89,6 +95,7 @@ const std::vector<MethodInfo>& method_registry() {
       {"ufo",
        "UFOM: fo + (ξ/q)(exact − fo), ξ ~ Bernoulli(q) per task; unbiased; q fixed or adaptive",
        {q_option(), opt_bool("recompute", false, "exact branch rebuilds θ_j (O(1) memory, O(r²) time)"),
+        store_option(),
         opt_real("beta", 0.99, "adaptive q: EMA factor of the D² and V² estimates", 0, 1, true),
         opt_real("q_min", 0.05, "adaptive q: lower bound on q", 0, 1, true),
         opt_real("kappa", 2.0, "adaptive q: exponent κ in argmin_q T(q)·S(q)^κ", 0, 1e300, true),

@@ -89,7 +89,7 @@ Tensor theta0_vjp(const Problem& p, const Tensor& lambda, const Task& task, cons
   return grad({t0}, {constant(v.reshaped(t0.shape()))}, {la})[0].value();
 }
 
-Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& task, int64_t k, bool recompute,
+Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& task, int64_t k, Trajectory store,
                          HypergradResult& cost, double* outer_loss, Tensor* fo_grad) {
   const int64_t r = p.inner().steps;
   const real lr = p.inner().lr;
@@ -97,20 +97,31 @@ Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& tas
     throw option_error("truncation k = " + std::to_string(k) + " must lie in [0, inner_steps = " + std::to_string(r) +
                        "]");
   }
-  // Forward: θ_{r−k} with O(1) memory, then the last k steps kept with their gradient graphs (unless
-  // recomputing), so the adjoint pass differentiates them without re-running forward and backward.
-  std::vector<Linearization> tail;
+  // Forward: θ_{r−k} with O(1) memory, then the last k steps kept for the adjoint pass — with their
+  // gradient graphs, so the adjoint differentiates them without re-running forward and backward, or as
+  // states only — unless recomputing.
+  std::vector<Linearization> graphs;
+  std::vector<Tensor> states;
   Tensor theta_r;
-  if (recompute || k == 0) {
+  if (store == Trajectory::recompute || k == 0) {
     theta_r = unroll(p, lambda, task, r, cost);
   } else {
     theta_r = unroll(p, lambda, task, r - k, cost);
-    tail.reserve(static_cast<size_t>(k));
+    if (store == Trajectory::graphs) {
+      graphs.reserve(static_cast<size_t>(k));
+    } else {
+      states.reserve(static_cast<size_t>(k));
+    }
     for (int64_t j = 0; j < k; ++j) {
-      tail.push_back(linearize(p, theta_r, lambda, task));
-      ++cost.grad_evals;
       Tensor next = theta_r;
-      sgd_step(next, tail.back().grad.value(), lr);
+      if (store == Trajectory::graphs) {
+        graphs.push_back(linearize(p, theta_r, lambda, task));
+        ++cost.grad_evals;
+        sgd_step(next, graphs.back().grad.value(), lr);
+      } else {
+        sgd_step(next, inner_grad(p, theta_r, lambda, task, cost), lr);
+        states.push_back(std::move(theta_r));
+      }
       theta_r = std::move(next);
     }
   }
@@ -121,11 +132,15 @@ Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& tas
   Tensor v = std::move(og.d_theta);
   Tensor g_lambda = std::move(og.d_lambda);
   for (int64_t j = r - 1; j >= r - k; --j) {
-    if (recompute) {
+    // Each stored step is dropped once its adjoint step has used it.
+    if (store == Trajectory::recompute) {
       adjoint_step(linearize(p, unroll(p, lambda, task, j, cost), lambda, task), lr, v, g_lambda, cost);
+    } else if (store == Trajectory::graphs) {
+      adjoint_step(graphs.back(), lr, v, g_lambda, cost);
+      graphs.pop_back();
     } else {
-      adjoint_step(tail[static_cast<size_t>(j - (r - k))], lr, v, g_lambda, cost);
-      tail.pop_back();  // its graph is no longer needed
+      adjoint_step(linearize(p, states.back(), lambda, task), lr, v, g_lambda, cost);
+      states.pop_back();
     }
   }
   // Steps before r−k are treated first-order: dθ_{r−k}/dλ ≈ dθ₀/dλ.

@@ -44,10 +44,17 @@ void adjoint_step(const Linearization& lin, real lr, Tensor& v, Tensor& g_lambda
 // (∂θ₀/∂λ)ᵀ v: v itself for meta-initialization, zeros when θ₀ does not depend on λ, else by autodiff.
 Tensor theta0_vjp(const Problem& p, const Tensor& lambda, const Task& task, const Tensor& v);
 
-// Exact hypergradient of the r-step objective by reverse mode; `recompute` rebuilds each θ_j from θ₀
-// instead of storing the trajectory (O(1) memory, O(r²) time, bit-identical result). When `k` < r only the
-// last k steps are differentiated; earlier steps are treated first-order (second derivatives dropped).
-Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& task, int64_t k, bool recompute,
+// What the forward pass of hypergrad_reverse keeps for its adjoint pass. All three give the same bits.
+enum class Trajectory {
+  graphs,     // each step's gradient graph: no recomputation; memory ∝ the step's activations × k
+  states,     // θ_j only: each adjoint step re-runs step j's forward and backward; memory ∝ P × k
+  recompute,  // nothing: θ_j rebuilt from θ₀ for each adjoint step (O(1) memory, O(r²) gradients)
+};
+
+// Exact hypergradient of the r-step objective by reverse mode (`store` says how the trajectory is kept).
+// When `k` < r only the last k steps are differentiated; earlier steps are treated first-order (second
+// derivatives dropped).
+Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& task, int64_t k, Trajectory store,
                          HypergradResult& cost, double* outer_loss, Tensor* fo_grad = nullptr);
 
 // Tracks peak tensor bytes of an estimate.

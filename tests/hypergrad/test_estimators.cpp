@@ -36,15 +36,28 @@ HypergradResult run(const Estimator& e, const Instance& in, uint64_t stream = 0)
 }  // namespace
 
 TEST_SUITE("hypergrad") {
-  TEST_CASE("exact with a recomputed trajectory is bit-identical to the stored one") {
-    auto in = make_instance("quadratic", {{"inner_steps", "15"}});
-    auto a = run(*make_method("exact", in), in);
-    auto b = run(*make_method("exact", in, {{"recompute", "true"}}), in);
-    REQUIRE(a.grad.numel() == b.grad.numel());
-    for (int64_t i = 0; i < a.grad.numel(); ++i) CHECK(a.grad[i] == b.grad[i]);
-    CHECK(b.grad_evals > a.grad_evals);  // recomputation costs O(r²) gradients
-    CHECK(a.hvps == 15);
-    CHECK(b.hvps == 15);
+  TEST_CASE("exact with stored graphs, stored states or a recomputed trajectory gives the same bits") {
+    for (const char* problem : {"quadratic", "sinusoid"}) {
+      INFO(problem);
+      auto in = make_instance(problem, {{"inner_steps", "15"}});
+      auto a = run(*make_method("exact", in), in);  // store=graphs
+      auto s = run(*make_method("exact", in, {{"store", "states"}}), in);
+      auto b = run(*make_method("exact", in, {{"recompute", "true"}}), in);
+      REQUIRE(a.grad.numel() == b.grad.numel());
+      for (int64_t i = 0; i < a.grad.numel(); ++i) {
+        CHECK(a.grad[i] == b.grad[i]);
+        CHECK(s.grad[i] == b.grad[i]);
+      }
+      CHECK(a.outer_loss == b.outer_loss);
+      CHECK(s.grad_evals == a.grad_evals);
+      CHECK(b.grad_evals > a.grad_evals);  // recomputation costs O(r²) gradients
+      CHECK(a.hvps == 15);
+      CHECK(s.hvps == 15);
+      CHECK(b.hvps == 15);
+      // Memory: graphs hold each step's activations, states only θ_j, recompute neither.
+      CHECK(a.peak_bytes > s.peak_bytes);
+      CHECK(s.peak_bytes > b.peak_bytes);
+    }
   }
 
   TEST_CASE("tbptt interpolates between fo (k = 0) and exact (k = r)") {
