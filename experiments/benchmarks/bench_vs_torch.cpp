@@ -12,7 +12,8 @@
 //   bench_vs_torch time --problem P --method M [--set key=value]... [--threads N] [--warmup W] [--steps S] [--seed S]
 //       the outer loop of `bilevel-opt train` (meta_batch tasks estimated in parallel with oneTBB, reduced in
 //       task order, Adam on λ with the problem's default outer_lr) for W untimed + S timed steps; prints one
-//       JSON line with each timed step's wall seconds and process CPU seconds (all threads), and peak RSS.
+//       JSON line with each timed step's wall seconds, process CPU seconds (all threads) and task seconds (the
+//       wall time of the meta-batch's estimates summed over tasks: work, without waiting), and peak RSS.
 //       CPU time is what a loaded machine distorts least. Problem, method and meta_batch keys go in --set.
 //
 // Files: DIR/meta.json (sizes, options, file list, outer losses) and raw little-endian float32 (`.f32`) or
@@ -310,7 +311,8 @@ int run_time(const Args& a) {
   const int64_t H = m.problem->lambda_dim();
   std::vector<double> m1(static_cast<size_t>(H), 0.0), m2(static_cast<size_t>(H), 0.0);
   std::vector<HypergradResult> results(static_cast<size_t>(meta_batch));
-  std::vector<double> wall, cpu;
+  std::vector<double> wall, cpu, busy;
+  std::vector<double> task_time(static_cast<size_t>(meta_batch));  // wall seconds of each task's estimate
   double loss = 0;
   for (int64_t step = 0; step < a.warmup + a.steps; ++step) {
     const auto w0 = std::chrono::steady_clock::now();
@@ -320,9 +322,12 @@ int run_time(const Args& a) {
         tbb::blocked_range<int64_t>(0, meta_batch, 1),
         [&](const tbb::blocked_range<int64_t>& range) {
           for (int64_t i = range.begin(); i != range.end(); ++i) {
+            const auto t0 = std::chrono::steady_clock::now();
             Rng rng(a.seed, {7, static_cast<uint64_t>(step), static_cast<uint64_t>(i)});
             Task task = m.problem->sample_task(rng);
             results[static_cast<size_t>(i)] = est->estimate(*m.problem, lambda, task, rng);
+            task_time[static_cast<size_t>(i)] =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           }
         },
         tbb::simple_partitioner());
@@ -343,7 +348,12 @@ int run_time(const Args& a) {
     }
     const double c1 = cpu_seconds();
     const double w1 = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
-    if (step >= a.warmup) wall.push_back(w1), cpu.push_back(c1 - c0);
+    if (step >= a.warmup) {
+      wall.push_back(w1), cpu.push_back(c1 - c0);
+      double sum = 0;
+      for (double seconds : task_time) sum += seconds;
+      busy.push_back(sum);
+    }
   }
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -356,6 +366,7 @@ int run_time(const Args& a) {
                       {"method_options", mopts.to_json()},
                       {"step_seconds", wall},
                       {"step_cpu_seconds", cpu},
+                      {"step_task_seconds", busy},
                       {"last_outer_loss", loss / static_cast<double>(meta_batch)},
                       {"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024}};
   std::printf("%s\n", j.dump().c_str());

@@ -2,9 +2,11 @@
 # 2 threads against 1 on meta-batches: sinusoid exact / fo / ufo (r = 5, meta-batch 25 tasks estimated in
 # parallel with oneTBB) through `bench_vs_torch time` (the outer loop of `bilevel-opt train`), 1 and 2
 # threads alternating for ROUNDS rounds of STEPS timed outer steps each. Prints per workload the median wall
-# time per outer step at each thread count and the speed-up, and first checks that the machine can give two
-# cores: two busy loops side by side must run about as fast as one (a shared VM often cannot; then the
-# speed-up measures the neighbours, and the script says so). SGLD chains: experiments/sgld/thread_scaling.sh.
+# time per outer step at each thread count, the speed-up, the extra CPU time the second thread costs, and how
+# much slower the tasks themselves run (task time: each task's estimate timed, summed over the meta-batch).
+# First checks that the machine can give two cores: two busy loops side by side must run about as fast as
+# one (a shared VM often cannot; then the speed-up measures the neighbours, and the script says so).
+# SGLD chains: experiments/sgld/thread_scaling.sh.
 #
 #   bash experiments/benchmarks/threads.sh        (about 1 minute)
 # Environment: BUILD_DIR (default build/release), ROUNDS (5), STEPS (200).
@@ -33,7 +35,7 @@ fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 workloads=("sin-exact-r5|--method exact" "sin-fo-r5|--method fo" "sin-ufo-r5|--method ufo --set q=0.1")
-printf '| workload | 1 thread (ms/step) | 2 threads (ms/step) | speed-up | CPU(2)/CPU(1) |\n|---|---|---|---|---|\n'
+printf '| workload | 1 thread (ms/step) | 2 threads (ms/step) | speed-up | CPU(2)/CPU(1) | task time(2)/task time(1) |\n|---|---|---|---|---|---|\n'
 for w in "${workloads[@]}"; do
   IFS='|' read -r name args <<<"$w"
   for ((k = 0; k < rounds; ++k)); do
@@ -47,18 +49,20 @@ for w in "${workloads[@]}"; do
 import json, statistics, sys
 tmp, name, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def load(th):
-    w, c = [], []
+    w, c, b = [], [], []
     for k in range(rounds):
         d = json.load(open(f"{tmp}/{name}.{th}.{k}.json"))
         w.append(statistics.median(d["step_seconds"]))
         c.append(statistics.median(d["step_cpu_seconds"]))
-    return w, c
-w1, c1 = load(1)
-w2, c2 = load(2)
+        b.append(statistics.median(d["step_task_seconds"]))
+    return w, c, b
+w1, c1, b1 = load(1)
+w2, c2, b2 = load(2)
 m1, m2 = statistics.median(w1), statistics.median(w2)
 fmt = lambda xs: " / ".join(f"{1e3 * x:.2f}" for x in xs)
 print(f"| {name} | {fmt(w1)} | {fmt(w2)} | **{m1 / m2:.2f}×** (per round {min(a / b for a, b in zip(w1, w2)):.2f}–"
-      f"{max(a / b for a, b in zip(w1, w2)):.2f}) | {statistics.median(c2) / statistics.median(c1):.2f} |")
+      f"{max(a / b for a, b in zip(w1, w2)):.2f}) | {statistics.median(c2) / statistics.median(c1):.2f} | "
+      f"{statistics.median(b2) / statistics.median(b1):.2f} |")
 PY
 done
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
