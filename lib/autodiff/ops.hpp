@@ -45,7 +45,7 @@ Var broadcast_to(const Var& x, const Shape& shape);
 Var dot(const Var& a, const Var& b);                      // Σ a⊙b over all elements (same numel) → ()
 
 // ---- linear algebra and shape ---------------------------------------------------------------------
-// a: (m, k) (or (k, m) if trans_a), b: (k, n) (or (n, k) if trans_b) → (m, n). cblas gemm.
+// a: (m, k) (or (k, m) if trans_a), b: (k, n) (or (n, k) if trans_b) → (m, n). bilevel::gemm.
 Var matmul(const Var& a, const Var& b, bool trans_a = false, bool trans_b = false);
 Var transpose(const Var& x);                              // (m, n) → (n, m)
 Var reshape(const Var& x, const Shape& shape);            // same numel

@@ -92,7 +92,8 @@ Tensor sub(const Tensor& a, const Tensor& b);
 Tensor scaled(const Tensor& a, real alpha);
 double max_abs_diff(const Tensor& a, const Tensor& b);
 
-// C = op(A)·op(B) with row-major A, B (2-D). Throws on mismatched inner dimensions.
+// C = op(A)·op(B) with row-major A, B (2-D). Throws on mismatched inner dimensions. Small and skinny
+// products run in the own kernels (tensor/gemm_small.hpp: fixed summation order), larger ones in OpenBLAS.
 Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
 
 // Keep OpenBLAS single-threaded and stop its worker pool: oneTBB owns the threads (call once at start-up).
