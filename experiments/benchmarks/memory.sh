@@ -22,11 +22,7 @@
 # $BUILD_DIR/memory), CHAINS (2), MEM_TIMEOUT (60). Writes $OUT/memory.jsonl and $OUT/memory.md.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$root"
-build="${BUILD_DIR:-${BUILD:-build}/release}"
-data="${DATA_DIR:-$root/data}"
-py="${PYTHON:-/usr/bin/python3}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 out="${OUT:-$build/memory}"
 chains="${CHAINS:-2}"
 timeout="${MEM_TIMEOUT:-60}"
@@ -38,10 +34,7 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-if [[ ! -f "$build/CMakeCache.txt" ]]; then
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-cmake --build "$build" --target bilevel-opt -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+bench_build memory.sh bilevel-opt
 bin="$build/bilevel-opt"
 mkdir -p "$out"
 res="$out/memory.jsonl"

@@ -19,11 +19,7 @@
 # Needs python3-torch (apt-get install python3-torch). Writes $OUT/results.jsonl and $OUT/table.md.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$root"
-build="${BUILD_DIR:-${BUILD:-build}/release}"
-data="${DATA_DIR:-$root/data}"
-py="${PYTHON:-/usr/bin/python3}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 out="${OUT:-$build/vs_torch}"
 rounds="${ROUNDS:-3}"
 threads_list="1 2"
@@ -43,13 +39,7 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
   echo "run_vs_torch: $py cannot import torch; install it with: apt-get install -y python3-torch" >&2
   exit 2
 fi
-if [[ ! -f "$build/CMakeCache.txt" ]]; then
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-if ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release' "$build/CMakeCache.txt"; then
-  echo "run_vs_torch: $build is not a Release build; numbers will not mean much" >&2
-fi
-cmake --build "$build" --target bilevel-opt bench_vs_torch -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+bench_build run_vs_torch bilevel-opt bench_vs_torch
 bin="$build/bilevel-opt"
 mkdir -p "$out"
 ref="$root/experiments/benchmarks/torch_ref.py"

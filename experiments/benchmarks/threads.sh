@@ -11,14 +11,10 @@
 #   bash experiments/benchmarks/threads.sh        (about 1 minute)
 # Environment: BUILD_DIR (default build/release), ROUNDS (5), STEPS (200).
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$root"
-build="${BUILD_DIR:-build/release}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 rounds="${ROUNDS:-5}"
 steps="${STEPS:-200}"
-py=/usr/bin/python3
-if [[ ! -f "$build/CMakeCache.txt" ]]; then cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null; fi
-cmake --build "$build" --target bench_vs_torch -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+bench_build threads.sh bench_vs_torch
 
 spin() { "$py" -c 'import time
 t = time.time(); x = 0
