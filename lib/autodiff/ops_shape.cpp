@@ -178,13 +178,7 @@ Var transpose(const Var& x) {
   if (x.rank() != 2) throw std::invalid_argument("transpose: expects a 2-D tensor, got " + x.shape().str());
   const int64_t m = x.shape()[0], n = x.shape()[1];
   Tensor v = Tensor::uninitialized(Shape{n, m});
-  const real* px = x.value().data();
-  real* pv = v.data();
-  constexpr int64_t B = 32;  // blocked for cache friendliness
-  for (int64_t i0 = 0; i0 < m; i0 += B)
-    for (int64_t j0 = 0; j0 < n; j0 += B)
-      for (int64_t i = i0; i < std::min(m, i0 + B); ++i)
-        for (int64_t j = j0; j < std::min(n, j0 + B); ++j) pv[j * m + i] = px[i * n + j];
+  transpose_into(x.value().data(), m, n, n, v.data());
   return make_op("transpose", std::move(v), {x}, [](const Var&, const Var& g, Var* gi) { gi[0] = transpose(g); });
 }
 

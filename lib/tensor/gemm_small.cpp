@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iterator>
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "tensor/tensor.hpp"
 
 namespace bilevel::gemm_detail {
 
@@ -81,27 +85,17 @@ Kernel choose(int64_t m, int64_t n, int64_t k, bool ta, bool tb) {
   return rows_t <= dots ? Kernel::rows_transposed : Kernel::dots;
 }
 
-// Per-thread scratch for repacked operands (grows, never shrinks).
-real* scratch(int slot, int64_t count) {
+// A transposed copy of src (rows × cols, row stride ld) in per-thread scratch `slot` (grows, never
+// shrinks): cols × rows, row stride rows.
+const real* transposed(int slot, const real* src, int64_t rows, int64_t cols, int64_t ld) {
   thread_local std::vector<real> buf[2];
   auto& v = buf[slot];
-  if (static_cast<int64_t>(v.size()) < count) v.resize(static_cast<size_t>(count));
+  if (static_cast<int64_t>(v.size()) < rows * cols) v.resize(static_cast<size_t>(rows * cols));
+  transpose_into(src, rows, cols, ld, v.data());
   return v.data();
 }
 
-// dst (cols × rows, row-major) = transpose of src (rows × cols, row stride ld).
-void transpose_into(const real* src, int64_t rows, int64_t cols, int64_t ld, real* dst) {
-  if (rows * cols <= 64 * 64) {  // fits in L1: no blocking
-    for (int64_t j = 0; j < cols; ++j)  // contiguous writes, strided reads
-      for (int64_t i = 0; i < rows; ++i) dst[j * rows + i] = src[i * ld + j];
-    return;
-  }
-  constexpr int64_t B = 32;
-  for (int64_t i0 = 0; i0 < rows; i0 += B)
-    for (int64_t j0 = 0; j0 < cols; j0 += B)
-      for (int64_t i = i0; i < std::min(rows, i0 + B); ++i)
-        for (int64_t j = j0; j < std::min(cols, j0 + B); ++j) dst[j * rows + i] = src[i * ld + j];
-}
+constexpr const char* kernel_names[] = {"rows", "rows-transposed", "dots"};  // indexed by Kernel
 
 }  // namespace
 
@@ -112,12 +106,7 @@ bool use_small_kernels(int64_t m, int64_t n, int64_t k) {
 }
 
 const char* small_kernel_name(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b) {
-  switch (choose(m, n, k, trans_a, trans_b)) {
-    case Kernel::rows: return "rows";
-    case Kernel::rows_transposed: return "rows-transposed";
-    case Kernel::dots: return "dots";
-  }
-  return "?";
+  return kernel_names[static_cast<int>(choose(m, n, k, trans_a, trans_b))];
 }
 
 bool limit_kernel_isa(const std::string& isa) {
@@ -138,58 +127,36 @@ void gemm_small(int64_t m, int64_t n, int64_t k, bool ta, bool tb, const real* a
                 int64_t ldb, real* c, const char* kernel) {
   Kernel which = choose(m, n, k, ta, tb);
   if (kernel) {
-    const std::string name = kernel;
-    which = name == "rows" ? Kernel::rows : name == "rows-transposed" ? Kernel::rows_transposed : Kernel::dots;
+    const auto* hit = std::find_if(std::begin(kernel_names), std::end(kernel_names),
+                                   [&](const char* name) { return std::string(name) == kernel; });
+    if (hit == std::end(kernel_names)) {
+      throw std::invalid_argument(std::string("gemm_small: unknown kernel '") + kernel +
+                                  "' (rows, rows-transposed or dots)");
+    }
+    which = static_cast<Kernel>(hit - std::begin(kernel_names));
   }
   switch (which) {
     case Kernel::rows: {
-      // C = A'·B' vectorised over the n columns of B' (its rows must be contiguous).
-      const real* bp = b;
-      int64_t ldbp = ldb;
-      if (tb) {  // B is n×k: B' = Bᵀ
-        real* t = scratch(0, k * n);
-        transpose_into(b, n, k, ldb, t);
-        bp = t;
-        ldbp = n;
-      }
-      rows_fn()(m, n, k, a, ta ? 1 : lda, ta ? lda : 1, bp, ldbp, c, n);
+      // C = A'·B' vectorised over the n columns of B' (its rows must be contiguous; B is n×k if tb).
+      const real* bp = tb ? transposed(0, b, n, k, ldb) : b;
+      rows_fn()(m, n, k, a, ta ? 1 : lda, ta ? lda : 1, bp, tb ? n : ldb, c, n);
       return;
     }
     case Kernel::rows_transposed: {
-      // Cᵀ = B'ᵀ·A'ᵀ vectorised over the m rows of C; A'ᵀ rows must be contiguous (A stored k×m).
-      const real* ap = a;
-      int64_t ldap = lda;
-      if (!ta) {  // A is m×k: A'ᵀ = Aᵀ
-        real* t = scratch(0, k * m);
-        transpose_into(a, m, k, lda, t);
-        ap = t;
-        ldap = m;
-      }
-      real* ct = scratch(1, n * m);
-      // b'ᵀ(j, p) = B'(p, j) = tb ? B[j, p] : B[p, j]
-      rows_fn()(n, m, k, b, tb ? ldb : 1, tb ? 1 : ldb, ap, ldap, ct, m);
-      transpose_into(ct, n, m, m, c);
+      // Cᵀ = B'ᵀ·A'ᵀ vectorised over the m rows of C; A'ᵀ rows must be contiguous (A stored k×m, else
+      // transposed); b'ᵀ(j, p) = B'(p, j) = tb ? B[j, p] : B[p, j]. Cᵀ goes to scratch, then transposed.
+      const real* ap = ta ? a : transposed(0, a, m, k, lda);
+      thread_local std::vector<real> ct;
+      if (static_cast<int64_t>(ct.size()) < n * m) ct.resize(static_cast<size_t>(n * m));
+      rows_fn()(n, m, k, b, tb ? ldb : 1, tb ? 1 : ldb, ap, ta ? lda : m, ct.data(), m);
+      transpose_into(ct.data(), n, m, m, c);
       return;
     }
     case Kernel::dots: {
       // C[i, j] = dot(row i of A', row j of B'ᵀ), vectorised over k.
-      const real* ap = a;
-      int64_t ldap = lda;
-      if (ta) {
-        real* t = scratch(0, m * k);
-        transpose_into(a, k, m, lda, t);
-        ap = t;
-        ldap = k;
-      }
-      const real* bt = b;
-      int64_t ldbt = ldb;
-      if (!tb) {
-        real* t = scratch(1, n * k);
-        transpose_into(b, k, n, ldb, t);
-        bt = t;
-        ldbt = k;
-      }
-      dots_fn()(m, n, k, ap, ldap, bt, ldbt, c, n);
+      const real* ap = ta ? transposed(0, a, k, m, lda) : a;
+      const real* bt = tb ? b : transposed(1, b, k, n, ldb);
+      dots_fn()(m, n, k, ap, ta ? k : lda, bt, tb ? ldb : k, c, n);
       return;
     }
   }

@@ -229,6 +229,19 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
 }
 
 // ---------------------------------------------------------------- BLAS
+void transpose_into(const real* src, int64_t rows, int64_t cols, int64_t ld, real* dst) {
+  if (rows * cols <= 64 * 64) {  // fits in L1: no blocking
+    for (int64_t j = 0; j < cols; ++j)  // contiguous writes, strided reads
+      for (int64_t i = 0; i < rows; ++i) dst[j * rows + i] = src[i * ld + j];
+    return;
+  }
+  constexpr int64_t B = 32;  // blocked for cache friendliness
+  for (int64_t i0 = 0; i0 < rows; i0 += B)
+    for (int64_t j0 = 0; j0 < cols; j0 += B)
+      for (int64_t i = i0; i < std::min(rows, i0 + B); ++i)
+        for (int64_t j = j0; j < std::min(cols, j0 + B); ++j) dst[j * rows + i] = src[i * ld + j];
+}
+
 Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   if (a.rank() != 2 || b.rank() != 2) {
     throw std::invalid_argument("matmul: expects 2-D operands, got " + a.shape().str() + " and " + b.shape().str());

@@ -92,6 +92,9 @@ Tensor sub(const Tensor& a, const Tensor& b);
 Tensor scaled(const Tensor& a, real alpha);
 double max_abs_diff(const Tensor& a, const Tensor& b);
 
+// dst (cols × rows, row-major) = the transpose of src (rows × cols, row stride ld).
+void transpose_into(const real* src, int64_t rows, int64_t cols, int64_t ld, real* dst);
+
 // C = op(A)·op(B) with row-major A, B (2-D). Throws on mismatched inner dimensions. Small and skinny
 // products run in the own kernels (tensor/gemm_small.hpp: fixed summation order), larger ones in OpenBLAS.
 Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,19 @@ TEST_CASE("gemm: own kernels and OpenBLAS agree with a double triple loop on eve
   CHECK(gemm_detail::use_small_kernels(10, 40, 40));
   CHECK(gemm_detail::use_small_kernels(1000, 10, 784));
   CHECK_FALSE(gemm_detail::use_small_kernels(100, 60, 90));
+  // Every kernel can be forced on any shape (benchmarks compare them); unknown names are refused.
+  const Product p{17, 9, 33, true, false};
+  const Operands x = random_operands(p, 99);
+  for (const char* kernel : {"rows", "rows-transposed", "dots"}) {
+    INFO(kernel);
+    std::vector<real> out(static_cast<size_t>(p.m * p.n));
+    gemm_detail::gemm_small(p.m, p.n, p.k, p.ta, p.tb, x.a.data(), x.a.dim(1), x.b.data(), x.b.dim(1), out.data(),
+                            kernel);
+    check_product(p, x, out.data());
+  }
+  real dummy = 0;
+  CHECK_THROWS_AS(gemm_detail::gemm_small(1, 1, 1, false, false, &dummy, 1, &dummy, 1, &dummy, "fast"),
+                  std::invalid_argument);
 }
 
 TEST_CASE("gemm: the generic, AVX2 and AVX-512 builds of the kernels give the same bits") {
