@@ -107,11 +107,6 @@ Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& tas
     theta_r = unroll(p, lambda, task, r, cost);
   } else {
     theta_r = unroll(p, lambda, task, r - k, cost);
-    if (store == Trajectory::graphs) {
-      graphs.reserve(static_cast<size_t>(k));
-    } else {
-      states.reserve(static_cast<size_t>(k));
-    }
     for (int64_t j = 0; j < k; ++j) {
       Tensor next = theta_r;
       if (store == Trajectory::graphs) {
