@@ -39,7 +39,7 @@ void setup_train(CLI::App& app) {
       std::cerr << "bilevel-opt train: " << outcome.status << " after " << outcome.result["steps"] << " steps, "
                 << outcome.result["grad_evals"] << " grad evals; results in " << opts->out_dir << "\n";
     }
-    if (outcome.status == "error") throw std::runtime_error(outcome.result.value("message", "run failed"));
+    if (outcome.status == "error") throw run_failed(outcome.result.value("message", "run failed"));
     if (outcome.status == "interrupted") throw run_stopped("interrupted; partial results in " + opts->out_dir);
     if (outcome.status == "diverged") throw run_stopped("diverged: " + outcome.result.value("message", ""));
   });

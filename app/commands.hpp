@@ -5,10 +5,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/errors.hpp"
+
 namespace bilevel::app {
 
-// A usage error (bad option value, unknown name): exit code 2.
-struct usage_error : std::runtime_error {
+// Usage errors (exit code 2), I/O and internal errors (exit code 1) are the library's (base/errors.hpp).
+// A run that ended with status "error": exit code 1, with the run's message.
+struct run_failed : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 // A run that ended without error but not by its budget (diverged, interrupted): exit code 4.

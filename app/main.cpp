@@ -26,10 +26,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
-  } catch (const bilevel::app::usage_error& e) {
-    std::cerr << "bilevel-opt: error: " << e.what() << "\n";
-    return 2;
-  } catch (const std::invalid_argument& e) {
+  } catch (const bilevel::usage_error& e) {
     std::cerr << "bilevel-opt: error: " << e.what() << "\n";
     return 2;
   } catch (const bilevel::app::run_stopped& e) {
@@ -38,8 +35,21 @@ int main(int argc, char** argv) {
   } catch (const bilevel::app::not_available& e) {
     std::cerr << "bilevel-opt: " << e.what() << "\n";
     return 3;
-  } catch (const std::exception& e) {
+  } catch (const bilevel::app::run_failed& e) {
     std::cerr << "bilevel-opt: error: " << e.what() << "\n";
+    return 1;
+  } catch (const bilevel::io_error& e) {
+    std::cerr << "bilevel-opt: error: " << e.what() << "\n";
+    return 1;
+  } catch (const bilevel::numerical_error& e) {
+    std::cerr << "bilevel-opt: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "bilevel-opt: error: out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    // Anything else is a bug in bilevel-opt, never the user's mistake.
+    std::cerr << "bilevel-opt: internal error: " << e.what() << "\n";
     return 1;
   }
   return 0;

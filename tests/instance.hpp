@@ -8,7 +8,7 @@
 #include <string>
 
 #include "problems/problem.hpp"
-#include "run/options.hpp"
+#include "base/options.hpp"
 
 namespace bilevel::testing {
 

@@ -37,7 +37,7 @@
 #include "hypergrad/estimator.hpp"
 #include "problems/classification_detail.hpp"
 #include "problems/problem.hpp"
-#include "run/options.hpp"
+#include "base/options.hpp"
 #include "tensor/rng.hpp"
 #include "tensor/tensor.hpp"
 

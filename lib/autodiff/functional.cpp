@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "base/errors.hpp"
+
 namespace bilevel::ad {
 
 Tensor gradient(const ScalarFn& f, const Tensor& x) {
@@ -11,7 +13,7 @@ Tensor gradient(const ScalarFn& f, const Tensor& x) {
 
 Tensor hvp_from_grad(const Var& g, const Var& x, const Tensor& v) {
   if (g.numel() != v.numel()) {
-    throw std::invalid_argument("hvp: vector of shape " + v.shape().str() + " for a gradient of shape " +
+    throw internal_error("hvp: vector of shape " + v.shape().str() + " for a gradient of shape " +
                                 g.shape().str());
   }
   Var gv = dot(g, constant(v.reshaped(g.shape())));
@@ -28,7 +30,7 @@ Tensor mixed_vjp(const Var& g_theta, const Var& lambda, const Tensor& v) { retur
 
 Tensor jvp(const std::function<Var(const Var&)>& f, const Tensor& x, const Tensor& v) {
   if (x.numel() != v.numel()) {
-    throw std::invalid_argument("jvp: tangent of shape " + v.shape().str() + " for input " + x.shape().str());
+    throw internal_error("jvp: tangent of shape " + v.shape().str() + " for input " + x.shape().str());
   }
   Var xv = leaf(x);
   Var y = f(xv);

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/errors.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/var.hpp"
 
@@ -94,7 +95,7 @@ Var make_op(const char* op, Tensor value, std::vector<Var> inputs, BackwardFn ba
 
 std::vector<Var> grad(const Var& y, const std::vector<Var>& xs, bool create_graph) {
   if (y.numel() != 1) {
-    throw std::invalid_argument("grad: output must be a scalar, got shape " + y.shape().str() +
+    throw internal_error("grad: output must be a scalar, got shape " + y.shape().str() +
                                 " (pass grad_outputs for a vector-Jacobian product)");
   }
   return grad(std::vector<Var>{y}, std::vector<Var>{constant(Tensor(y.shape(), real(1)))}, xs, create_graph);
@@ -145,19 +146,19 @@ static void accumulate(Var& acc, Var g, bool create_graph) {
 std::vector<Var> grad(const std::vector<Var>& ys, const std::vector<Var>& grad_outputs, const std::vector<Var>& xs,
                       bool create_graph) {
   if (ys.size() != grad_outputs.size()) {
-    throw std::invalid_argument("grad: " + std::to_string(ys.size()) + " outputs but " +
+    throw internal_error("grad: " + std::to_string(ys.size()) + " outputs but " +
                                 std::to_string(grad_outputs.size()) + " grad_outputs");
   }
   for (size_t k = 0; k < ys.size(); ++k) {
-    if (!ys[k].defined() || !grad_outputs[k].defined()) throw std::invalid_argument("grad: undefined output");
+    if (!ys[k].defined() || !grad_outputs[k].defined()) throw internal_error("grad: undefined output");
     if (ys[k].shape() != grad_outputs[k].shape()) {
-      throw std::invalid_argument("grad: grad_output of shape " + grad_outputs[k].shape().str() +
+      throw internal_error("grad: grad_output of shape " + grad_outputs[k].shape().str() +
                                   " for an output of shape " + ys[k].shape().str());
     }
   }
   const uint64_t epoch = g_epoch.fetch_add(1, std::memory_order_relaxed);
   for (const auto& x : xs) {
-    if (!x.defined()) throw std::invalid_argument("grad: undefined input variable");
+    if (!x.defined()) throw internal_error("grad: undefined input variable");
     x.node()->target_epoch = epoch;
   }
 

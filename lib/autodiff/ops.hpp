@@ -1,7 +1,7 @@
 #pragma once
 // Differentiable ops. Each op computes its value and attaches a backward rule written with these same
 // ops, so gradients can be differentiated again. Shapes are stated per op; row-major throughout.
-// Misuse (shape mismatch, bad argument) throws std::invalid_argument naming the op and the shapes.
+// Misuse (shape mismatch, bad argument) throws internal_error naming the op and the shapes.
 //
 // Image layout is NHWC: (batch, height, width, channels).
 #include <cstdint>

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/errors.hpp"
 #include "autodiff/ops.hpp"
 
 namespace bilevel::ad {
@@ -14,7 +15,7 @@ Shape broadcast_shape(const Shape& a, const Shape& b, const char* op) {
     const int ia = a.rank - r + i, ib = b.rank - r + i;
     const int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
     if (da != db && da != 1 && db != 1) {
-      throw std::invalid_argument(std::string(op) + ": shapes " + a.str() + " and " + b.str() +
+      throw internal_error(std::string(op) + ": shapes " + a.str() + " and " + b.str() +
                                   " cannot be broadcast together");
     }
     d[static_cast<size_t>(i)] = da == 1 ? db : da;
@@ -116,7 +117,7 @@ void check_reducible(const Shape& from, const Shape& to, const char* op) {
     const int64_t df = from[from.rank - to.rank + i];
     ok = to[i] == df || to[i] == 1;
   }
-  if (!ok) throw std::invalid_argument(std::string(op) + ": cannot map shape " + from.str() + " onto " + to.str());
+  if (!ok) throw internal_error(std::string(op) + ": cannot map shape " + from.str() + " onto " + to.str());
 }
 
 Tensor sum_to_value(const Tensor& x, const Shape& to) {
@@ -340,7 +341,7 @@ Var sum(const Var& x) { return sum_to(x, Shape{}); }
 static int normalize_axis(int axis, int rank, const char* op) {
   const int a = axis < 0 ? axis + rank : axis;
   if (a < 0 || a >= rank) {
-    throw std::invalid_argument(std::string(op) + ": axis " + std::to_string(axis) + " out of range for rank " +
+    throw internal_error(std::string(op) + ": axis " + std::to_string(axis) + " out of range for rank " +
                                 std::to_string(rank));
   }
   return a;
@@ -365,7 +366,7 @@ Var mean(const Var& x, int axis, bool keepdim) {
 
 Var dot(const Var& a, const Var& b) {
   if (a.numel() != b.numel()) {
-    throw std::invalid_argument("dot: sizes differ, " + a.shape().str() + " vs " + b.shape().str());
+    throw internal_error("dot: sizes differ, " + a.shape().str() + " vs " + b.shape().str());
   }
   return sum(mul(flatten(a), flatten(b)));
 }

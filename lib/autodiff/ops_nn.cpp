@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/errors.hpp"
 #include "autodiff/ops.hpp"
 
 namespace bilevel::ad {
@@ -14,21 +15,21 @@ const Var& in0(const Var& out) { return out.node()->inputs[0]; }
 
 void check_rank(const Var& x, int rank, const char* op, const char* what) {
   if (x.rank() != rank) {
-    throw std::invalid_argument(std::string(op) + ": expects " + what + ", got shape " + x.shape().str());
+    throw internal_error(std::string(op) + ": expects " + what + ", got shape " + x.shape().str());
   }
 }
 
 std::shared_ptr<const std::vector<int64_t>> label_indices(const std::vector<int64_t>& labels, int64_t b, int64_t c,
                                                           const char* op) {
   if (static_cast<int64_t>(labels.size()) != b) {
-    throw std::invalid_argument(std::string(op) + ": " + std::to_string(labels.size()) + " labels for " +
+    throw internal_error(std::string(op) + ": " + std::to_string(labels.size()) + " labels for " +
                                 std::to_string(b) + " rows of logits");
   }
   auto idx = std::make_shared<std::vector<int64_t>>(labels.size());
   for (int64_t i = 0; i < b; ++i) {
     const int64_t y = labels[static_cast<size_t>(i)];
     if (y < 0 || y >= c) {
-      throw std::invalid_argument(std::string(op) + ": label " + std::to_string(y) + " at row " + std::to_string(i) +
+      throw internal_error(std::string(op) + ": label " + std::to_string(y) + " at row " + std::to_string(i) +
                                   " is outside [0, " + std::to_string(c) + ")");
     }
     (*idx)[static_cast<size_t>(i)] = i * c + y;
@@ -76,7 +77,7 @@ Var softmax_cross_entropy(const Var& logits, const std::vector<int64_t>& labels,
   const int64_t b = logits.shape()[0], c = logits.shape()[1];
   auto idx = label_indices(labels, b, c, "softmax_cross_entropy");
   if (weights.defined() && (weights.rank() != 1 || weights.shape()[0] != b)) {
-    throw std::invalid_argument("softmax_cross_entropy: weights of shape " + weights.shape().str() +
+    throw internal_error("softmax_cross_entropy: weights of shape " + weights.shape().str() +
                                 " for logits of shape " + logits.shape().str() + " (expected (" +
                                 std::to_string(b) + ",))");
   }
@@ -121,7 +122,7 @@ Var softmax_cross_entropy(const Var& logits, const std::vector<int64_t>& labels,
 
 Var mse(const Var& pred, const Var& target) {
   if (pred.shape() != target.shape()) {
-    throw std::invalid_argument("mse: prediction shape " + pred.shape().str() + " differs from target shape " +
+    throw internal_error("mse: prediction shape " + pred.shape().str() + " differs from target shape " +
                                 target.shape().str());
   }
   return mean(square(sub(pred, target)));
@@ -134,16 +135,16 @@ struct ConvGeom {
 };
 
 ConvGeom conv_geom(const Shape& x, int64_t kh, int64_t kw, Conv2dParams prm, const char* op) {
-  if (x.rank != 4) throw std::invalid_argument(std::string(op) + ": expects NHWC input, got shape " + x.str());
+  if (x.rank != 4) throw internal_error(std::string(op) + ": expects NHWC input, got shape " + x.str());
   if (kh <= 0 || kw <= 0 || prm.stride <= 0 || prm.pad < 0) {
-    throw std::invalid_argument(std::string(op) + ": kernel " + std::to_string(kh) + "×" + std::to_string(kw) +
+    throw internal_error(std::string(op) + ": kernel " + std::to_string(kh) + "×" + std::to_string(kw) +
                                 ", stride " + std::to_string(prm.stride) + ", pad " + std::to_string(prm.pad) +
                                 " (need kernel ≥ 1, stride ≥ 1, pad ≥ 0)");
   }
   ConvGeom g{x[0], x[1], x[2], x[3], kh, kw, prm.stride, prm.pad, 0, 0};
   const int64_t hh = g.h + 2 * g.p - kh, ww = g.w + 2 * g.p - kw;
   if (hh < 0 || ww < 0) {
-    throw std::invalid_argument(std::string(op) + ": kernel " + std::to_string(kh) + "×" + std::to_string(kw) +
+    throw internal_error(std::string(op) + ": kernel " + std::to_string(kh) + "×" + std::to_string(kw) +
                                 " larger than padded input " + x.str());
   }
   g.oh = hh / g.s + 1;
@@ -201,7 +202,7 @@ Var im2col(const Var& x, int64_t kh, int64_t kw, Conv2dParams p) {
 Var col2im(const Var& cols, const Shape& x_shape, int64_t kh, int64_t kw, Conv2dParams p) {
   const ConvGeom g = conv_geom(x_shape, kh, kw, p, "col2im");
   if (cols.shape() != Shape{g.n * g.oh * g.ow, kh * kw * g.c}) {
-    throw std::invalid_argument("col2im: columns of shape " + cols.shape().str() + " do not match image " +
+    throw internal_error("col2im: columns of shape " + cols.shape().str() + " do not match image " +
                                 x_shape.str());
   }
   Tensor img(x_shape);
@@ -224,11 +225,11 @@ Var conv2d(const Var& x, const Var& w, const Var& bias, Conv2dParams p) {
   const int64_t f = w.shape()[0], kh = w.shape()[1], kw = w.shape()[2];
   const ConvGeom g = conv_geom(x.shape(), kh, kw, p, "conv2d");
   if (w.shape()[3] != g.c) {
-    throw std::invalid_argument("conv2d: weights " + w.shape().str() + " expect " + std::to_string(w.shape()[3]) +
+    throw internal_error("conv2d: weights " + w.shape().str() + " expect " + std::to_string(w.shape()[3]) +
                                 " input channels, input " + x.shape().str() + " has " + std::to_string(g.c));
   }
   if (bias.defined() && bias.shape() != Shape{f}) {
-    throw std::invalid_argument("conv2d: bias of shape " + bias.shape().str() + " for " + std::to_string(f) +
+    throw internal_error("conv2d: bias of shape " + bias.shape().str() + " for " + std::to_string(f) +
                                 " filters");
   }
   Var cols = (kh == 1 && kw == 1 && p.stride == 1 && p.pad == 0) ? reshape(x, Shape{g.n * g.h * g.w, g.c})
@@ -243,7 +244,7 @@ Var max_pool2x2(const Var& x) {
   check_rank(x, 4, "max_pool2x2", "NHWC input");
   const int64_t n = x.shape()[0], h = x.shape()[1], w = x.shape()[2], c = x.shape()[3];
   const int64_t oh = h / 2, ow = w / 2;
-  if (oh == 0 || ow == 0) throw std::invalid_argument("max_pool2x2: input " + x.shape().str() + " is smaller than 2×2");
+  if (oh == 0 || ow == 0) throw internal_error("max_pool2x2: input " + x.shape().str() + " is smaller than 2×2");
   auto idx = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(n * oh * ow * c));
   const real* px = x.value().data();
   size_t k = 0;
@@ -264,11 +265,11 @@ Var max_pool2x2(const Var& x) {
 
 Var batch_norm(const Var& x, const Var& gamma, const Var& beta, real eps) {
   // x: (..., C) normalised per channel over all other axes with batch statistics (composite op).
-  if (x.rank() < 2) throw std::invalid_argument("batch_norm: expects at least 2-D input, got " + x.shape().str());
+  if (x.rank() < 2) throw internal_error("batch_norm: expects at least 2-D input, got " + x.shape().str());
   const int64_t c = x.shape()[x.rank() - 1];
   const int64_t m = x.numel() / std::max<int64_t>(c, 1);
   if (gamma.shape() != Shape{c} || beta.shape() != Shape{c}) {
-    throw std::invalid_argument("batch_norm: gamma " + gamma.shape().str() + " and beta " + beta.shape().str() +
+    throw internal_error("batch_norm: gamma " + gamma.shape().str() + " and beta " + beta.shape().str() +
                                 " must both be (" + std::to_string(c) + ",) for input " + x.shape().str());
   }
   Var x2 = reshape(x, Shape{m, c});

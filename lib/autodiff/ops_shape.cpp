@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/errors.hpp"
 #include "autodiff/ops.hpp"
 
 namespace bilevel::ad {
@@ -22,7 +23,7 @@ Var flatten(const Var& x) { return reshape(x, Shape{x.numel()}); }
 Var view(const Var& x, int64_t offset, const Shape& shape) {
   const int64_t n = shape.numel();
   if (offset < 0 || offset + n > x.numel()) {
-    throw std::invalid_argument("view: elements [" + std::to_string(offset) + ", " + std::to_string(offset + n) +
+    throw internal_error("view: elements [" + std::to_string(offset) + ", " + std::to_string(offset + n) +
                                 ") out of range for a tensor of shape " + x.shape().str());
   }
   if (offset == 0 && n == x.numel()) return reshape(x, shape);
@@ -38,7 +39,7 @@ Var view(const Var& x, int64_t offset, const Shape& shape) {
 Var embed(const Var& x, int64_t offset, const Shape& shape) {
   const int64_t n = x.numel();
   if (offset < 0 || offset + n > shape.numel()) {
-    throw std::invalid_argument("embed: " + std::to_string(n) + " elements at offset " + std::to_string(offset) +
+    throw internal_error("embed: " + std::to_string(n) + " elements at offset " + std::to_string(offset) +
                                 " do not fit in shape " + shape.str());
   }
   if (offset == 0 && n == shape.numel()) return reshape(x, shape);
@@ -58,7 +59,7 @@ const char* const view_op_name = "view";
 Var embed_add(const Var& acc, const Var& x, int64_t offset) {
   const int64_t n = x.numel();
   if (offset < 0 || offset + n > acc.numel()) {
-    throw std::invalid_argument("embed_add: " + std::to_string(n) + " elements at offset " + std::to_string(offset) +
+    throw internal_error("embed_add: " + std::to_string(n) + " elements at offset " + std::to_string(offset) +
                                 " do not fit in shape " + acc.shape().str());
   }
   Tensor v = acc.value();
@@ -76,7 +77,7 @@ Var embed_add(const Var& acc, const Var& x, int64_t offset) {
 
 Var slice_rows(const Var& x, int64_t begin, int64_t end) {
   if (x.rank() < 1 || begin < 0 || end < begin || end > x.shape()[0]) {
-    throw std::invalid_argument("slice_rows: rows [" + std::to_string(begin) + ", " + std::to_string(end) +
+    throw internal_error("slice_rows: rows [" + std::to_string(begin) + ", " + std::to_string(end) +
                                 ") out of range for shape " + x.shape().str());
   }
   std::vector<int64_t> d = x.shape().to_vector();
@@ -86,15 +87,15 @@ Var slice_rows(const Var& x, int64_t begin, int64_t end) {
 }
 
 Var concat(const std::vector<Var>& xs, int axis) {
-  if (xs.empty()) throw std::invalid_argument("concat: no inputs");
+  if (xs.empty()) throw internal_error("concat: no inputs");
   if (axis == 0) {
     std::vector<int64_t> d = xs[0].shape().to_vector();
-    if (d.empty()) throw std::invalid_argument("concat: cannot concatenate scalars along axis 0");
+    if (d.empty()) throw internal_error("concat: cannot concatenate scalars along axis 0");
     int64_t rows = 0;
     for (const auto& x : xs) {
       std::vector<int64_t> e = x.shape().to_vector();
       if (e.size() != d.size() || !std::equal(e.begin() + 1, e.end(), d.begin() + 1)) {
-        throw std::invalid_argument("concat: shapes " + xs[0].shape().str() + " and " + x.shape().str() +
+        throw internal_error("concat: shapes " + xs[0].shape().str() + " and " + x.shape().str() +
                                     " differ outside axis 0");
       }
       rows += e[0];
@@ -120,17 +121,17 @@ Var concat(const std::vector<Var>& xs, int axis) {
     // 2-D along columns: concat of transposes, transposed back.
     std::vector<Var> ts;
     for (const auto& x : xs) {
-      if (x.rank() != 2) throw std::invalid_argument("concat: axis 1 needs 2-D inputs, got " + x.shape().str());
+      if (x.rank() != 2) throw internal_error("concat: axis 1 needs 2-D inputs, got " + x.shape().str());
       ts.push_back(transpose(x));
     }
     return transpose(concat(ts, 0));
   }
-  throw std::invalid_argument("concat: axis " + std::to_string(axis) + " is not supported (use 0, or 1 for 2-D)");
+  throw internal_error("concat: axis " + std::to_string(axis) + " is not supported (use 0, or 1 for 2-D)");
 }
 
 Var gather(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, const Shape& shape) {
   if (static_cast<int64_t>(idx->size()) != shape.numel()) {
-    throw std::invalid_argument("gather: " + std::to_string(idx->size()) + " indices for output shape " +
+    throw internal_error("gather: " + std::to_string(idx->size()) + " indices for output shape " +
                                 shape.str());
   }
   Tensor v = Tensor::uninitialized(shape);
@@ -139,7 +140,7 @@ Var gather(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, const 
   for (size_t i = 0; i < idx->size(); ++i) {
     const int64_t j = (*idx)[i];
     if (j < 0 || j >= n) {
-      throw std::invalid_argument("gather: index " + std::to_string(j) + " out of range for shape " +
+      throw internal_error("gather: index " + std::to_string(j) + " out of range for shape " +
                                   x.shape().str());
     }
     v[static_cast<int64_t>(i)] = px[j];
@@ -153,7 +154,7 @@ Var gather(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, const 
 
 Var scatter_add(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, const Shape& shape) {
   if (static_cast<int64_t>(idx->size()) != x.numel()) {
-    throw std::invalid_argument("scatter_add: " + std::to_string(idx->size()) + " indices for input shape " +
+    throw internal_error("scatter_add: " + std::to_string(idx->size()) + " indices for input shape " +
                                 x.shape().str());
   }
   Tensor v(shape);
@@ -162,7 +163,7 @@ Var scatter_add(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, c
   for (size_t i = 0; i < idx->size(); ++i) {
     const int64_t j = (*idx)[i];
     if (j < 0 || j >= n) {
-      throw std::invalid_argument("scatter_add: index " + std::to_string(j) + " out of range for shape " +
+      throw internal_error("scatter_add: index " + std::to_string(j) + " out of range for shape " +
                                   shape.str());
     }
     v[j] += px[i];
@@ -175,7 +176,7 @@ Var scatter_add(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, c
 }
 
 Var transpose(const Var& x) {
-  if (x.rank() != 2) throw std::invalid_argument("transpose: expects a 2-D tensor, got " + x.shape().str());
+  if (x.rank() != 2) throw internal_error("transpose: expects a 2-D tensor, got " + x.shape().str());
   const int64_t m = x.shape()[0], n = x.shape()[1];
   Tensor v = Tensor::uninitialized(Shape{n, m});
   transpose_into(x.value().data(), m, n, n, v.data());

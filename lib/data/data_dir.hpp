@@ -3,16 +3,17 @@
 //
 // The data directory is, in order: an explicit option (`--data-dir`, problem option `data_dir`), else the
 // environment variable BILEVEL_DATA, else ./data. `make data` (datasets/fetch.sh) fills it.
-#include <stdexcept>
 #include <string>
+
+#include "base/errors.hpp"
 
 namespace bilevel::data {
 
 // A dataset file that is missing, truncated, corrupt or not what the manifest pins. The message names
 // the file, what was expected (size, magic, dimensions, checksum) and the command that fetches it.
-// Derives from std::invalid_argument: like other unusable input it exits with code 2.
-struct data_error : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
+// A usage error: like other unusable input it exits with code 2.
+struct data_error : usage_error {
+  using usage_error::usage_error;
 };
 
 // option if non-empty, else $BILEVEL_DATA if set and non-empty, else "data".

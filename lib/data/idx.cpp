@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "base/errors.hpp"
 #include "data/data_dir.hpp"
 
 namespace bilevel::data {
@@ -112,16 +113,16 @@ void write_idx(const std::string& path, const std::vector<int64_t>& dims, const 
   int64_t total = 1;
   for (int64_t d : dims) total *= d;
   if (dims.empty() || dims.size() > 4 || static_cast<int64_t>(data.size()) != total) {
-    throw std::invalid_argument("write_idx: " + std::to_string(data.size()) + " bytes for dimensions " + dims_text(dims));
+    throw internal_error("write_idx: " + std::to_string(data.size()) + " bytes for dimensions " + dims_text(dims));
   }
   GzFile f(gzopen(path.c_str(), gzip ? "wb6" : "wbT"), &gzclose);
-  if (!f) throw std::runtime_error(path + ": cannot open for writing");
+  if (!f) throw io_error(path + ": cannot open for writing");
   std::vector<unsigned char> head{0, 0, 0x08, static_cast<unsigned char>(dims.size())};
   for (int64_t d : dims)
     for (int s = 24; s >= 0; s -= 8) head.push_back(static_cast<unsigned char>((d >> s) & 0xff));
   bool ok = gzwrite(f.get(), head.data(), static_cast<unsigned>(head.size())) == static_cast<int>(head.size());
   if (!data.empty()) ok = ok && gzwrite(f.get(), data.data(), static_cast<unsigned>(data.size())) == static_cast<int>(data.size());
-  if (!ok || gzclose(f.release()) != Z_OK) throw std::runtime_error(path + ": write failed");
+  if (!ok || gzclose(f.release()) != Z_OK) throw io_error(path + ": write failed");
 }
 
 }  // namespace bilevel::data

@@ -1,5 +1,7 @@
 #include "data/sha256.hpp"
 
+#include "base/errors.hpp"
+
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -94,12 +96,12 @@ std::string sha256_hex(const std::string& bytes) {
 
 std::string sha256_file(const std::string& path) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) throw std::runtime_error(path + ": cannot open for reading");
+  if (!f) throw io_error(path + ": cannot open for reading");
   Sha256 s;
   std::vector<unsigned char> buf(1 << 20);
   size_t n;
   while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) s.update(buf.data(), n);
-  if (std::ferror(f.get())) throw std::runtime_error(path + ": read error");
+  if (std::ferror(f.get())) throw io_error(path + ": read error");
   return s.hex_digest();
 }
 

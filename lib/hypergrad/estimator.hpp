@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "problems/problem.hpp"
-#include "run/options.hpp"
+#include "base/options.hpp"
 
 namespace bilevel {
 

@@ -34,6 +34,7 @@
 
 #include "hypergrad/estimator.hpp"
 #include "optim/sgld.hpp"
+#include "problems/sgld_closed_form.hpp"
 
 namespace bilevel {
 

@@ -2,6 +2,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/errors.hpp"
 #include "autodiff/ops.hpp"
 #include "nn/init.hpp"
 #include "nn/model.hpp"
@@ -11,7 +12,7 @@ namespace bilevel::nn {
 Downsample downsample_from_name(const std::string& name) {
   if (name == "maxpool") return Downsample::maxpool;
   if (name == "stride") return Downsample::stride;
-  throw std::invalid_argument("unknown downsample '" + name + "' (valid: maxpool, stride)");
+  throw internal_error("unknown downsample '" + name + "' (valid: maxpool, stride)");
 }
 
 std::string downsample_name(Downsample d) { return d == Downsample::maxpool ? "maxpool" : "stride"; }
@@ -33,7 +34,7 @@ Conv4::Conv4(int64_t height, int64_t width, int64_t channels, int64_t filters, i
     : height_(height), width_(width), channels_(channels), filters_(filters), classes_(classes),
       downsample_(downsample) {
   if (height < 1 || width < 1 || channels < 1 || filters < 1 || classes < 1) {
-    throw std::invalid_argument("Conv4: input " + geometry_str(height, width, channels) + ", filters " +
+    throw internal_error("Conv4: input " + geometry_str(height, width, channels) + ", filters " +
                                 std::to_string(filters) + ", classes " + std::to_string(classes) +
                                 " (all must be ≥ 1)");
   }
@@ -42,7 +43,7 @@ Conv4::Conv4(int64_t height, int64_t width, int64_t channels, int64_t filters, i
     h = block_out(h, downsample);
     w = block_out(w, downsample);
     if (h < 1 || w < 1) {
-      throw std::invalid_argument("Conv4: input " + geometry_str(height, width, channels) + " is too small for " +
+      throw internal_error("Conv4: input " + geometry_str(height, width, channels) + " is too small for " +
                                   std::to_string(num_blocks) + " blocks with " + downsample_name(downsample) +
                                   " downsampling (block " + std::to_string(i) + " has no output; maxpool needs ≥ 16)");
     }
@@ -85,7 +86,7 @@ ad::Var Conv4::forward(const ad::Var& theta, const ad::Var& x) const {
   check_theta(theta, "Conv4");
   if (!x.defined() || x.rank() != 4 || x.shape()[1] != height_ || x.shape()[2] != width_ ||
       x.shape()[3] != channels_) {
-    throw std::invalid_argument("Conv4: input of shape " + (x.defined() ? x.shape().str() : std::string("<undefined>")) +
+    throw internal_error("Conv4: input of shape " + (x.defined() ? x.shape().str() : std::string("<undefined>")) +
                                 ", expected (B, " + std::to_string(height_) + ", " + std::to_string(width_) + ", " +
                                 std::to_string(channels_) + ")");
   }

@@ -4,19 +4,21 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/errors.hpp"
+
 namespace bilevel::nn {
 
 namespace {
 void check_fits(const Tensor& theta, const ParamEntry& e, const char* fn) {
   if (e.offset < 0 || e.offset + e.shape.numel() > theta.numel()) {
-    throw std::invalid_argument(std::string(fn) + ": entry '" + e.name + "' at offset " + std::to_string(e.offset) +
+    throw internal_error(std::string(fn) + ": entry '" + e.name + "' at offset " + std::to_string(e.offset) +
                                 " of shape " + e.shape.str() + " does not fit in θ of " +
                                 std::to_string(theta.numel()) + " elements");
   }
 }
 void check_fan(int64_t fan, const ParamEntry& e, const char* fn) {
   if (fan <= 0) {
-    throw std::invalid_argument(std::string(fn) + ": fan " + std::to_string(fan) + " for entry '" + e.name +
+    throw internal_error(std::string(fn) + ": fan " + std::to_string(fan) + " for entry '" + e.name +
                                 "' (must be positive)");
   }
 }

@@ -11,7 +11,7 @@
 
 namespace bilevel::nn {
 
-// Requires theta of numel ≥ entry.offset + entry.shape.numel() (throws std::invalid_argument otherwise).
+// Requires theta of numel ≥ entry.offset + entry.shape.numel() (throws internal_error otherwise).
 // θ[entry] ~ U(−bound, bound).
 void init_uniform(Tensor& theta, const ParamEntry& entry, double bound, Rng& rng);
 // He/Kaiming uniform for a layer followed by a ReLU-like activation: bound = sqrt(6 / fan_in),

@@ -4,14 +4,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/errors.hpp"
+
 namespace bilevel::nn {
 
 ParamEntry ParamLayout::add(const std::string& name, const Shape& shape) {
   for (const auto& e : entries) {
-    if (e.name == name) throw std::invalid_argument("ParamLayout::add: duplicate parameter name '" + name + "'");
+    if (e.name == name) throw internal_error("ParamLayout::add: duplicate parameter name '" + name + "'");
   }
   if (shape.numel() <= 0) {
-    throw std::invalid_argument("ParamLayout::add: parameter '" + name + "' has empty shape " + shape.str());
+    throw internal_error("ParamLayout::add: parameter '" + name + "' has empty shape " + shape.str());
   }
   entries.push_back(ParamEntry{name, size, shape});
   size += shape.numel();
@@ -24,7 +26,7 @@ const ParamEntry& ParamLayout::find(const std::string& name) const {
     if (e.name == name) return e;
     names += (names.empty() ? "" : ", ") + e.name;
   }
-  throw std::invalid_argument("ParamLayout::find: no parameter '" + name + "' (have: " + names + ")");
+  throw internal_error("ParamLayout::find: no parameter '" + name + "' (have: " + names + ")");
 }
 
 nlohmann::json ParamLayout::to_json() const {

@@ -25,9 +25,9 @@ struct ParamLayout {
   int64_t size = 0;  // total number of parameters P
 
   // Appends an entry at offset `size` and grows `size`. Requires a name not used yet and a shape with
-  // at least one element; throws std::invalid_argument otherwise. Returns (a copy of) the new entry.
+  // at least one element; throws internal_error otherwise. Returns (a copy of) the new entry.
   ParamEntry add(const std::string& name, const Shape& shape);
-  // The entry called `name`; throws std::invalid_argument listing the names if there is none.
+  // The entry called `name`; throws internal_error listing the names if there is none.
   const ParamEntry& find(const std::string& name) const;
   // [{"name": ..., "offset": ..., "shape": [...]}, ...] in layout order.
   nlohmann::json to_json() const;

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "base/errors.hpp"
 #include "autodiff/ops.hpp"
 #include "nn/init.hpp"
 
@@ -12,7 +13,7 @@ namespace bilevel::nn {
 
 void Model::check_theta(const ad::Var& theta, const char* model) const {
   if (!theta.defined() || theta.shape() != Shape{num_params()}) {
-    throw std::invalid_argument(std::string(model) + ": θ of shape " +
+    throw internal_error(std::string(model) + ": θ of shape " +
                                 (theta.defined() ? theta.shape().str() : std::string("<undefined>")) +
                                 ", expected (" + std::to_string(num_params()) + ",)");
   }
@@ -29,7 +30,7 @@ Activation activation_from_name(const std::string& name) {
   if (name == "tanh") return Activation::tanh;
   if (name == "sigmoid") return Activation::sigmoid;
   if (name == "softplus") return Activation::softplus;
-  throw std::invalid_argument("unknown activation '" + name + "' (valid: relu, tanh, sigmoid, softplus)");
+  throw internal_error("unknown activation '" + name + "' (valid: relu, tanh, sigmoid, softplus)");
 }
 
 std::string activation_name(Activation a) {
@@ -55,7 +56,7 @@ ad::Var activate(Activation a, const ad::Var& x) {
 namespace {
 void check_input_2d(const ad::Var& x, int64_t features, const char* model) {
   if (!x.defined() || x.rank() != 2 || x.shape()[1] != features) {
-    throw std::invalid_argument(std::string(model) + ": input of shape " +
+    throw internal_error(std::string(model) + ": input of shape " +
                                 (x.defined() ? x.shape().str() : std::string("<undefined>")) + ", expected (B, " +
                                 std::to_string(features) + ")");
   }
@@ -65,7 +66,7 @@ void check_input_2d(const ad::Var& x, int64_t features, const char* model) {
 // ---- Linear -----------------------------------------------------------------------------------------
 Linear::Linear(int64_t in, int64_t out) : in_(in), out_(out) {
   if (in < 1 || out < 1) {
-    throw std::invalid_argument("Linear: sizes " + std::to_string(in) + " → " + std::to_string(out) +
+    throw internal_error("Linear: sizes " + std::to_string(in) + " → " + std::to_string(out) +
                                 " (both must be ≥ 1)");
   }
   layout_.add("weight", Shape{in, out});
@@ -105,10 +106,10 @@ std::string sizes_str(const std::vector<int64_t>& sizes) {
 
 Mlp::Mlp(std::vector<int64_t> sizes, Activation activation) : sizes_(std::move(sizes)), activation_(activation) {
   if (sizes_.size() < 2) {
-    throw std::invalid_argument("Mlp: sizes '" + sizes_str(sizes_) + "' need at least an input and an output size");
+    throw internal_error("Mlp: sizes '" + sizes_str(sizes_) + "' need at least an input and an output size");
   }
   for (int64_t d : sizes_) {
-    if (d < 1) throw std::invalid_argument("Mlp: sizes '" + sizes_str(sizes_) + "' must all be ≥ 1");
+    if (d < 1) throw internal_error("Mlp: sizes '" + sizes_str(sizes_) + "' must all be ≥ 1");
   }
   for (size_t l = 0; l + 1 < sizes_.size(); ++l) {
     const std::string p = "layer" + std::to_string(l);

@@ -10,7 +10,7 @@
 //
 // Shapes: images are NHWC (batch, height, width, channels); matrices are row-major; a weight
 // matrix W of a dense layer is stored (in, out) so that y = x·W + b.
-// Errors: a wrong θ or x shape throws std::invalid_argument naming the model and the shapes.
+// Errors: a wrong θ or x shape throws internal_error naming the model and the shapes.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -42,7 +42,7 @@ class Model {
   Model() = default;
   Model(const Model&) = default;
   Model& operator=(const Model&) = default;
-  // Throws std::invalid_argument unless theta has shape (num_params(),).
+  // Throws internal_error unless theta has shape (num_params(),).
   void check_theta(const ad::Var& theta, const char* model) const;
   // ad::view of θ for the entry called `name`.
   ad::Var param(const ad::Var& theta, const std::string& name) const;
@@ -53,7 +53,7 @@ class Model {
 // ---- activations -----------------------------------------------------------------------------------
 enum class Activation { relu, tanh, sigmoid, softplus };
 
-// "relu" | "tanh" | "sigmoid" | "softplus"; anything else throws std::invalid_argument listing them.
+// "relu" | "tanh" | "sigmoid" | "softplus"; anything else throws internal_error listing them.
 Activation activation_from_name(const std::string& name);
 std::string activation_name(Activation a);
 // Element-wise activation, any shape.
@@ -118,14 +118,14 @@ class Mlp final : public Model {
 // Init: conv weights He-uniform with fan_in 9·C_i (a ReLU follows), gamma ones, beta zeros,
 // head Glorot-uniform with zero bias.
 enum class Downsample { maxpool, stride };
-// "maxpool" | "stride"; anything else throws std::invalid_argument listing them.
+// "maxpool" | "stride"; anything else throws internal_error listing them.
 Downsample downsample_from_name(const std::string& name);
 std::string downsample_name(Downsample d);
 
 class Conv4 final : public Model {
  public:
   static constexpr int num_blocks = 4;
-  // Requires positive sizes and an input large enough for four blocks (throws std::invalid_argument
+  // Requires positive sizes and an input large enough for four blocks (throws internal_error
   // naming the geometry otherwise: maxpool needs H, W ≥ 16).
   Conv4(int64_t height, int64_t width, int64_t channels, int64_t filters, int64_t classes,
         Downsample downsample = Downsample::maxpool);

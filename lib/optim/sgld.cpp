@@ -3,11 +3,13 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "base/errors.hpp"
+
 namespace bilevel {
 
 double sgld_noise_std(double eta, double tau, double data_n) {
   if (!(eta > 0) || !(tau >= 0) || !(data_n > 0)) {
-    throw std::invalid_argument("sgld_noise_std: needs eta > 0, tau ≥ 0, N > 0 (got eta = " + std::to_string(eta) +
+    throw internal_error("sgld_noise_std: needs eta > 0, tau ≥ 0, N > 0 (got eta = " + std::to_string(eta) +
                                 ", tau = " + std::to_string(tau) + ", N = " + std::to_string(data_n) + ")");
   }
   return std::sqrt(2.0 * eta * tau / data_n);
@@ -15,7 +17,7 @@ double sgld_noise_std(double eta, double tau, double data_n) {
 
 void sgld_step(Tensor& theta, const Tensor& grad, real eta, real noise_std, Rng& noise) {
   if (theta.numel() != grad.numel()) {
-    throw std::invalid_argument("sgld_step: θ " + theta.shape().str() + " and gradient " + grad.shape().str() +
+    throw internal_error("sgld_step: θ " + theta.shape().str() + " and gradient " + grad.shape().str() +
                                 " differ in size");
   }
   axpy(-eta, grad, theta);
@@ -26,7 +28,7 @@ void sgld_step(Tensor& theta, const Tensor& grad, real eta, real noise_std, Rng&
 
 std::vector<int64_t> sgld_minibatch(int64_t n, int64_t size, Rng& rng) {
   if (!(size > 0 && size <= n)) {
-    throw std::invalid_argument("sgld_minibatch: size " + std::to_string(size) + " must lie in [1, n = " +
+    throw internal_error("sgld_minibatch: size " + std::to_string(size) + " must lie in [1, n = " +
                                 std::to_string(n) + "]");
   }
   std::vector<int64_t> idx(static_cast<size_t>(n));

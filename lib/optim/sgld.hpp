@@ -21,7 +21,6 @@
 #include <string>
 #include <vector>
 
-#include "problems/problem.hpp"
 #include "tensor/rng.hpp"
 
 namespace bilevel {
@@ -62,29 +61,5 @@ enum class SgldVariant { pathwise, cov, drop_hessian, one_step, two_pass, frozen
 const std::vector<std::string>& sgld_variant_names();  // in enum order
 std::string sgld_variant_name(SgldVariant v);
 SgldVariant sgld_variant_from_name(const std::string& name);  // throws option_error listing the names
-
-// What one sgld estimate does, as far as closed forms need to know.
-struct SgldPlan {
-  SgldVariant variant = SgldVariant::pathwise;
-  double eta = 0.0;          // step η
-  double temperature = 0.0;  // T = τ/N
-  SgldSchedule schedule;
-  bool exact_sampler = false;     // samples drawn i.i.d. from p(θ | λ) instead of by a chain
-  bool stationary_start = false;  // the chain starts in its stationary law (a warm persistent chain),
-                                  // else from θ₀(λ, task)
-};
-
-// A problem whose Gibbs law and SGLD chain moments are known in closed form (gaussian-sgld). The sgld
-// estimator finds it with dynamic_cast: with it, `sampler=exact` becomes available and every estimate
-// reports the closed forms beside itself.
-class SgldClosedForm {
- public:
-  virtual ~SgldClosedForm() = default;
-  // One exact draw from p(θ | λ) at temperature T = τ/N. (P,).
-  virtual Tensor sample_gibbs(const Tensor& lambda, const Task& task, double temperature, Rng& rng) const = 0;
-  // Closed forms at λ for this plan, e.g. F, dF (F'(λ)), F_eta, dF_eta and `expected`, the expected value of
-  // the plan's estimate. Scalar λ problems report scalars.
-  virtual Metrics sgld_reference(const Tensor& lambda, const Task& task, const SgldPlan& plan) const = 0;
-};
 
 }  // namespace bilevel

@@ -18,13 +18,14 @@
 #include <string>
 #include <vector>
 
+#include "base/errors.hpp"
 #include "autodiff/functional.hpp"
 #include "autodiff/ops.hpp"
 #include "data/data_dir.hpp"
 #include "data/datasets.hpp"
 #include "nn/model.hpp"
 #include "problems/problem.hpp"
-#include "run/options.hpp"
+#include "base/options.hpp"
 #include "tensor/rng.hpp"
 
 namespace bilevel::classification {
@@ -135,7 +136,7 @@ inline LabelledSet subset(const LabelledSet& set, const std::vector<int64_t>& ba
   for (size_t r = 0; r < batch.size(); ++r) {
     const int64_t i = batch[r];
     if (i < 0 || i >= set.n()) {
-      throw std::invalid_argument("minibatch index " + std::to_string(i) + " outside [0, " + std::to_string(set.n()) + ")");
+      throw internal_error("minibatch index " + std::to_string(i) + " outside [0, " + std::to_string(set.n()) + ")");
     }
     std::copy(x.data() + i * d, x.data() + (i + 1) * d, bx.data() + static_cast<int64_t>(r) * d);
     out.y.push_back(set.y[static_cast<size_t>(i)]);

@@ -29,7 +29,8 @@
 #include <string>
 #include <vector>
 
-#include "optim/sgld.hpp"
+#include "base/errors.hpp"
+#include "problems/sgld_closed_form.hpp"
 #include "problems/problems.hpp"
 
 namespace bilevel {
@@ -246,7 +247,7 @@ class GaussianSgldProblem final : public Problem, public SgldClosedForm {
     for (int64_t i = 0; i < P_; ++i) {
       const double be = alpha_[ui(i)] + lambda;
       if (!(be > 0)) {
-        throw std::domain_error("gaussian-sgld: B = A + λI is not positive definite at λ = " + std::to_string(lambda) +
+        throw numerical_error("gaussian-sgld: B = A + λI is not positive definite at λ = " + std::to_string(lambda) +
                                 " (needs λ > " + std::to_string(-alpha_[ui(i)]) + ")");
       }
       mo.beta[ui(i)] = be;
@@ -310,13 +311,13 @@ class GaussianSgldProblem final : public Problem, public SgldClosedForm {
 
   double lambda_value(const Tensor& lambda) const {
     if (lambda.numel() != 1) {
-      throw std::invalid_argument("gaussian-sgld: λ has " + std::to_string(lambda.numel()) + " elements, expected 1");
+      throw internal_error("gaussian-sgld: λ has " + std::to_string(lambda.numel()) + " elements, expected 1");
     }
     return static_cast<double>(lambda[0]);
   }
   void check_shapes(const ad::Var& theta, const ad::Var& lambda) const {
     if (!theta.defined() || theta.shape() != Shape{P_} || !lambda.defined() || lambda.numel() != 1) {
-      throw std::invalid_argument("gaussian-sgld: θ of shape " + (theta.defined() ? theta.shape().str() : "<undefined>") +
+      throw internal_error("gaussian-sgld: θ of shape " + (theta.defined() ? theta.shape().str() : "<undefined>") +
                                   " and λ of shape " + (lambda.defined() ? lambda.shape().str() : "<undefined>") +
                                   ", expected (" + std::to_string(P_) + ",) and (1,)");
     }

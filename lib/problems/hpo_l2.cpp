@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "base/errors.hpp"
 #include "problems/classification_detail.hpp"
 #include "problems/problems.hpp"
 
@@ -71,7 +72,7 @@ class HpoL2Problem final : public classification::FixedTaskProblem {
 
   Metrics evaluate(const Tensor& lambda) const override {
     if (lambda.numel() != lambda_dim()) {
-      throw std::invalid_argument("hpo-l2: λ has " + std::to_string(lambda.numel()) + " elements, expected " +
+      throw internal_error("hpo-l2: λ has " + std::to_string(lambda.numel()) + " elements, expected " +
                                   std::to_string(lambda_dim()));
     }
     const Tensor theta = train_under(lambda);
@@ -107,7 +108,7 @@ class HpoL2Problem final : public classification::FixedTaskProblem {
   // ½ Σⱼ exp(λⱼ) θⱼ² (λ of shape (P,) or (1,), broadcast).
   ad::Var penalty(const ad::Var& theta, const ad::Var& lambda) const {
     if (lambda.numel() != lambda_dim() || theta.numel() != P_) {
-      throw std::invalid_argument("hpo-l2: θ of shape " + theta.shape().str() + " and λ of shape " +
+      throw internal_error("hpo-l2: θ of shape " + theta.shape().str() + " and λ of shape " +
                                   lambda.shape().str() + ", expected (" + std::to_string(P_) + ",) and (" +
                                   std::to_string(lambda_dim()) + ",)");
     }

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "base/errors.hpp"
 #include "problems/classification_detail.hpp"
 #include "problems/problems.hpp"
 
@@ -93,7 +94,7 @@ class HyperCleaningProblem final : public classification::FixedTaskProblem {
 
   Metrics evaluate(const Tensor& lambda) const override {
     if (lambda.numel() != n_) {
-      throw std::invalid_argument("hyper-cleaning: λ has " + std::to_string(lambda.numel()) + " elements, expected " +
+      throw internal_error("hyper-cleaning: λ has " + std::to_string(lambda.numel()) + " elements, expected " +
                                   std::to_string(n_));
     }
     const ad::Var la = ad::constant(lambda);
@@ -161,7 +162,7 @@ class HyperCleaningProblem final : public classification::FixedTaskProblem {
 
   void check_lambda(const ad::Var& lambda) const {
     if (lambda.numel() != n_) {
-      throw std::invalid_argument("hyper-cleaning: λ of shape " + lambda.shape().str() + ", expected (" +
+      throw internal_error("hyper-cleaning: λ of shape " + lambda.shape().str() + ", expected (" +
                                   std::to_string(n_) + ",) (one logit per training example)");
     }
   }

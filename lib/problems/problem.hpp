@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "autodiff/ops.hpp"
-#include "run/options.hpp"
+#include "base/options.hpp"
 #include "tensor/rng.hpp"
 
 namespace bilevel {

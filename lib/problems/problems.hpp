@@ -54,7 +54,7 @@ double objective_grad(const Params& p, double theta);  // M'(θ) = ½ Σᵢ g_ex
 // K = |(a1p1² + a2p2²)p2/(a1p1 + a2p2) − p2²|, b2 = 2√(2D)/K, A = |b1/a1 − b2/a2| + 1, and the
 // quadratic-zone fixed points: θ_FO = p2 b2/(a1p1 + a2p2) (where FOM's mean gradient vanishes),
 // M'(θ_FO) = ½[(a1p1² + a2p2²)θ_FO − b2 p2²] (= √(2D)), θ* = a2p2²c2/(a1p1² + a2p2²) (M'(θ*) = 0).
-// Throws std::invalid_argument unless 0 < a1 < a2, α a2 < 1, D > 0, r ≥ 1.
+// Throws option_error (the values come from options) unless 0 < a1 < a2, α a2 < 1, D > 0, r ≥ 1.
 struct Family {
   double p1 = 0, p2 = 0, K = 0, b2 = 0, c2 = 0, A = 0;
   double theta_fo = 0, dM_at_theta_fo = 0, theta_star = 0;

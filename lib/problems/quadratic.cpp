@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "base/errors.hpp"
 #include "problems/problems.hpp"
 
 namespace bilevel {
@@ -219,21 +220,21 @@ class QuadraticProblem final : public Problem {
 
   void check_vec(const ad::Var& v, const char* what) const {
     if (!v.defined() || v.shape() != Shape{P_}) {
-      throw std::invalid_argument(std::string("quadratic: ") + what + " of shape " +
+      throw internal_error(std::string("quadratic: ") + what + " of shape " +
                                   (v.defined() ? v.shape().str() : std::string("<undefined>")) + ", expected (" +
                                   std::to_string(P_) + ",)");
     }
   }
   std::vector<double> checked_lambda(const Tensor& lambda) const {
     if (lambda.numel() != P_) {
-      throw std::invalid_argument("quadratic: λ has " + std::to_string(lambda.numel()) + " elements, expected " +
+      throw internal_error("quadratic: λ has " + std::to_string(lambda.numel()) + " elements, expected " +
                                   std::to_string(P_));
     }
     return to_doubles(lambda);
   }
   const Tensor& task_theta0(const Task& task) const {
     if (task.theta_init.numel() != P_) {
-      throw std::invalid_argument("quadratic: task θ₀ has " + std::to_string(task.theta_init.numel()) +
+      throw internal_error("quadratic: task θ₀ has " + std::to_string(task.theta_init.numel()) +
                                   " elements, expected " + std::to_string(P_) + " (use sample_task)");
     }
     return task.theta_init;
@@ -312,7 +313,7 @@ class QuadraticProblem final : public Problem {
     for (int64_t j = 0; j < P_; ++j) {
       double s = A_[idx(j, j)] + std::exp(lam[ui(j)]);
       for (int64_t k = 0; k < j; ++k) s -= l[idx(j, k)] * l[idx(j, k)];
-      if (!(s > 0)) throw std::runtime_error("quadratic: K = A + diag(e^λ) is not positive definite");
+      if (!(s > 0)) throw numerical_error("quadratic: K = A + diag(e^λ) is not positive definite");
       l[idx(j, j)] = std::sqrt(s);
       for (int64_t i = j + 1; i < P_; ++i) {
         double t = A_[idx(i, j)];

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/errors.hpp"
 #include "nn/init.hpp"
 #include "nn/model.hpp"
 #include "problems/problems.hpp"
@@ -100,7 +101,7 @@ class SinusoidProblem final : public Problem {
   // test_mse_preadapt: query MSE at λ itself. Both averaged over the fixed evaluation tasks.
   Metrics evaluate(const Tensor& lambda) const override {
     if (lambda.numel() != model_.num_params()) {
-      throw std::invalid_argument("sinusoid: λ has " + std::to_string(lambda.numel()) + " elements, expected " +
+      throw internal_error("sinusoid: λ has " + std::to_string(lambda.numel()) + " elements, expected " +
                                   std::to_string(model_.num_params()));
     }
     double pre = 0, post = 0;
@@ -137,7 +138,7 @@ class SinusoidProblem final : public Problem {
  private:
   ad::Var split_mse(const ad::Var& theta, const Task& task, size_t part) const {
     if (task.x.size() != 2 || task.y.size() != 2) {
-      throw std::invalid_argument("sinusoid: a task needs x = {support_x, query_x} and y = {support_y, query_y}");
+      throw internal_error("sinusoid: a task needs x = {support_x, query_x} and y = {support_y, query_y}");
     }
     const ad::Var pred = model_.forward(theta, ad::constant(task.x[part]));
     return ad::mse(pred, ad::constant(task.y[part]));

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "base/errors.hpp"
 #include "problems/problems.hpp"
 
 namespace bilevel {
@@ -87,7 +88,7 @@ class ToyMultiminProblem final : public Problem {
   ad::Var theta0(const ad::Var& lambda, const Task& task) const override {
     (void)lambda;
     if (task.theta_init.numel() != 2) {
-      throw std::invalid_argument("toy-multimin: the task has no θ₀ of 2 elements (use sample_task)");
+      throw internal_error("toy-multimin: the task has no θ₀ of 2 elements (use sample_task)");
     }
     return ad::constant(task.theta_init);
   }
@@ -103,7 +104,7 @@ class ToyMultiminProblem final : public Problem {
     (void)task;
     std::vector<double> xb, yb;
     for (int64_t i : batch) {
-      if (i < 0 || i >= n_) throw std::invalid_argument("toy-multimin: batch index " + std::to_string(i) + " out of range");
+      if (i < 0 || i >= n_) throw internal_error("toy-multimin: batch index " + std::to_string(i) + " out of range");
       xb.push_back(xt_[ui(i)]);
       yb.push_back(yt_[ui(i)]);
     }
@@ -165,13 +166,13 @@ class ToyMultiminProblem final : public Problem {
     return {round_to_real(a), round_to_real(w)};
   }
   static double lambda_value(const Tensor& lambda) {
-    if (lambda.numel() != 1) throw std::invalid_argument("toy-multimin: λ must have 1 element");
+    if (lambda.numel() != 1) throw internal_error("toy-multimin: λ must have 1 element");
     return static_cast<double>(lambda[0]);
   }
   // x, y: (m,) → (). mean((a sin(ωx) − y)²).
   static ad::Var fit(const ad::Var& theta, const Tensor& x, const Tensor& y) {
     if (!theta.defined() || theta.shape() != Shape{2}) {
-      throw std::invalid_argument("toy-multimin: θ of shape " +
+      throw internal_error("toy-multimin: θ of shape " +
                                   (theta.defined() ? theta.shape().str() : std::string("<undefined>")) + ", expected (2,)");
     }
     const ad::Var a = ad::view(theta, 0, Shape{});

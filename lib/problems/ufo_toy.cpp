@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/errors.hpp"
 #include "problems/problems.hpp"
 
 namespace bilevel {
@@ -51,7 +52,7 @@ double f_d2(double phi, double a, double b, double A) {
 }
 
 TaskGrads task_grads(const Params& p, int64_t task, double theta) {
-  if (task < 0 || task > 1) throw std::invalid_argument("ufo_toy::task_grads: task " + std::to_string(task) + " ∉ {0, 1}");
+  if (task < 0 || task > 1) throw internal_error("ufo_toy::task_grads: task " + std::to_string(task) + " ∉ {0, 1}");
   const double a = p.a[task], b = p.b[task];
   double phi = theta, prod = 1.0;
   for (int64_t j = 0; j < p.steps; ++j) {
@@ -76,7 +77,7 @@ double objective_grad(const Params& p, double theta) {
 
 Family counterexample_family(int64_t r, double alpha, double a1, double a2, double D) {
   if (!(r >= 1 && a1 > 0 && a1 < a2 && alpha > 0 && alpha * a2 < 1 && D > 0)) {
-    throw std::invalid_argument("ufo_toy::counterexample_family: needs r ≥ 1, 0 < a1 < a2, 0 < α·a2 < 1, D > 0 (got r=" +
+    throw option_error("ufo counterexample family: needs r ≥ 1, 0 < a1 < a2, 0 < α·a2 < 1, D > 0 (got r=" +
                                 std::to_string(r) + ", α=" + std::to_string(alpha) + ", a1=" + std::to_string(a1) +
                                 ", a2=" + std::to_string(a2) + ", D=" + std::to_string(D) + ")");
   }
@@ -87,7 +88,7 @@ Family counterexample_family(int64_t r, double alpha, double a1, double a2, doub
   const double p1 = fam.p1, p2 = fam.p2;
   fam.K = std::abs((a1 * p1 * p1 + a2 * p2 * p2) * p2 / (a1 * p1 + a2 * p2) - p2 * p2);
   if (!(fam.K > 0) || !std::isfinite(fam.K)) {
-    throw std::invalid_argument("ufo_toy::counterexample_family: K = " + std::to_string(fam.K) +
+    throw option_error("ufo counterexample family: K = " + std::to_string(fam.K) +
                                 " (degenerate: choose a1, a2, α so that p1 ≠ p2)");
   }
   fam.b2 = 2 * std::sqrt(2 * D) / fam.K;
@@ -125,7 +126,7 @@ Params qcurve_params() {
 }
 
 BiasVariance bias_variance(const Params& p, double lo, double hi, int64_t points) {
-  if (points < 2 || !(hi > lo)) throw std::invalid_argument("ufo_toy::bias_variance: needs points ≥ 2 and hi > lo");
+  if (points < 2 || !(hi > lo)) throw internal_error("ufo_toy::bias_variance: needs points ≥ 2 and hi > lo");
   BiasVariance bv;
   for (int64_t k = 0; k < points; ++k) {
     const double theta = lo + (hi - lo) * static_cast<double>(k) / static_cast<double>(points - 1);
@@ -234,19 +235,19 @@ class UfoToyProblem final : public Problem {
  private:
   static double scalar_of(const Tensor& lambda) {
     if (lambda.numel() != 1) {
-      throw std::invalid_argument("ufo toy: λ has " + std::to_string(lambda.numel()) + " elements, expected 1");
+      throw internal_error("ufo toy: λ has " + std::to_string(lambda.numel()) + " elements, expected 1");
     }
     return static_cast<double>(lambda[0]);
   }
   static int64_t checked_id(const Task& task) {
     if (task.id < 0 || task.id > 1) {
-      throw std::invalid_argument("ufo toy: task id " + std::to_string(task.id) + " ∉ {0, 1}");
+      throw internal_error("ufo toy: task id " + std::to_string(task.id) + " ∉ {0, 1}");
     }
     return task.id;
   }
   ad::Var task_loss(const ad::Var& theta, const Task& task) const {
     if (theta.shape() != Shape{1}) {
-      throw std::invalid_argument("ufo toy: θ of shape " + theta.shape().str() + ", expected (1,)");
+      throw internal_error("ufo toy: θ of shape " + theta.shape().str() + ", expected (1,)");
     }
     const int64_t i = checked_id(task);
     return toy_loss_var(theta, p_.a[i], p_.b[i], p_.A);
@@ -282,12 +283,7 @@ std::unique_ptr<Problem> make_counterexample(const Options& o, uint64_t seed) {
     throw option_error("options 'inner_lr' (" + o.s("inner_lr") + ") and 'a2' (" + o.s("a2") +
                        "): the family needs inner_lr·a2 < 1");
   }
-  ufo_toy::Family fam;
-  try {
-    fam = ufo_toy::counterexample_family(r, alpha, a1, a2, D);
-  } catch (const std::invalid_argument& e) {
-    throw option_error(e.what());
-  }
+  const ufo_toy::Family fam = ufo_toy::counterexample_family(r, alpha, a1, a2, D);
   ufo_toy::Params p = ufo_toy::counterexample_params(r, alpha, a1, a2, D);
   nlohmann::json extra = {{"family", {{"D", D}, {"p1", fam.p1}, {"p2", fam.p2}, {"K", fam.K}, {"b2", fam.b2},
                                       {"A", fam.A}, {"theta_fo", fam.theta_fo},

@@ -10,7 +10,7 @@
 #include <stdexcept>
 
 #include "run/files.hpp"
-#include "run/options.hpp"
+#include "base/options.hpp"
 
 namespace bilevel {
 

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "run/options.hpp"
+#include "base/options.hpp"
 
 namespace bilevel {
 
@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 void write_file_atomic(const fs::path& path, const std::string& contents) {
   const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot write " + tmp.string() + ": " + std::strerror(errno));
+  if (fd < 0) throw io_error("cannot write " + tmp.string() + ": " + std::strerror(errno));
   size_t done = 0;
   while (done < contents.size()) {
     const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
@@ -29,7 +29,7 @@ void write_file_atomic(const fs::path& path, const std::string& contents) {
       const std::string err = std::strerror(errno);
       ::close(fd);
       ::unlink(tmp.c_str());
-      throw std::runtime_error("cannot write " + tmp.string() + ": " + err);
+      throw io_error("cannot write " + tmp.string() + ": " + err);
     }
     done += static_cast<size_t>(n);
   }
@@ -38,7 +38,7 @@ void write_file_atomic(const fs::path& path, const std::string& contents) {
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string err = std::strerror(errno);
     ::unlink(tmp.c_str());
-    throw std::runtime_error("cannot rename " + tmp.string() + " to " + path.string() + ": " + err);
+    throw io_error("cannot rename " + tmp.string() + " to " + path.string() + ": " + err);
   }
 }
 
@@ -46,11 +46,11 @@ void write_json_atomic(const fs::path& path, const nlohmann::json& j) { write_fi
 
 nlohmann::json read_json(const fs::path& path) {
   std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path.string() + ": " + std::strerror(errno));
+  if (!in) throw usage_error("cannot read " + path.string() + ": " + std::strerror(errno));
   try {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
-    throw std::runtime_error("corrupt JSON in " + path.string() + ": " + e.what());
+    throw usage_error("corrupt JSON in " + path.string() + ": " + e.what());
   }
 }
 
@@ -61,14 +61,14 @@ void write_tensor_bin(const fs::path& path, const Tensor& t) {
 
 Tensor read_tensor_bin(const fs::path& path, const Shape& shape, const std::string& dtype) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path.string() + ": " + std::strerror(errno));
+  if (!in) throw usage_error("cannot read " + path.string() + ": " + std::strerror(errno));
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string bytes = ss.str();
   const size_t width = dtype == "float64" ? 8 : dtype == "float32" ? 4 : 0;
-  if (width == 0) throw std::runtime_error(path.string() + ": unknown dtype '" + dtype + "' (float32 or float64)");
+  if (width == 0) throw usage_error(path.string() + ": unknown dtype '" + dtype + "' (float32 or float64)");
   if (bytes.size() != static_cast<size_t>(shape.numel()) * width) {
-    throw std::runtime_error(path.string() + ": " + std::to_string(bytes.size()) + " bytes, expected " +
+    throw usage_error(path.string() + ": " + std::to_string(bytes.size()) + " bytes, expected " +
                              std::to_string(shape.numel() * static_cast<int64_t>(width)) + " for " + dtype + " " +
                              shape.str());
   }

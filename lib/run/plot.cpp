@@ -10,6 +10,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "base/errors.hpp"
 #include "run/files.hpp"
 
 namespace bilevel {
@@ -151,12 +152,12 @@ PlotFiles plot_curves(const CompareCurves& curves, const std::string& plot_file,
     ::execl(gnuplot.c_str(), "gnuplot", script_name.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  if (pid < 0) throw std::runtime_error(std::string("cannot start gnuplot: ") + std::strerror(errno));
+  if (pid < 0) throw io_error(std::string("cannot start gnuplot: ") + std::strerror(errno));
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-    throw std::runtime_error("gnuplot failed on " + f.script.string() + " (" +
+    throw io_error("gnuplot failed on " + f.script.string() + " (" +
                              (WIFEXITED(st) ? "exit code " + std::to_string(WEXITSTATUS(st)) : std::string("killed")) +
                              ")");
   }

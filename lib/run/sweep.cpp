@@ -24,7 +24,7 @@
 #include <toml++/toml.h>
 
 #include "run/files.hpp"
-#include "run/options.hpp"
+#include "base/options.hpp"
 
 namespace bilevel {
 
@@ -484,7 +484,7 @@ class SignalScope {
  public:
   SignalScope() {
     if (::pipe2(g_wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-      throw std::runtime_error(std::string("sweep: cannot create a pipe: ") + std::strerror(errno));
+      throw io_error(std::string("sweep: cannot create a pipe: ") + std::strerror(errno));
     }
     g_stop_signals = 0;
     struct sigaction sa {};
@@ -524,7 +524,7 @@ class SignalScope {
 // sweep dies (so a killed sweep leaves no run writing into a directory a resumed sweep will reuse).
 pid_t spawn_child(const std::vector<std::string>& argv, const fs::path& log_path) {
   const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (log_fd < 0) throw std::runtime_error("cannot write " + log_path.string() + ": " + std::strerror(errno));
+  if (log_fd < 0) throw io_error("cannot write " + log_path.string() + ": " + std::strerror(errno));
   const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   std::vector<char*> cargv;
   for (const auto& s : argv) cargv.push_back(const_cast<char*>(s.c_str()));
@@ -551,7 +551,7 @@ pid_t spawn_child(const std::vector<std::string>& argv, const fs::path& log_path
   const int fork_errno = errno;
   ::close(log_fd);
   if (null_fd >= 0) ::close(null_fd);
-  if (pid < 0) throw std::runtime_error(std::string("sweep: fork failed: ") + std::strerror(fork_errno));
+  if (pid < 0) throw io_error(std::string("sweep: fork failed: ") + std::strerror(fork_errno));
   return pid;
 }
 
@@ -648,14 +648,14 @@ void write_sweep_file(const fs::path& path, const std::string& text) {
     if (!out) {
       std::error_code ec;
       fs::remove(tmp, ec);
-      throw std::runtime_error("cannot write " + tmp.string());
+      throw io_error("cannot write " + tmp.string());
     }
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) {
     fs::remove(tmp, ec);
-    throw std::runtime_error("cannot rename " + tmp.string() + " to " + path.string());
+    throw io_error("cannot rename " + tmp.string() + " to " + path.string());
   }
 }
 
@@ -919,9 +919,9 @@ SweepOutcome run_sweep(const SweepParams& params, const std::atomic<bool>* stop)
       try {
         std::error_code ec;
         fs::remove_all(dir, ec);  // a half-written run from an earlier attempt starts afresh
-        if (ec) throw std::runtime_error("cannot remove " + dir.string() + ": " + ec.message());
+        if (ec) throw io_error("cannot remove " + dir.string() + ": " + ec.message());
         fs::create_directories(dir, ec);
-        if (ec) throw std::runtime_error("cannot create " + dir.string() + ": " + ec.message());
+        if (ec) throw io_error("cannot create " + dir.string() + ": " + ec.message());
         const pid_t pid = spawn_child(sweep_train_argv(spec, run, params.train_exe, dir, res.threads_per_run),
                                       dir / "train.log");
         running[pid] = {i, std::chrono::steady_clock::now()};

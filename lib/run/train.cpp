@@ -12,6 +12,7 @@
 #include <iostream>
 #include <toml++/toml.h>
 
+#include "optim/outer.hpp"
 #include "run/build_info.hpp"
 #include "run/files.hpp"
 
@@ -166,40 +167,6 @@ ResolvedRun resolve_run(const TrainParams& in) {
 
 namespace {
 
-class OuterOptimizer {
- public:
-  OuterOptimizer(const Options& o, int64_t dim)
-      : adam_(o.s("outer_opt") == "adam"),
-        b1_(o.r("adam_beta1")),
-        b2_(o.r("adam_beta2")),
-        eps_(o.r("adam_eps")),
-        m_(Shape{dim}),
-        v_(Shape{dim}) {}
-
-  void step(Tensor& lambda, const Tensor& g, double lr) {
-    if (!adam_) {
-      axpy(static_cast<real>(-lr), g, lambda);
-      return;
-    }
-    ++t_;
-    const double c1 = 1 - std::pow(b1_, static_cast<double>(t_)), c2 = 1 - std::pow(b2_, static_cast<double>(t_));
-    for (int64_t i = 0; i < g.numel(); ++i) {
-      const double gi = g[i];
-      const double m = b1_ * m_[i] + (1 - b1_) * gi;
-      const double v = b2_ * v_[i] + (1 - b2_) * gi * gi;
-      m_[i] = static_cast<real>(m);
-      v_[i] = static_cast<real>(v);
-      lambda[i] -= static_cast<real>(lr * (m / c1) / (std::sqrt(v / c2) + eps_));
-    }
-  }
-
- private:
-  bool adam_;
-  double b1_, b2_, eps_;
-  Tensor m_, v_;
-  int64_t t_ = 0;
-};
-
 void add_metrics(nlohmann::json& row, const Metrics& m) {
   for (const auto& [k, v] : m) row[k] = json_number(v);
 }
@@ -247,13 +214,13 @@ TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
   const int64_t eval_every = ro.i("eval_every"), log_every = ro.i("log_every");
   const double lr0 = ro.r("outer_lr");
   const std::string schedule = ro.s("schedule");
-  OuterOptimizer opt(ro, problem->lambda_dim());
+  OuterOptimizer opt(outer_optimizer_config(ro), problem->lambda_dim());
 
   Rng init_rng(p.seed, {stream_init});
   Tensor lambda = problem->init_lambda(init_rng);
 
   std::ofstream curve(out / "curve.jsonl", std::ios::trunc);
-  if (!curve) throw std::runtime_error("cannot write " + (out / "curve.jsonl").string());
+  if (!curve) throw io_error("cannot write " + (out / "curve.jsonl").string());
 
   const auto wall_start = clock_type::now();
   double est_seconds = 0, eval_seconds = 0;
@@ -306,6 +273,7 @@ TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
         break;
       }
       const auto t0 = clock_type::now();
+      BILEVEL_FAULT_POINT("train_step");
       est->begin_step(step);
       const Tensor& lam = lambda;
       tbb::parallel_for(
@@ -387,6 +355,9 @@ TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
       }
       if (status != "ok") break;
     }
+  } catch (const internal_error& e) {
+    status = "error";
+    message = std::string("internal error: ") + e.what();
   } catch (const std::exception& e) {
     status = "error";
     message = e.what();

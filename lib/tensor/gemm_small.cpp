@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/errors.hpp"
 #include "tensor/tensor.hpp"
 
 namespace bilevel::gemm_detail {
@@ -130,7 +131,7 @@ void gemm_small(int64_t m, int64_t n, int64_t k, bool ta, bool tb, const real* a
     const auto* hit = std::find_if(std::begin(kernel_names), std::end(kernel_names),
                                    [&](const char* name) { return std::string(name) == kernel; });
     if (hit == std::end(kernel_names)) {
-      throw std::invalid_argument(std::string("gemm_small: unknown kernel '") + kernel +
+      throw internal_error(std::string("gemm_small: unknown kernel '") + kernel +
                                   "' (rows, rows-transposed or dots)");
     }
     which = static_cast<Kernel>(hit - std::begin(kernel_names));

@@ -4,6 +4,8 @@
 #include <numbers>
 #include <stdexcept>
 
+#include "base/errors.hpp"
+
 namespace bilevel {
 
 uint64_t mix64(uint64_t x) {
@@ -99,7 +101,7 @@ double Rng::normal() {
 bool Rng::bernoulli(double p) { return uniform() < p; }
 
 int64_t Rng::randint(int64_t n) {
-  if (n <= 0) throw std::invalid_argument("Rng::randint: n must be positive, got " + std::to_string(n));
+  if (n <= 0) throw internal_error("Rng::randint: n must be positive, got " + std::to_string(n));
   const uint64_t un = static_cast<uint64_t>(n);
   const uint64_t limit = UINT64_MAX - UINT64_MAX % un;  // rejection keeps it unbiased
   uint64_t x;

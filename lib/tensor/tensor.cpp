@@ -1,5 +1,6 @@
 #include "tensor/tensor.hpp"
 
+#include "base/errors.hpp"
 #include "tensor/gemm_small.hpp"
 
 #include <cblas.h>
@@ -23,11 +24,11 @@ Shape::Shape(std::initializer_list<int64_t> d) : Shape(std::vector<int64_t>(d)) 
 
 Shape::Shape(const std::vector<int64_t>& d) {
   if (d.size() > static_cast<size_t>(max_rank)) {
-    throw std::invalid_argument("Shape: rank " + std::to_string(d.size()) + " exceeds the maximum of 4");
+    throw internal_error("Shape: rank " + std::to_string(d.size()) + " exceeds the maximum of 4");
   }
   rank = static_cast<int>(d.size());
   for (int i = 0; i < rank; ++i) {
-    if (d[static_cast<size_t>(i)] < 0) throw std::invalid_argument("Shape: negative dimension");
+    if (d[static_cast<size_t>(i)] < 0) throw internal_error("Shape: negative dimension");
     dims[static_cast<size_t>(i)] = d[static_cast<size_t>(i)];
   }
 }
@@ -99,7 +100,7 @@ Tensor::Tensor(const Shape& shape, real fill_value) : shape_(shape) {
 
 Tensor::Tensor(const Shape& shape, std::vector<real> values) : shape_(shape) {
   if (static_cast<int64_t>(values.size()) != shape.numel()) {
-    throw std::invalid_argument("Tensor: " + std::to_string(values.size()) + " values for shape " + shape.str());
+    throw internal_error("Tensor: " + std::to_string(values.size()) + " values for shape " + shape.str());
   }
   allocate(shape.numel());
   if (size_) std::memcpy(data_, values.data(), size_ * sizeof(real));
@@ -156,13 +157,13 @@ Tensor Tensor::vector(std::vector<real> values) {
 }
 
 real Tensor::item() const {
-  if (size_ != 1) throw std::invalid_argument("Tensor::item: tensor of shape " + shape_.str() + " is not a scalar");
+  if (size_ != 1) throw internal_error("Tensor::item: tensor of shape " + shape_.str() + " is not a scalar");
   return data_[0];
 }
 
 Tensor Tensor::reshaped(const Shape& s) const {
   if (s.numel() != numel()) {
-    throw std::invalid_argument("reshape: cannot view shape " + shape_.str() + " as " + s.str());
+    throw internal_error("reshape: cannot view shape " + shape_.str() + " as " + s.str());
   }
   Tensor t(*this);
   t.shape_ = s;
@@ -180,7 +181,7 @@ bool Tensor::all_finite() const {
 // ---------------------------------------------------------------- vector algebra
 static void check_same_numel(const char* op, const Tensor& a, const Tensor& b) {
   if (a.numel() != b.numel()) {
-    throw std::invalid_argument(std::string(op) + ": sizes differ, " + a.shape().str() + " vs " + b.shape().str());
+    throw internal_error(std::string(op) + ": sizes differ, " + a.shape().str() + " vs " + b.shape().str());
   }
 }
 
@@ -244,14 +245,14 @@ void transpose_into(const real* src, int64_t rows, int64_t cols, int64_t ld, rea
 
 Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   if (a.rank() != 2 || b.rank() != 2) {
-    throw std::invalid_argument("matmul: expects 2-D operands, got " + a.shape().str() + " and " + b.shape().str());
+    throw internal_error("matmul: expects 2-D operands, got " + a.shape().str() + " and " + b.shape().str());
   }
   const int64_t m = trans_a ? a.dim(1) : a.dim(0);
   const int64_t k = trans_a ? a.dim(0) : a.dim(1);
   const int64_t kb = trans_b ? b.dim(1) : b.dim(0);
   const int64_t n = trans_b ? b.dim(0) : b.dim(1);
   if (k != kb) {
-    throw std::invalid_argument("matmul: inner dimensions differ: " + a.shape().str() + (trans_a ? "ᵀ" : "") + " · " +
+    throw internal_error("matmul: inner dimensions differ: " + a.shape().str() + (trans_a ? "ᵀ" : "") + " · " +
                                 b.shape().str() + (trans_b ? "ᵀ" : ""));
   }
   if (m == 0 || n == 0 || k == 0) return Tensor(Shape{m, n});

@@ -2,7 +2,8 @@
 // Tensor: contiguous row-major storage of bilevel::real with a shape of rank 0..4.
 //
 // A Tensor owns its buffer (value semantics, cheap moves). Rank 0 is a scalar with one element.
-// Shape checks at boundaries throw std::invalid_argument naming the operation and the shapes.
+// Shape checks throw internal_error (base/errors.hpp) naming the operation and the shapes: a mismatch is a bug
+// in the caller, never bad user input.
 #include <array>
 #include <cstddef>
 #include <cstdint>

@@ -55,5 +55,16 @@ expect "datasets list marks damaged" 0 "mnist .*damaged" -- datasets list --data
 expect "datasets verify fails" 1 "FAILED +mnist/train-images-idx3-ubyte +truncated" -- datasets verify --data-dir "$tmp/data" mnist
 expect "missing data dir" 2 "make data" -- train --problem hpo-l2 --method fo --set data_dir="$tmp/nodata" --out "$tmp/m"
 check_absent "missing data dir" "$tmp/m"
+
+# Whose fault: a bug inside the library (an injected internal precondition failure) exits 1 and says
+# "internal error"; the run directory records status "error" with the same words. Bad input stays exit 2.
+BILEVEL_FAULT=train_step expect "internal error exits 1" 1 "internal error: .*fault injected at 'train_step'" -- \
+  train --problem quadratic --method fo --steps 3 --quiet --out "$tmp/internal"
+if grep -qE '"status": *"error"' "$tmp/internal/result.json" && grep -q 'internal error' "$tmp/internal/result.json"; then ok
+else bad "internal error: result.json lacks status error / 'internal error'"; fi
+if grep -qE '"step": *0[,}]' "$tmp/internal/curve.jsonl"; then ok; else bad "internal error: curve.jsonl lacks its step-0 row"; fi
+BILEVEL_FAULT=train_step expect "bad input is still exit 2 under the fault hook" 2 "unknown option 'bogus'" -- \
+  train --problem quadratic --method fo --set bogus=1 --out "$tmp/internal2"
+check_absent "bad input" "$tmp/internal2"
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/errors.hpp"
 #include "autodiff/ops.hpp"
 #include "nn/layout.hpp"
 #include "nn/model.hpp"
@@ -47,7 +48,7 @@ Shape forward_shape(const nn::Model& m, const Shape& x_shape, uint64_t seed = 1)
 std::string what_of(const std::function<void()>& f) {
   try {
     f();
-  } catch (const std::invalid_argument& e) {
+  } catch (const bilevel::internal_error& e) {
     return e.what();
   }
   return "<no exception>";
@@ -139,8 +140,8 @@ TEST_CASE("nn layout: add and find reject bad names") {
   layout.add("a", Shape{2, 3});
   CHECK(layout.add("b", Shape{4}).offset == 6);
   CHECK(layout.size == 10);
-  CHECK_THROWS_AS(layout.add("a", Shape{1}), std::invalid_argument);
-  CHECK_THROWS_AS(layout.add("c", Shape{0}), std::invalid_argument);
+  CHECK_THROWS_AS(layout.add("a", Shape{1}), bilevel::internal_error);
+  CHECK_THROWS_AS(layout.add("c", Shape{0}), bilevel::internal_error);
   CHECK(what_of([&] { layout.find("zz"); }).find("a, b") != std::string::npos);
 }
 
@@ -193,9 +194,9 @@ TEST_CASE("nn errors: bad names, shapes and geometry throw with the offending va
   CHECK(act.find("gelu") != std::string::npos);
   CHECK(act.find("relu, tanh, sigmoid, softplus") != std::string::npos);
   CHECK(what_of([] { nn::Conv4(28, 28, 1, 4, 5, "avgpool"); }).find("maxpool, stride") != std::string::npos);
-  CHECK_THROWS_AS(nn::Mlp({3}), std::invalid_argument);
-  CHECK_THROWS_AS(nn::Mlp({3, 0, 1}), std::invalid_argument);
-  CHECK_THROWS_AS(nn::Linear(0, 2), std::invalid_argument);
+  CHECK_THROWS_AS(nn::Mlp({3}), bilevel::internal_error);
+  CHECK_THROWS_AS(nn::Mlp({3, 0, 1}), bilevel::internal_error);
+  CHECK_THROWS_AS(nn::Linear(0, 2), bilevel::internal_error);
   CHECK(what_of([] { nn::Conv4(15, 28, 1, 4, 5); }).find("15x28x1") != std::string::npos);
   CHECK_NOTHROW(nn::Conv4(16, 16, 1, 4, 5));
   CHECK_NOTHROW(nn::Conv4(1, 1, 1, 4, 5, nn::Downsample::stride));
@@ -208,8 +209,8 @@ TEST_CASE("nn errors: bad names, shapes and geometry throw with the offending va
   CHECK(what_of([&] { m.forward(theta, ad::constant(Tensor(Shape{2, 4}))); }).find("(2, 4)") != std::string::npos);
   nn::Conv4 c(28, 28, 1, 2, 5);
   ad::Var ctheta = ad::constant(Tensor(Shape{c.num_params()}));
-  CHECK_THROWS_AS(c.forward(ctheta, ad::constant(Tensor(Shape{2, 28, 28, 3}))), std::invalid_argument);
-  CHECK_THROWS_AS(c.forward(ctheta, ad::constant(Tensor(Shape{2, 784}))), std::invalid_argument);
+  CHECK_THROWS_AS(c.forward(ctheta, ad::constant(Tensor(Shape{2, 28, 28, 3}))), bilevel::internal_error);
+  CHECK_THROWS_AS(c.forward(ctheta, ad::constant(Tensor(Shape{2, 784}))), bilevel::internal_error);
 }
 
 TEST_CASE("nn init: deterministic for a seed, different across seeds, documented scheme") {

@@ -8,7 +8,7 @@
 
 #include "hypergrad/estimator.hpp"
 #include "hypergrad/unroll.hpp"
-#include "optim/sgld.hpp"
+#include "problems/sgld_closed_form.hpp"
 #include "problems/problems.hpp"
 
 using namespace bilevel;

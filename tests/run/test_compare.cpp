@@ -13,7 +13,7 @@
 
 #include "run/compare.hpp"
 #include "run/files.hpp"
-#include "run/options.hpp"
+#include "base/options.hpp"
 #include "run/plot.hpp"
 
 using namespace bilevel;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/errors.hpp"
 #include "tensor/gemm_small.hpp"
 #include "tensor/rng.hpp"
 #include "tensor/tensor.hpp"
@@ -118,7 +119,7 @@ TEST_CASE("gemm: own kernels and OpenBLAS agree with a double triple loop on eve
   }
   real dummy = 0;
   CHECK_THROWS_AS(gemm_detail::gemm_small(1, 1, 1, false, false, &dummy, 1, &dummy, 1, &dummy, "fast"),
-                  std::invalid_argument);
+                  bilevel::internal_error);
 }
 
 TEST_CASE("gemm: the generic, AVX2 and AVX-512 builds of the kernels give the same bits") {

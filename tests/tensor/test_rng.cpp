@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "base/errors.hpp"
 #include "tensor/rng.hpp"
 
 using namespace bilevel;
@@ -184,8 +185,8 @@ TEST_CASE("randint: range, uniformity (chi-square) and bad input; permutation") 
   for (int64_t c : count) chi2 += (c - expected) * (c - expected) / expected;
   CHECK(chi2 < 33.0);  // χ²₆: P(> 33) ≈ 1e-5
   CHECK(r.randint(1) == 0);
-  CHECK_THROWS_AS(r.randint(0), std::invalid_argument);
-  CHECK_THROWS_AS(r.randint(-3), std::invalid_argument);
+  CHECK_THROWS_AS(r.randint(0), bilevel::internal_error);
+  CHECK_THROWS_AS(r.randint(-3), bilevel::internal_error);
 
   std::vector<int64_t> p = r.permutation(50);
   std::vector<int64_t> sorted = p;

@@ -1,4 +1,4 @@
-#include "run/options.hpp"
+#include "base/options.hpp"
 
 #include <cerrno>
 #include <charconv>

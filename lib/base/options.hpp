@@ -10,12 +10,9 @@
 #include <string>
 #include <vector>
 
-namespace bilevel {
+#include "base/errors.hpp"
 
-// Bad user input (unknown key, malformed or out-of-range value, unknown name). Exit code 2 in app/.
-struct option_error : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
-};
+namespace bilevel {
 
 enum class OptKind { Int, Real, Bool, String, Choice };
 

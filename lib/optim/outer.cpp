@@ -1,0 +1,42 @@
+#include "optim/outer.hpp"
+
+#include <cmath>
+
+#include "base/errors.hpp"
+
+namespace bilevel {
+
+OuterOptimizerConfig outer_optimizer_config(const Options& o) {
+  OuterOptimizerConfig c;
+  c.adam = o.s("outer_opt") == "adam";
+  c.beta1 = o.r("adam_beta1");
+  c.beta2 = o.r("adam_beta2");
+  c.eps = o.r("adam_eps");
+  return c;
+}
+
+OuterOptimizer::OuterOptimizer(const OuterOptimizerConfig& config, int64_t dim)
+    : config_(config), m_(Shape{dim}), v_(Shape{dim}) {}
+
+void OuterOptimizer::step(Tensor& lambda, const Tensor& g, double lr) {
+  BILEVEL_CHECK(lambda.numel() == g.numel() && g.numel() == m_.numel(),
+                "OuterOptimizer::step: λ " + lambda.shape().str() + ", g " + g.shape().str() + ", state " +
+                    m_.shape().str());
+  if (!config_.adam) {
+    axpy(static_cast<real>(-lr), g, lambda);
+    return;
+  }
+  ++t_;
+  const double b1 = config_.beta1, b2 = config_.beta2;
+  const double c1 = 1 - std::pow(b1, static_cast<double>(t_)), c2 = 1 - std::pow(b2, static_cast<double>(t_));
+  for (int64_t i = 0; i < g.numel(); ++i) {
+    const double gi = g[i];
+    const double m = b1 * m_[i] + (1 - b1) * gi;
+    const double v = b2 * v_[i] + (1 - b2) * gi * gi;
+    m_[i] = static_cast<real>(m);
+    v_[i] = static_cast<real>(v);
+    lambda[i] -= static_cast<real>(lr * (m / c1) / (std::sqrt(v / c2) + config_.eps));
+  }
+}
+
+}  // namespace bilevel
