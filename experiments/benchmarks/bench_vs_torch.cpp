@@ -208,8 +208,8 @@ int run_hpo(const Args& a) {
   // The same subsets as the problem: make_splits with the instance seed's split stream (instance seed 0).
   Rng split_rng(0, {kHpoL2SplitStream});
   const classification::Splits data = classification::make_splits(
-      "hpo-l2", m.popts.s("dataset"), m.popts.s("data_dir"), m.popts.b("verify_checksums"), m.popts.i("n_train"),
-      m.popts.i("n_val"), m.popts.i("n_test"), split_rng);
+      "hpo-l2", m.popts.get_string("dataset"), m.popts.get_string("data_dir"), m.popts.get_bool("verify_checksums"), m.popts.get_int("n_train"),
+      m.popts.get_int("n_val"), m.popts.get_int("n_test"), split_rng);
   Writer w(a.out);
   w.f32("train_x", data.train.x.value());
   w.i64("train_y", data.train.y);

@@ -182,23 +182,23 @@ Options Options::resolve(const std::string& owner, const std::vector<OptionSpec>
 
 const OptionSpec& Options::spec(const std::string& key) const {
   auto it = specs_.find(key);
-  if (it == specs_.end()) throw std::logic_error(owner_ + ": option '" + key + "' was never declared");
+  BILEVEL_CHECK(it != specs_.end(), owner_ + ": option '" + key + "' was never declared");
   return it->second;
 }
 
-int64_t Options::i(const std::string& key) const {
+int64_t Options::get_int(const std::string& key) const {
   spec(key);
   return parse_int(key, values_.at(key));
 }
-double Options::r(const std::string& key) const {
+double Options::get_real(const std::string& key) const {
   spec(key);
   return parse_real(key, values_.at(key));
 }
-bool Options::b(const std::string& key) const {
+bool Options::get_bool(const std::string& key) const {
   spec(key);
   return parse_bool(key, values_.at(key));
 }
-const std::string& Options::s(const std::string& key) const {
+const std::string& Options::get_string(const std::string& key) const {
   spec(key);
   return values_.at(key);
 }

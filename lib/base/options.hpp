@@ -45,11 +45,11 @@ class Options {
   static Options resolve(const std::string& owner, const std::vector<OptionSpec>& specs,
                          std::map<std::string, std::string>& given);
 
-  int64_t i(const std::string& key) const;
-  double r(const std::string& key) const;
-  bool b(const std::string& key) const;
-  const std::string& s(const std::string& key) const;
-  bool is_word(const std::string& key, const std::string& word) const { return s(key) == word; }
+  int64_t get_int(const std::string& key) const;
+  double get_real(const std::string& key) const;
+  bool get_bool(const std::string& key) const;
+  const std::string& get_string(const std::string& key) const;
+  bool is_word(const std::string& key, const std::string& word) const { return get_string(key) == word; }
   bool has(const std::string& key) const { return values_.count(key) > 0; }
 
   // Typed JSON: numbers as numbers, booleans as booleans.

@@ -55,12 +55,12 @@ class UfoEstimator final : public Estimator {
   UfoEstimator(const Options& o, const Problem& p) : store_(trajectory_option(o)) {
     adaptive_ = o.is_word("q", "adaptive");
     if (!adaptive_) {
-      q_ = o.r("q");
+      q_ = o.get_real("q");
     }
-    paper_ = o.s("adaptive_variant") == "paper";
-    beta_ = o.r("beta");
-    q_min_ = o.r("q_min");
-    kappa_ = o.r("kappa");
+    paper_ = o.get_string("adaptive_variant") == "paper";
+    beta_ = o.get_real("beta");
+    q_min_ = o.get_real("q_min");
+    kappa_ = o.get_real("kappa");
     const double r = static_cast<double>(p.inner().steps);
     if (paper_) {
       // The official code's constants: n = inner_iters = r + 1, C_det = n + 1, C_rnd = n(n+1)/2.
@@ -160,8 +160,8 @@ double ufo_optimal_q(double d2, double v2, double c_det, double c_rnd, double ka
 }
 
 Trajectory trajectory_option(const Options& o) {
-  if (o.b("recompute")) return Trajectory::recompute;
-  return o.s("store") == "states" ? Trajectory::states : Trajectory::graphs;
+  if (o.get_bool("recompute")) return Trajectory::recompute;
+  return o.get_string("store") == "states" ? Trajectory::states : Trajectory::graphs;
 }
 
 std::unique_ptr<Estimator> make_reverse_estimator(int64_t k, Trajectory store) {

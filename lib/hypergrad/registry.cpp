@@ -23,7 +23,7 @@ std::unique_ptr<Estimator> make_exact(const Options& o, const Problem&, const Op
   return make_reverse_estimator(-1, trajectory_option(o));
 }
 std::unique_ptr<Estimator> make_tbptt(const Options& o, const Problem& p, const Options&) {
-  const int64_t k = o.i("k");
+  const int64_t k = o.get_int("k");
   if (k > p.inner().steps) {
     throw option_error("option 'k': truncation " + std::to_string(k) + " exceeds inner_steps = " +
                        std::to_string(p.inner().steps) + " (use k ≤ inner_steps; k = inner_steps is exact)");
@@ -35,15 +35,15 @@ std::unique_ptr<Estimator> make_t1t2(const Options&, const Problem& p, const Opt
   return make_reverse_estimator(1, Trajectory::graphs);
 }
 std::unique_ptr<Estimator> make_fmd(const Options& o, const Problem& p, const Options&) {
-  return make_fmd_estimator(p, o.i("fmd_max_entries"));
+  return make_fmd_estimator(p, o.get_int("fmd_max_entries"));
 }
 std::unique_ptr<Estimator> make_ift_cg(const Options& o, const Problem& p, const Options&) {
   require_ift_applies(p, "ift-cg");
-  return make_ift_estimator(IftSolver::cg, o.i("cg_iters"), o.r("cg_tol"), 0.0);
+  return make_ift_estimator(IftSolver::cg, o.get_int("cg_iters"), o.get_real("cg_tol"), 0.0);
 }
 std::unique_ptr<Estimator> make_ift_neumann(const Options& o, const Problem& p, const Options&) {
   require_ift_applies(p, "ift-neumann");
-  return make_ift_estimator(IftSolver::neumann, o.i("neumann_iters"), 0.0, o.r("neumann_alpha"));
+  return make_ift_estimator(IftSolver::neumann, o.get_int("neumann_iters"), 0.0, o.get_real("neumann_alpha"));
 }
 std::unique_ptr<Estimator> make_ufo(const Options& o, const Problem& p, const Options&) {
   return make_ufo_estimator(o, p);

@@ -511,21 +511,21 @@ std::vector<OptionSpec> sgld_option_specs() {
 
 SgldConfig sgld_config(const Options& o, const Problem& p) {
   SgldConfig c;
-  c.variant = sgld_variant_from_name(o.s("variant"));
-  c.exact_sampler = o.s("sampler") == "exact";
-  c.tau = o.r("tau");
+  c.variant = sgld_variant_from_name(o.get_string("variant"));
+  c.exact_sampler = o.get_string("sampler") == "exact";
+  c.tau = o.get_real("tau");
   c.data_n = o.is_word("data_n", "auto") ? (p.inner_examples() > 0 ? static_cast<double>(p.inner_examples()) : 1.0)
-                                         : o.r("data_n");
-  c.eta = o.is_word("eta", "inner") ? static_cast<double>(p.inner().lr) : o.r("eta");
-  c.schedule.burn_in = o.i("burn_in");
-  c.schedule.thin = o.i("thin");
-  c.schedule.samples = o.i("samples");
-  c.schedule.window = o.i("window");
-  c.chains = o.i("chains");
-  c.persistent = o.b("persistent");
-  c.minibatch = o.i("minibatch");
-  c.init_spread = o.r("init_spread");
-  const std::string v = o.s("variant");
+                                         : o.get_real("data_n");
+  c.eta = o.is_word("eta", "inner") ? static_cast<double>(p.inner().lr) : o.get_real("eta");
+  c.schedule.burn_in = o.get_int("burn_in");
+  c.schedule.thin = o.get_int("thin");
+  c.schedule.samples = o.get_int("samples");
+  c.schedule.window = o.get_int("window");
+  c.chains = o.get_int("chains");
+  c.persistent = o.get_bool("persistent");
+  c.minibatch = o.get_int("minibatch");
+  c.init_spread = o.get_real("init_spread");
+  const std::string v = o.get_string("variant");
   const int64_t P = p.theta_dim(), H = p.lambda_dim();
 
   if (!(c.eta > 0)) throw option_error("option 'eta': the SGLD step must be > 0 (the problem's inner_lr is " + fmt(p.inner().lr) + ")");
@@ -552,15 +552,15 @@ SgldConfig sgld_config(const Options& o, const Problem& p) {
   }
   switch (c.variant) {
     case SgldVariant::pathwise:
-      if (P * H > o.i("pathwise_max_entries")) {
+      if (P * H > o.get_int("pathwise_max_entries")) {
         throw option_error("variant=pathwise keeps a dense P×H Jacobian: P = " + std::to_string(P) + ", H = " +
                            std::to_string(H) + " gives " + std::to_string(P * H) +
-                           " entries, above pathwise_max_entries = " + std::to_string(o.i("pathwise_max_entries")) +
+                           " entries, above pathwise_max_entries = " + std::to_string(o.get_int("pathwise_max_entries")) +
                            "; use variant=two-pass, one-step or cov (O(P + H) memory), or raise pathwise_max_entries");
       }
       break;
     case SgldVariant::cov:
-      if (!(c.tau > 0)) throw option_error("variant=cov divides by the temperature: it needs tau > 0 (got tau = " + o.s("tau") + ")");
+      if (!(c.tau > 0)) throw option_error("variant=cov divides by the temperature: it needs tau > 0 (got tau = " + o.get_string("tau") + ")");
       if (!p.lambda_in_inner_loss()) {
         throw option_error("variant=cov does not apply to problem '" + p.name() +
                            "': λ enters only through θ₀, so p(θ|λ) does not depend on λ; use pathwise or two-pass");

@@ -8,10 +8,10 @@ namespace bilevel {
 
 OuterOptimizerConfig outer_optimizer_config(const Options& o) {
   OuterOptimizerConfig c;
-  c.adam = o.s("outer_opt") == "adam";
-  c.beta1 = o.r("adam_beta1");
-  c.beta2 = o.r("adam_beta2");
-  c.eps = o.r("adam_eps");
+  c.adam = o.get_string("outer_opt") == "adam";
+  c.beta1 = o.get_real("adam_beta1");
+  c.beta2 = o.get_real("adam_beta2");
+  c.eps = o.get_real("adam_eps");
   return c;
 }
 

@@ -192,10 +192,10 @@ Tensor gradient_descent(const LossFn& loss, Tensor theta, int64_t steps, real lr
 class FixedTaskProblem : public Problem {
  public:
   explicit FixedTaskProblem(const Options& o)
-      : steps_(o.i("inner_steps")),
-        eval_steps_(o.i("eval_inner_steps") < 0 ? o.i("inner_steps") : o.i("eval_inner_steps")),
-        lr_(static_cast<real>(o.r("inner_lr"))),
-        lambda_init_(o.r("lambda_init")) {}
+      : steps_(o.get_int("inner_steps")),
+        eval_steps_(o.get_int("eval_inner_steps") < 0 ? o.get_int("inner_steps") : o.get_int("eval_inner_steps")),
+        lr_(static_cast<real>(o.get_real("inner_lr"))),
+        lambda_init_(o.get_real("lambda_init")) {}
 
   int64_t theta_dim() const override { return theta0_.numel(); }
   InnerConfig inner() const override { return InnerConfig{steps_, lr_}; }
@@ -219,7 +219,7 @@ class FixedTaskProblem : public Problem {
  protected:
   // θ₀: the model's init from (seed, stream) when theta0=random, else zeros.
   void set_theta0(const Options& o, const nn::Model& model, uint64_t seed, uint64_t stream) {
-    if (o.s("theta0") == "random") {
+    if (o.get_string("theta0") == "random") {
       Rng init_rng(seed, {stream});
       theta0_ = model.init(init_rng);
     } else {

@@ -333,13 +333,13 @@ class GaussianSgldProblem final : public Problem, public SgldClosedForm {
 };
 
 std::unique_ptr<Problem> make_gaussian_sgld(const Options& o, uint64_t seed) {
-  const bool worked = o.s("instance") == "worked";
-  if (worked && o.i("dim") != 2) {
-    throw option_error("option 'dim': the worked instance has P = 2 (got dim = " + o.s("dim") +
+  const bool worked = o.get_string("instance") == "worked";
+  if (worked && o.get_int("dim") != 2) {
+    throw option_error("option 'dim': the worked instance has P = 2 (got dim = " + o.get_string("dim") +
                        "); use instance=random for other sizes");
   }
-  return std::make_unique<GaussianSgldProblem>(worked, o.i("dim"), o.r("lambda_init"), o.i("inner_steps"),
-                                               o.r("inner_lr"), seed);
+  return std::make_unique<GaussianSgldProblem>(worked, o.get_int("dim"), o.get_real("lambda_init"), o.get_int("inner_steps"),
+                                               o.get_real("inner_lr"), seed);
 }
 
 }  // namespace

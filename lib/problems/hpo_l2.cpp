@@ -36,12 +36,12 @@ class HpoL2Problem final : public classification::FixedTaskProblem {
  public:
   HpoL2Problem(const Options& o, uint64_t seed)
       : FixedTaskProblem(o),
-        scalar_(o.s("decay") == "scalar"),
-        model_kind_(o.s("model")) {
+        scalar_(o.get_string("decay") == "scalar"),
+        model_kind_(o.get_string("model")) {
     Rng split_rng(seed, {kHpoL2SplitStream});
-    data_ = classification::make_splits("hpo-l2", o.s("dataset"), o.s("data_dir"), o.b("verify_checksums"),
-                                        o.i("n_train"), o.i("n_val"), o.i("n_test"), split_rng);
-    model_ = classification::make_model(model_kind_, data_.features, data_.classes, o.i("hidden"));
+    data_ = classification::make_splits("hpo-l2", o.get_string("dataset"), o.get_string("data_dir"), o.get_bool("verify_checksums"),
+                                        o.get_int("n_train"), o.get_int("n_val"), o.get_int("n_test"), split_rng);
+    model_ = classification::make_model(model_kind_, data_.features, data_.classes, o.get_int("hidden"));
     P_ = model_->num_params();
     set_theta0(o, *model_, seed, kHpoL2InitStream);
   }

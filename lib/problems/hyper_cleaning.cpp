@@ -39,10 +39,10 @@ constexpr uint64_t kCleaningInitStream = 0x636c65616e49ULL;    // θ₀ (theta0=
 class HyperCleaningProblem final : public classification::FixedTaskProblem {
  public:
   HyperCleaningProblem(const Options& o, uint64_t seed)
-      : FixedTaskProblem(o), l2_(static_cast<real>(o.r("l2"))), corruption_(o.r("corruption")) {
+      : FixedTaskProblem(o), l2_(static_cast<real>(o.get_real("l2"))), corruption_(o.get_real("corruption")) {
     Rng split_rng(seed, {kCleaningSplitStream});
-    data_ = classification::make_splits("hyper-cleaning", o.s("dataset"), o.s("data_dir"), o.b("verify_checksums"),
-                                        o.i("n_train"), o.i("n_val"), o.i("n_test"), split_rng);
+    data_ = classification::make_splits("hyper-cleaning", o.get_string("dataset"), o.get_string("data_dir"), o.get_bool("verify_checksums"),
+                                        o.get_int("n_train"), o.get_int("n_val"), o.get_int("n_test"), split_rng);
     model_ = std::make_unique<nn::Linear>(data_.features, data_.classes);
     P_ = model_->num_params();
     n_ = data_.train.n();

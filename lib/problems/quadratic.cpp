@@ -346,18 +346,18 @@ class QuadraticProblem final : public Problem {
 };
 
 std::unique_ptr<Problem> make_quadratic(const Options& o, uint64_t seed) {
-  const int64_t dim = o.i("dim");
-  const int64_t val_rows = o.i("val_rows") == 0 ? dim : o.i("val_rows");
-  const double cond = o.r("cond"), lr = o.r("inner_lr"), lambda_init = o.r("lambda_init");
+  const int64_t dim = o.get_int("dim");
+  const int64_t val_rows = o.get_int("val_rows") == 0 ? dim : o.get_int("val_rows");
+  const double cond = o.get_real("cond"), lr = o.get_real("inner_lr"), lambda_init = o.get_real("lambda_init");
   // Gradient descent on the quadratic inner loss is stable iff α·λmax(K) < 2, K = A + diag(e^λ),
   // λmax(K) ≤ cond + max e^λ. Checked at the initial λ (a run that drives λ up can still leave it).
   const double curvature = cond + std::exp(lambda_init);
   if (!(lr * curvature < 2)) {
-    throw option_error("option 'inner_lr': " + o.s("inner_lr") + " makes the inner loop unstable (needs inner_lr < 2/(cond + exp(lambda_init)) = " +
+    throw option_error("option 'inner_lr': " + o.get_string("inner_lr") + " makes the inner loop unstable (needs inner_lr < 2/(cond + exp(lambda_init)) = " +
                        std::to_string(2 / curvature) + ")");
   }
-  return std::make_unique<QuadraticProblem>(dim, cond, val_rows, o.r("noise"), o.i("inner_steps"), lr, lambda_init,
-                                            o.s("theta0") == "random", seed);
+  return std::make_unique<QuadraticProblem>(dim, cond, val_rows, o.get_real("noise"), o.get_int("inner_steps"), lr, lambda_init,
+                                            o.get_string("theta0") == "random", seed);
 }
 
 }  // namespace

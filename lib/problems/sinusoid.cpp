@@ -156,9 +156,9 @@ class SinusoidProblem final : public Problem {
 };
 
 std::unique_ptr<Problem> make_sinusoid(const Options& o, uint64_t seed) {
-  const int64_t steps = o.i("inner_steps");
-  const int64_t eval_steps = o.i("eval_inner_steps") < 0 ? steps : o.i("eval_inner_steps");
-  return std::make_unique<SinusoidProblem>(o.i("k_shot"), o.i("hidden"), steps, o.r("inner_lr"), o.i("eval_tasks"),
+  const int64_t steps = o.get_int("inner_steps");
+  const int64_t eval_steps = o.get_int("eval_inner_steps") < 0 ? steps : o.get_int("eval_inner_steps");
+  return std::make_unique<SinusoidProblem>(o.get_int("k_shot"), o.get_int("hidden"), steps, o.get_real("inner_lr"), o.get_int("eval_tasks"),
                                            eval_steps, seed);
 }
 

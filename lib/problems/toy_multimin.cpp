@@ -265,9 +265,9 @@ class ToyMultiminProblem final : public Problem {
 };
 
 std::unique_ptr<Problem> make_toy_multimin(const Options& o, uint64_t seed) {
-  return std::make_unique<ToyMultiminProblem>(o.i("n_train"), o.r("noise"), o.r("l2_init"), o.r("omega_max"),
-                                              o.i("inner_steps"), o.r("inner_lr"), o.i("eval_restarts"),
-                                              o.r("gibbs_tau"), seed);
+  return std::make_unique<ToyMultiminProblem>(o.get_int("n_train"), o.get_real("noise"), o.get_real("l2_init"), o.get_real("omega_max"),
+                                              o.get_int("inner_steps"), o.get_real("inner_lr"), o.get_int("eval_restarts"),
+                                              o.get_real("gibbs_tau"), seed);
 }
 
 }  // namespace

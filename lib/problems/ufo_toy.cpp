@@ -260,8 +260,8 @@ class UfoToyProblem final : public Problem {
 };
 
 void check_x0_range(const Options& o) {
-  if (!(o.r("x0_min") < o.r("x0_max"))) {
-    throw option_error("options 'x0_min' (" + o.s("x0_min") + ") and 'x0_max' (" + o.s("x0_max") +
+  if (!(o.get_real("x0_min") < o.get_real("x0_max"))) {
+    throw option_error("options 'x0_min' (" + o.get_string("x0_min") + ") and 'x0_max' (" + o.get_string("x0_max") +
                        "): x0_min must be below x0_max");
   }
 }
@@ -274,13 +274,13 @@ std::vector<std::pair<std::string, std::string>> toy_run_defaults() {
 std::unique_ptr<Problem> make_counterexample(const Options& o, uint64_t seed) {
   (void)seed;  // no random instance data
   check_x0_range(o);
-  const int64_t r = o.i("inner_steps");
-  const double alpha = o.r("inner_lr"), a1 = o.r("a1"), a2 = o.r("a2"), D = o.r("D");
+  const int64_t r = o.get_int("inner_steps");
+  const double alpha = o.get_real("inner_lr"), a1 = o.get_real("a1"), a2 = o.get_real("a2"), D = o.get_real("D");
   if (!(a1 < a2)) {
-    throw option_error("options 'a1' (" + o.s("a1") + ") and 'a2' (" + o.s("a2") + "): the family needs a1 < a2");
+    throw option_error("options 'a1' (" + o.get_string("a1") + ") and 'a2' (" + o.get_string("a2") + "): the family needs a1 < a2");
   }
   if (!(alpha * a2 < 1)) {
-    throw option_error("options 'inner_lr' (" + o.s("inner_lr") + ") and 'a2' (" + o.s("a2") +
+    throw option_error("options 'inner_lr' (" + o.get_string("inner_lr") + ") and 'a2' (" + o.get_string("a2") +
                        "): the family needs inner_lr·a2 < 1");
   }
   const ufo_toy::Family fam = ufo_toy::counterexample_family(r, alpha, a1, a2, D);
@@ -288,21 +288,21 @@ std::unique_ptr<Problem> make_counterexample(const Options& o, uint64_t seed) {
   nlohmann::json extra = {{"family", {{"D", D}, {"p1", fam.p1}, {"p2", fam.p2}, {"K", fam.K}, {"b2", fam.b2},
                                       {"A", fam.A}, {"theta_fo", fam.theta_fo},
                                       {"dM_at_theta_fo", fam.dM_at_theta_fo}, {"theta_star", fam.theta_star}}}};
-  return std::make_unique<UfoToyProblem>("ufo-counterexample", p, o.r("x0_min"), o.r("x0_max"), std::move(extra));
+  return std::make_unique<UfoToyProblem>("ufo-counterexample", p, o.get_real("x0_min"), o.get_real("x0_max"), std::move(extra));
 }
 
 std::unique_ptr<Problem> make_qcurve(const Options& o, uint64_t seed) {
   (void)seed;
   check_x0_range(o);
   ufo_toy::Params p;
-  p.steps = o.i("inner_steps");
-  p.lr = o.r("inner_lr");
-  p.a[0] = o.r("a1");
-  p.a[1] = o.r("a2");
-  p.b[0] = o.r("b1");
-  p.b[1] = o.r("b2");
-  p.A = o.r("A");
-  return std::make_unique<UfoToyProblem>("ufo-qcurve", p, o.r("x0_min"), o.r("x0_max"), nlohmann::json::object());
+  p.steps = o.get_int("inner_steps");
+  p.lr = o.get_real("inner_lr");
+  p.a[0] = o.get_real("a1");
+  p.a[1] = o.get_real("a2");
+  p.b[0] = o.get_real("b1");
+  p.b[1] = o.get_real("b2");
+  p.A = o.get_real("A");
+  return std::make_unique<UfoToyProblem>("ufo-qcurve", p, o.get_real("x0_min"), o.get_real("x0_max"), nlohmann::json::object());
 }
 
 }  // namespace

@@ -198,7 +198,7 @@ TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
   std::unique_ptr<Problem> problem;
   std::unique_ptr<Estimator> est;
   try {
-    problem = pinfo.make(run.problem_opts, static_cast<uint64_t>(ro.i("instance_seed")));
+    problem = pinfo.make(run.problem_opts, static_cast<uint64_t>(ro.get_int("instance_seed")));
     est = minfo.make(run.method_opts, *problem, run.problem_opts);
   } catch (...) {
     std::error_code ignored;
@@ -210,10 +210,10 @@ TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
   write_json_atomic(out / "config.json", run.config);
 
   tbb::global_control threads_ctl(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(p.threads));
-  const int64_t meta_batch = ro.i("meta_batch");
-  const int64_t eval_every = ro.i("eval_every"), log_every = ro.i("log_every");
-  const double lr0 = ro.r("outer_lr");
-  const std::string schedule = ro.s("schedule");
+  const int64_t meta_batch = ro.get_int("meta_batch");
+  const int64_t eval_every = ro.get_int("eval_every"), log_every = ro.get_int("log_every");
+  const double lr0 = ro.get_real("outer_lr");
+  const std::string schedule = ro.get_string("schedule");
   OuterOptimizer opt(outer_optimizer_config(ro), problem->lambda_dim());
 
   Rng init_rng(p.seed, {stream_init});
