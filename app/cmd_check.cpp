@@ -1,6 +1,6 @@
 // bilevel-opt check: every requested estimator on one seeded problem instance, against exact.
-#include <iomanip>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include "commands.hpp"
@@ -23,20 +23,7 @@ void setup_check(CLI::App& app) {
     std::string item;
     while (std::getline(ss, item, ','))
       if (!item.empty()) opts->methods.push_back(item);
-    const auto out = run_check(*opts);
-    std::cout << std::left << std::setw(14) << "method" << std::setw(14) << "rel. bias" << std::setw(12) << "cosine"
-              << std::setw(14) << "variance" << std::setw(12) << "grads" << "hvps\n";
-    for (const auto& [name, e] : out["estimators"].items()) {
-      if (!e["applicable"].get<bool>()) {
-        std::cout << std::setw(14) << name << "(does not apply)\n";
-        continue;
-      }
-      auto num = [](const nlohmann::json& j) { return j.is_null() ? NAN : j.get<double>(); };
-      std::cout << std::setw(14) << name << std::setw(14) << std::setprecision(4) << num(e["relative_bias"])
-                << std::setw(12) << num(e["cosine_to_exact"]) << std::setw(14) << num(e["variance"]) << std::setw(12)
-                << num(e["grad_evals_per_sample"]) << num(e["hvps_per_sample"]) << "\n";
-    }
-    std::cout << "written: " << opts->out_file << "\n";
+    std::cout << check_table_text(run_check(*opts)) << "written: " << opts->out_file << "\n";
   });
 }
 

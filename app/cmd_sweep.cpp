@@ -1,5 +1,6 @@
 // bilevel-opt sweep: run a grid of train runs from a spec file, each in its own child process.
 #include <iostream>
+#include <memory>
 
 #include "commands.hpp"
 #include "run/sweep.hpp"
@@ -42,24 +43,17 @@ void setup_sweep(CLI::App& app) {
       std::cout << o.listing;
       return;
     }
-    size_t ok = 0, failed = 0, early = 0;
+    size_t failed = 0, early = 0;
     for (const auto& [status, n] : o.finished) {
-      if (status == "ok") ok += n;
-      else if (status == "error" || status == "failed") failed += n;
-      else early += n;
+      if (status == "error" || status == "failed") failed += n;
+      else if (status != "ok") early += n;
     }
-    if (p.progress) {
-      std::cerr << "bilevel-opt sweep: " << o.launched << " runs launched: " << ok << " ok";
-      for (const auto& [status, n] : o.finished)
-        if (status != "ok") std::cerr << ", " << n << " " << status;
-      if (o.skipped) std::cerr << "; " << o.skipped << " already ok";
-      std::cerr << "; index in " << p.out_dir << "/index.json\n";
-    }
+    if (p.progress) std::cerr << sweep_summary(p, o) << "\n";
     const std::string again = "continue with: bilevel-opt sweep " + p.spec_file + " --out " + p.out_dir +
                               " --resume" + (opts->shard.empty() ? "" : " --shard " + opts->shard);
     if (failed) {
-      throw std::runtime_error(std::to_string(failed) + " run" + (failed > 1 ? "s" : "") +
-                               " failed (see the index and each run's train.log); " + again);
+      throw run_failed(std::to_string(failed) + " run" + (failed > 1 ? "s" : "") +
+                       " failed (see the index and each run's train.log); " + again);
     }
     if (o.stopped) {
       throw run_stopped("sweep stopped by a signal: " + std::to_string(o.not_started) + " runs not started; " + again);

@@ -1,17 +1,12 @@
 // bilevel-opt train: run one bilevel optimization experiment and write a run directory.
-#include <atomic>
-#include <csignal>
 #include <iostream>
+#include <memory>
 
 #include "commands.hpp"
 #include "run/train.hpp"
+#include "sys/process.hpp"
 
 namespace bilevel::app {
-
-namespace {
-std::atomic<bool> g_stop{false};
-extern "C" void on_stop_signal(int) { g_stop.store(true); }
-}  // namespace
 
 void setup_train(CLI::App& app) {
   auto opts = std::make_shared<TrainParams>();
@@ -31,10 +26,9 @@ void setup_train(CLI::App& app) {
   sub->add_flag("--force", opts->force, "Overwrite a run directory that already holds a result");
   sub->add_flag("--quiet", opts->quiet, "No progress line");
   sub->callback([opts] {
-    ResolvedRun run = resolve_run(*opts);  // every input error surfaces here, before any file is written
-    std::signal(SIGINT, on_stop_signal);
-    std::signal(SIGTERM, on_stop_signal);
-    TrainOutcome outcome = run_train(run, &g_stop);
+    const ResolvedRun run = resolve_run(*opts);  // every input error surfaces here, before any file is written
+    const sys::StopSignals signals;              // SIGINT/SIGTERM end the run after its current step
+    const TrainOutcome outcome = run_train(run, &signals.requested());
     if (!opts->quiet) {
       std::cerr << "bilevel-opt train: " << outcome.status << " after " << outcome.result["steps"] << " steps, "
                 << outcome.result["grad_evals"] << " grad evals; results in " << opts->out_dir << "\n";

@@ -3,14 +3,20 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <iomanip>
+#include <sstream>
 
+#include "base/number_text.hpp"
 #include "hypergrad/estimator.hpp"
-#include "run/files.hpp"
-#include "run/train.hpp"
+#include "sys/files.hpp"
 
 namespace bilevel {
 
 namespace {
+
+// Random streams of check: (seed, purpose, …).
+enum CheckStream : uint64_t { check_init = 1, check_task = 2, check_reference = 3, check_samples = 4 };
+
 nlohmann::json to_json(const Tensor& t) {
   nlohmann::json j;
   j["shape"] = t.shape().to_vector();
@@ -19,80 +25,138 @@ nlohmann::json to_json(const Tensor& t) {
   j["values"] = v;
   return j;
 }
+
 double cosine(const Tensor& a, const Tensor& b) {
   const double na = std::sqrt(norm2(a)), nb = std::sqrt(norm2(b));
   return (na > 0 && nb > 0) ? dot(a, b) / (na * nb) : NAN;
 }
-}  // namespace
 
-nlohmann::json run_check(const CheckParams& cp) {
-  if (cp.samples < 1) throw option_error("--samples must be ≥ 1, got " + std::to_string(cp.samples));
-  const ProblemInfo& pinfo = find_problem(cp.problem);
+struct CheckSetup {
+  const ProblemInfo* problem = nullptr;
   std::vector<const MethodInfo*> methods;
+  Options problem_opts;
+  std::vector<Options> method_opts;  // per method
+};
+
+// Names and options, all checked before any work: a --set key is valid if the problem or some requested
+// method declares it; method options are resolved per method.
+CheckSetup resolve_check(const CheckParams& cp) {
+  if (cp.samples < 1) throw option_error("--samples must be ≥ 1, got " + std::to_string(cp.samples));
+  CheckSetup s;
+  s.problem = &find_problem(cp.problem);
   if (cp.methods.empty()) {
-    for (const auto& m : method_registry()) methods.push_back(&m);
+    for (const auto& m : method_registry()) s.methods.push_back(&m);
   } else {
-    for (const auto& name : cp.methods) methods.push_back(&find_method(name));
+    for (const auto& name : cp.methods) s.methods.push_back(&find_method(name));
   }
   std::map<std::string, std::string> given;
   for (const auto& tok : cp.sets) {
     auto [k, v] = parse_key_value(tok);
     given[k] = v;
   }
-  Options popts = Options::resolve("problem " + pinfo.name, pinfo.options, given);
-  // Method options are resolved per method: a key is valid if some requested method declares it.
-  std::vector<Options> mopts;
+  s.problem_opts = Options::resolve("problem " + s.problem->name, s.problem->options, given);
   std::map<std::string, std::string> left = given;
-  for (const auto* m : methods) {
+  for (const auto* m : s.methods) {
     std::map<std::string, std::string> mine = given;
-    mopts.push_back(Options::resolve("method " + m->name, m->options, mine));
-    for (const auto& s : m->options) left.erase(s.key);
+    s.method_opts.push_back(Options::resolve("method " + m->name, m->options, mine));
+    for (const auto& spec : m->options) left.erase(spec.key);
   }
   if (!left.empty()) {
     std::vector<std::string> valid;
-    for (const auto& s : pinfo.options) valid.push_back(s.key);
-    for (const auto* m : methods)
-      for (const auto& s : m->options) valid.push_back(s.key);
+    for (const auto& spec : s.problem->options) valid.push_back(spec.key);
+    for (const auto* m : s.methods)
+      for (const auto& spec : m->options) valid.push_back(spec.key);
     throw_unknown_keys(left, valid);
   }
   if (!cp.out_file.empty()) {
     const auto parent = std::filesystem::path(cp.out_file).parent_path();
-    if (!parent.empty()) ensure_writable_dir(parent);
+    if (!parent.empty()) sys::ensure_writable_dir(parent);
   }
+  return s;
+}
 
-  auto problem = pinfo.make(popts, 0);
-  Rng init_rng(cp.seed, {1});
-  Tensor lambda = problem->init_lambda(init_rng);
-  Rng task_rng(cp.seed, {2, 0, 0});
-  Task task = problem->sample_task(task_rng);
-
-  nlohmann::json out;
-  out["problem"] = cp.problem;
-  out["seed"] = cp.seed;
-  out["samples"] = cp.samples;
-  out["problem_options"] = popts.to_json();
+nlohmann::json instance_json(const Problem& problem, const Tensor& lambda, const Task& task) {
   nlohmann::json inst;
   inst["lambda"] = to_json(lambda);
   {
     ad::NoGradGuard ng;
-    inst["theta0"] = to_json(problem->theta0(ad::constant(lambda), task).value());
+    inst["theta0"] = to_json(problem.theta0(ad::constant(lambda), task).value());
   }
-  inst["inner_lr"] = problem->inner().lr;
-  inst["inner_steps"] = problem->inner().steps;
+  inst["inner_lr"] = problem.inner().lr;
+  inst["inner_steps"] = problem.inner().steps;
   nlohmann::json tj;
   for (size_t i = 0; i < task.x.size(); ++i) tj["x"].push_back(to_json(task.x[i]));
   for (size_t i = 0; i < task.y.size(); ++i) tj["y"].push_back(to_json(task.y[i]));
   for (const auto& l : task.labels) tj["labels"].push_back(l);
   tj["id"] = task.id;
   inst["task"] = tj;
-  inst["problem"] = problem->describe();
-  out["instance"] = inst;
+  inst["problem"] = problem.describe();
+  return inst;
+}
+
+// `samples` estimates of method `mi` (coins from stream (seed, check_samples, mi, s)) against `g_exact`.
+nlohmann::json sample_estimator(Estimator& est, const Problem& problem, const Tensor& lambda, const Task& task,
+                                const Tensor& g_exact, const CheckParams& cp, uint64_t mi) {
+  Tensor mean(lambda.shape());
+  std::vector<Tensor> draws;
+  double ge = 0, hv = 0, pk = 0, loss = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t s = 0; s < cp.samples; ++s) {
+    est.begin_step(s);
+    Rng rng(cp.seed, {check_samples, mi, static_cast<uint64_t>(s)});
+    HypergradResult r = est.estimate(problem, lambda, task, rng);
+    est.end_step({r});
+    axpy(real(1), r.grad, mean);
+    ge += static_cast<double>(r.grad_evals);
+    hv += static_cast<double>(r.hvps);
+    pk = std::max(pk, static_cast<double>(r.peak_bytes));
+    loss = r.outer_loss;
+    draws.push_back(std::move(r.grad));
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double n = static_cast<double>(cp.samples);
+  mean = scaled(mean, real(1) / static_cast<real>(cp.samples));
+  double var = 0;
+  for (const auto& d : draws) var += norm2(sub(d, mean));
+  var /= std::max<double>(1, n - 1);
+  const Tensor bias = sub(mean, g_exact);
+  nlohmann::json e;
+  e["mean"] = to_json(mean);
+  e["bias_norm"] = json_number(std::sqrt(norm2(bias)));
+  e["relative_bias"] = json_number(std::sqrt(norm2(bias)) / std::max(std::sqrt(norm2(g_exact)), 1e-300));
+  e["cosine_to_exact"] = json_number(cosine(mean, g_exact));
+  e["variance"] = json_number(var);  // trace of the sample covariance
+  e["standard_error"] = json_number(std::sqrt(var / n));
+  e["outer_loss"] = json_number(loss);
+  e["grad_evals_per_sample"] = ge / n;
+  e["hvps_per_sample"] = hv / n;
+  e["peak_bytes"] = pk;
+  e["seconds_per_sample"] = secs / n;
+  return e;
+}
+
+}  // namespace
+
+nlohmann::json run_check(const CheckParams& cp) {
+  const CheckSetup setup = resolve_check(cp);
+  auto problem = setup.problem->make(setup.problem_opts, 0);
+  Rng init_rng(cp.seed, {check_init});
+  const Tensor lambda = problem->init_lambda(init_rng);
+  Rng task_rng(cp.seed, {check_task, 0, 0});
+  const Task task = problem->sample_task(task_rng);
+
+  nlohmann::json out;
+  out["problem"] = cp.problem;
+  out["seed"] = cp.seed;
+  out["samples"] = cp.samples;
+  out["problem_options"] = setup.problem_opts.to_json();
+  out["instance"] = instance_json(*problem, lambda, task);
 
   // Reference: the exact hypergradient (stored trajectory).
   std::map<std::string, std::string> none;
-  Options exact_opts = Options::resolve("method exact", find_method("exact").options, none);
-  auto exact = find_method("exact").make(exact_opts, *problem, popts);
-  Rng ref_rng(cp.seed, {3});
+  const Options exact_opts = Options::resolve("method exact", find_method("exact").options, none);
+  auto exact = find_method("exact").make(exact_opts, *problem, setup.problem_opts);
+  Rng ref_rng(cp.seed, {check_reference});
   const Tensor g_exact = exact->estimate(*problem, lambda, task, ref_rng).grad;
   out["exact"] = to_json(g_exact);
   if (auto cf = problem->closed_form_unrolled(lambda, task)) {
@@ -102,59 +166,41 @@ nlohmann::json run_check(const CheckParams& cp) {
   if (auto cf = problem->closed_form_ift(lambda, task)) out["closed_form_ift"] = to_json(*cf);
 
   nlohmann::json ests = nlohmann::json::object();
-  for (size_t mi = 0; mi < methods.size(); ++mi) {
-    const MethodInfo& m = *methods[mi];
-    nlohmann::json e;
+  for (size_t mi = 0; mi < setup.methods.size(); ++mi) {
+    const MethodInfo& m = *setup.methods[mi];
     std::unique_ptr<Estimator> est;
     try {
-      est = m.make(mopts[mi], *problem, popts);
+      est = m.make(setup.method_opts[mi], *problem, setup.problem_opts);
     } catch (const option_error& err) {
-      if (!cp.methods.empty()) throw;
-      e["applicable"] = false;
-      e["reason"] = err.what();
-      ests[m.name] = e;
+      if (!cp.methods.empty()) throw;  // a method asked for by name must apply
+      ests[m.name] = {{"applicable", false}, {"reason", err.what()}};
       continue;
     }
+    nlohmann::json e = sample_estimator(*est, *problem, lambda, task, g_exact, cp, mi);
     e["applicable"] = true;
-    e["options"] = mopts[mi].to_json();
-    Tensor mean(lambda.shape());
-    std::vector<Tensor> draws;
-    double ge = 0, hv = 0, pk = 0, loss = 0;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t s = 0; s < cp.samples; ++s) {
-      est->begin_step(s);
-      Rng rng(cp.seed, {4, mi, static_cast<uint64_t>(s)});
-      HypergradResult r = est->estimate(*problem, lambda, task, rng);
-      est->end_step({r});
-      axpy(real(1), r.grad, mean);
-      ge += static_cast<double>(r.grad_evals);
-      hv += static_cast<double>(r.hvps);
-      pk = std::max(pk, static_cast<double>(r.peak_bytes));
-      loss = r.outer_loss;
-      draws.push_back(std::move(r.grad));
-    }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    mean = scaled(mean, real(1) / static_cast<real>(cp.samples));
-    double var = 0;
-    for (const auto& d : draws) var += norm2(sub(d, mean));
-    var /= std::max<double>(1, static_cast<double>(cp.samples - 1));
-    const Tensor bias = sub(mean, g_exact);
-    e["mean"] = to_json(mean);
-    e["bias_norm"] = json_number(std::sqrt(norm2(bias)));
-    e["relative_bias"] = json_number(std::sqrt(norm2(bias)) / std::max(std::sqrt(norm2(g_exact)), 1e-300));
-    e["cosine_to_exact"] = json_number(cosine(mean, g_exact));
-    e["variance"] = json_number(var);  // trace of the sample covariance
-    e["standard_error"] = json_number(std::sqrt(var / static_cast<double>(cp.samples)));
-    e["outer_loss"] = json_number(loss);
-    e["grad_evals_per_sample"] = ge / static_cast<double>(cp.samples);
-    e["hvps_per_sample"] = hv / static_cast<double>(cp.samples);
-    e["peak_bytes"] = pk;
-    e["seconds_per_sample"] = secs / static_cast<double>(cp.samples);
+    e["options"] = setup.method_opts[mi].to_json();
     ests[m.name] = e;
   }
   out["estimators"] = ests;
-  if (!cp.out_file.empty()) write_json_atomic(cp.out_file, out);
+  if (!cp.out_file.empty()) sys::write_json_atomic(cp.out_file, out);
   return out;
+}
+
+std::string check_table_text(const nlohmann::json& check) {
+  std::ostringstream s;
+  s << std::left << std::setw(14) << "method" << std::setw(14) << "rel. bias" << std::setw(12) << "cosine"
+    << std::setw(14) << "variance" << std::setw(12) << "grads" << "hvps\n";
+  auto num = [](const nlohmann::json& j) { return j.is_null() ? NAN : j.get<double>(); };
+  for (const auto& [name, e] : check["estimators"].items()) {
+    if (!e["applicable"].get<bool>()) {
+      s << std::setw(14) << name << "(does not apply)\n";
+      continue;
+    }
+    s << std::setw(14) << name << std::setw(14) << std::setprecision(4) << num(e["relative_bias"]) << std::setw(12)
+      << num(e["cosine_to_exact"]) << std::setw(14) << num(e["variance"]) << std::setw(12)
+      << num(e["grad_evals_per_sample"]) << num(e["hvps_per_sample"]) << "\n";
+  }
+  return s.str();
 }
 
 }  // namespace bilevel

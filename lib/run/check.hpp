@@ -1,7 +1,11 @@
 #pragma once
 // `bilevel-opt check`: every requested estimator on one seeded problem instance, against the exact
 // hypergradient (and closed forms where the problem has them). The JSON it writes holds the instance
-// (λ, θ₀, the task's data, inner lr and steps, the model layout) so anyone can rebuild it elsewhere.
+// (λ, θ₀, the task's data, inner lr and steps, the model layout) so anyone can rebuild it elsewhere, and per
+// estimator: the mean of `samples` estimates, bias_norm = ‖mean − exact‖, relative_bias = bias_norm / ‖exact‖,
+// cosine_to_exact (null when either vector is zero), variance (trace of the sample covariance),
+// standard_error, and cost counters per sample.
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -14,9 +18,14 @@ struct CheckParams {
   std::vector<std::string> sets;     // key=value (problem and method options)
   int64_t samples = 100;
   uint64_t seed = 0;
-  std::string out_file;
+  std::string out_file;              // "" : write nothing
 };
 
+// Computes the check and writes it to params.out_file (atomically). Throws option_error for bad input,
+// before any estimate is computed.
 nlohmann::json run_check(const CheckParams& params);
+
+// The summary table people read: one line per estimator (relative bias, cosine, variance, cost).
+std::string check_table_text(const nlohmann::json& check);
 
 }  // namespace bilevel

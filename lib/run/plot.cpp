@@ -1,17 +1,13 @@
 #include "run/plot.hpp"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <sstream>
 
 #include "base/errors.hpp"
-#include "run/files.hpp"
+#include "run/compare_table.hpp"
+#include "sys/files.hpp"
+#include "sys/process.hpp"
 
 namespace bilevel {
 
@@ -120,47 +116,24 @@ PlotFiles plot_files(const std::string& plot_file) {
   return f;
 }
 
-std::string find_on_path(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  std::stringstream ss(path ? path : "/usr/local/bin:/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(ss, dir, ':')) {
-    const fs::path p = (dir.empty() ? fs::path(".") : fs::path(dir)) / program;
-    if (::access(p.c_str(), X_OK) == 0 && fs::is_regular_file(p)) return p.string();
-  }
-  return "";
-}
-
 PlotFiles plot_curves(const CompareCurves& curves, const std::string& plot_file, bool logy) {
   const PlotFiles f = plot_files(plot_file);
   const fs::path dir = f.svg.parent_path().empty() ? fs::path(".") : f.svg.parent_path();
   std::error_code ec;
   fs::create_directories(dir, ec);
-  write_file_atomic(f.csv, compare_curves_csv(curves));
-  write_file_atomic(f.script, plot_gnuplot_script(curves, f.svg.filename().string(), f.png.filename().string(), logy));
-  const std::string gnuplot = find_on_path("gnuplot");
+  sys::write_file_atomic(f.csv, compare_curves_csv(curves));
+  sys::write_file_atomic(f.script, plot_gnuplot_script(curves, f.svg.filename().string(), f.png.filename().string(), logy));
+  const std::string gnuplot = sys::find_on_path("gnuplot");
   if (gnuplot.empty()) {
     throw tool_missing("gnuplot is not installed, so no plot was drawn (the curves are in " + f.csv.string() +
                        " and the script in " + f.script.string() +
                        "). Install it with: sudo apt-get install gnuplot-nox   (Debian/Ubuntu), then rerun, "
                        "or run: cd " + dir.string() + " && gnuplot " + f.script.filename().string());
   }
-  const std::string script_name = f.script.filename().string();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::chdir(dir.c_str()) != 0) ::_exit(126);
-    ::execl(gnuplot.c_str(), "gnuplot", script_name.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  if (pid < 0) throw io_error(std::string("cannot start gnuplot: ") + std::strerror(errno));
-  int st = 0;
-  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-    throw io_error("gnuplot failed on " + f.script.string() + " (" +
-                             (WIFEXITED(st) ? "exit code " + std::to_string(WEXITSTATUS(st)) : std::string("killed")) +
-                             ")");
-  }
+  sys::SpawnOptions opts;
+  opts.cwd = dir;
+  const sys::ExitStatus st = sys::wait_exit(sys::spawn_process(gnuplot, {"gnuplot", f.script.filename().string()}, opts));
+  if (!st.success()) throw io_error("gnuplot failed on " + f.script.string() + " (" + st.text() + ")");
   return f;
 }
 

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "run/compare.hpp"
+#include "run/compare_curves.hpp"
 
 namespace bilevel {
 
@@ -26,11 +26,8 @@ struct PlotFiles {
 // FILE.gp (the script, to restyle and rerun with `gnuplot FILE.gp` in that folder).
 PlotFiles plot_files(const std::string& plot_file);
 
-// Full path of `program` found on PATH, or "" if it is not there.
-std::string find_on_path(const std::string& program);
-
 // Writes the CSV and the script, then runs gnuplot in the plot's folder. Throws tool_missing (after writing
-// the CSV and the script) when gnuplot is not installed, std::runtime_error when it fails.
+// the CSV and the script) when gnuplot is not installed, io_error when it fails.
 PlotFiles plot_curves(const CompareCurves& curves, const std::string& plot_file, bool logy);
 
 }  // namespace bilevel

@@ -1,171 +1,31 @@
 #include "run/train.hpp"
 
 #include <oneapi/tbb/global_control.h>
-#include <oneapi/tbb/parallel_for.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <toml++/toml.h>
+#include <memory>
 
-#include "optim/outer.hpp"
-#include "run/build_info.hpp"
-#include "run/files.hpp"
+#include "base/number_text.hpp"
+#include "hypergrad/estimator.hpp"
+#include "run/meta_batch.hpp"
+#include "run/run_dir.hpp"
+#include "run/run_state.hpp"
+#include "sys/host.hpp"
 
 namespace bilevel {
 
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
-// Random streams: (seed, purpose, …) — each a pure function of its indices.
-enum Stream : uint64_t { stream_init = 1, stream_task = 2 };
-
-const std::vector<OptionSpec>& run_option_specs() {
-  static const std::vector<OptionSpec> specs = {
-      opt_int("meta_batch", 1, "tasks per outer step (estimated in parallel)", 1),
-      opt_choice("outer_opt", "adam", {"sgd", "adam"}, "outer optimizer"),
-      opt_real("outer_lr", 0.001, "outer learning rate (initial value of the schedule)", 0, 1e300, true),
-      opt_choice("schedule", "constant", {"constant", "inv", "linear"},
-                 "outer lr schedule: constant; inv: lr/(k+1); linear: lr·(1 − fraction of the budget used)"),
-      opt_real("adam_beta1", 0.9, "Adam β₁", 0, 1),
-      opt_real("adam_beta2", 0.999, "Adam β₂", 0, 1),
-      opt_real("adam_eps", 1e-8, "Adam ε", 0, 1e300, true),
-      opt_int("eval_every", 100, "evaluate test metrics every N outer steps (and at the start and end)", 1),
-      opt_int("log_every", 1, "write a curve row every N outer steps", 1),
-      opt_int("instance_seed", 0,
-              "seed of the problem instance (fixed matrices, evaluation tasks), kept fixed across --seed", 0),
-  };
-  return specs;
-}
-
 namespace {
 
-std::string toml_value_text(const toml::node& n, const std::string& key) {
-  if (auto v = n.value<std::string>()) return *v;
-  if (auto v = n.value<int64_t>(); v && n.is_integer()) return std::to_string(*v);
-  if (auto v = n.value<double>(); v && n.is_floating_point()) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", *v);
-    return buf;
-  }
-  if (auto v = n.value<bool>()) return *v ? "true" : "false";
-  throw option_error("config key '" + key + "': unsupported value type (use a string, number or boolean)");
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
-
-struct SpecialKeys {
-  std::map<std::string, std::string> values;  // problem, method, seed, steps, … from the config file
-};
-
-}  // namespace
-
-std::map<std::string, std::string> read_config_file(const std::string& path) {
-  if (!fs::exists(path)) throw option_error("--config '" + path + "': file not found");
-  toml::table tbl;
-  try {
-    tbl = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream s;
-    s << "--config '" << path << "': invalid TOML at line " << e.source().begin.line << ": " << e.description();
-    throw option_error(s.str());
-  }
-  std::map<std::string, std::string> out;
-  for (auto&& [k, v] : tbl) {
-    const std::string key(k.str());
-    if (auto* sub = v.as_table()) {
-      if (key != "problem_options" && key != "method_options" && key != "run") {
-        throw option_error("--config '" + path + "': unknown table [" + key +
-                           "] (use top-level keys or [problem_options], [method_options], [run])");
-      }
-      for (auto&& [k2, v2] : *sub) out[std::string(k2.str())] = toml_value_text(v2, std::string(k2.str()));
-    } else {
-      out[key] = toml_value_text(v, key);
-    }
-  }
-  return out;
-}
-
-ResolvedRun resolve_run(const TrainParams& in) {
-  ResolvedRun run;
-  run.params = in;
-  TrainParams& p = run.params;
-  std::map<std::string, std::string> given;
-  if (!p.config_file.empty()) {
-    auto cfg = read_config_file(p.config_file);
-    auto take = [&](const char* key, auto apply) {
-      auto it = cfg.find(key);
-      if (it == cfg.end()) return;
-      apply(it->second);
-      cfg.erase(it);
-    };
-    take("problem", [&](const std::string& v) { if (p.problem.empty()) p.problem = v; });
-    take("method", [&](const std::string& v) { if (p.method.empty()) p.method = v; });
-    take("seed", [&](const std::string& v) {
-      if (p.seed == 0) {
-        const int64_t s = parse_int("seed", v);
-        if (s < 0) throw option_error("config key 'seed': must be ≥ 0, got " + v);
-        p.seed = static_cast<uint64_t>(s);
-      }
-    });
-    take("steps", [&](const std::string& v) { if (p.steps == 0) p.steps = parse_int("steps", v); });
-    take("budget_grad_evals",
-         [&](const std::string& v) { if (p.budget_grad_evals == 0) p.budget_grad_evals = parse_int("budget_grad_evals", v); });
-    take("budget_seconds",
-         [&](const std::string& v) { if (p.budget_seconds == 0) p.budget_seconds = parse_real("budget_seconds", v); });
-    given = std::move(cfg);
-  }
-  for (const auto& tok : p.sets) {
-    auto [k, v] = parse_key_value(tok);
-    given[k] = v;
-  }
-  if (p.problem.empty()) throw option_error("no problem given (--problem NAME; see `bilevel-opt list problems`)");
-  if (p.method.empty()) throw option_error("no method given (--method NAME; see `bilevel-opt list methods`)");
-  if (p.steps < 0) throw option_error("--steps must be ≥ 0, got " + std::to_string(p.steps));
-  if (p.budget_grad_evals < 0) throw option_error("--budget-grad-evals must be ≥ 0");
-  if (p.budget_seconds < 0 || !std::isfinite(p.budget_seconds)) throw option_error("--budget-seconds must be ≥ 0");
-  if (p.threads < 1) throw option_error("--threads must be ≥ 1, got " + std::to_string(p.threads));
-  if (p.steps == 0 && p.budget_grad_evals == 0 && p.budget_seconds == 0) p.steps = 1000;
-
-  const ProblemInfo& pinfo = find_problem(p.problem);
-  const MethodInfo& minfo = find_method(p.method);
-  // Problem-specific run defaults sit below the user's values.
-  for (const auto& [k, v] : pinfo.run_defaults) given.emplace(k, v);
-
-  run.problem_opts = Options::resolve("problem " + pinfo.name, pinfo.options, given);
-  run.method_opts = Options::resolve("method " + minfo.name, minfo.options, given);
-  run.run_opts = Options::resolve("run", run_option_specs(), given);
-  if (!given.empty()) {
-    std::vector<std::string> valid;
-    for (const auto& s : pinfo.options) valid.push_back(s.key);
-    for (const auto& s : minfo.options) valid.push_back(s.key);
-    for (const auto& s : run_option_specs()) valid.push_back(s.key);
-    throw_unknown_keys(given, valid);
-  }
-
-  nlohmann::json c;
-  c["problem"] = p.problem;
-  c["method"] = p.method;
-  c["seed"] = p.seed;
-  c["steps"] = p.steps;
-  c["budget_grad_evals"] = p.budget_grad_evals;
-  c["budget_seconds"] = p.budget_seconds;
-  c["threads"] = p.threads;
-  c["problem_options"] = run.problem_opts.to_json();
-  c["method_options"] = run.method_opts.to_json();
-  c["run_options"] = run.run_opts.to_json();
-  c["version"] = build_version;
-  c["git_revision"] = build_git_revision;
-  c["build_type"] = build_type;
-  c["real"] = real_name;
-  if (!p.config_file.empty()) c["config_file"] = p.config_file;
-  run.config = c;
-  return run;
-}
-
-namespace {
 
 void add_metrics(nlohmann::json& row, const Metrics& m) {
   for (const auto& [k, v] : m) row[k] = json_number(v);
@@ -179,240 +39,235 @@ std::string format_eta(double s) {
   return buf;
 }
 
+// What stays fixed while one run goes.
+struct Loop {
+  const TrainParams& params;
+  const Options& run_opts;
+  const Problem& problem;
+  Estimator& estimator;  // its state (begin_step/end_step) changes from step to step
+  Budget budget;
+  int64_t meta_batch, eval_every, log_every;
+  bool progress;                   // a progress line on stderr
+  const std::atomic<bool>* stop;   // may be null
+
+  bool stop_requested() const { return stop != nullptr && stop->load(); }
+};
+
+// How the run ends: "ok" until something ends it early.
+struct RunEnd {
+  std::string status = "ok", message;
+  bool ok() const { return status == "ok"; }
+};
+
+// What one outer step reports to the curve and the progress line.
+struct StepReport {
+  double loss = 0, gnorm = 0, lr = 0;
+  Metrics extras;  // per-task extras summed over the meta-batch
+};
+
+// Evaluation and diagnostics count as evaluation time, not estimator time.
+void evaluate_into(nlohmann::json& row, const Loop& loop, RunState& s) {
+  const auto t0 = clock_type::now();
+  s.last_eval = loop.problem.evaluate(s.lambda);
+  s.counters.eval_seconds += seconds_since(t0);
+  add_metrics(row, s.last_eval);
+}
+
+void diagnostics_into(nlohmann::json& row, const Loop& loop, RunState& s) {
+  const auto t0 = clock_type::now();
+  add_metrics(row, loop.problem.diagnostics(s.lambda));
+  s.counters.eval_seconds += seconds_since(t0);
+}
+
+// Row 0: the initial λ, before any step.
+nlohmann::json initial_row(const Loop& loop, RunState& s) {
+  nlohmann::json row;
+  row["step"] = 0;
+  row["seconds"] = 0.0;
+  row["grad_evals"] = 0;
+  row["hvps"] = 0;
+  row["outer_loss"] = nullptr;
+  row["hypergrad_norm"] = nullptr;
+  evaluate_into(row, loop, s);
+  diagnostics_into(row, loop, s);
+  row["eval_seconds"] = s.counters.eval_seconds;
+  return row;
+}
+
+// One outer step: the meta-batch's hypergradient at λ, then λ ← optimizer step. Sets `end` when the step
+// diverges (λ is then left as it was if the hypergradient itself is not finite).
+StepReport outer_step(const Loop& loop, RunState& s, std::vector<HypergradResult>& results, RunEnd& end) {
+  const auto t0 = clock_type::now();
+  BILEVEL_FAULT_POINT("train_step");
+  RunCounters& c = s.counters;
+  loop.estimator.begin_step(c.step);
+  estimate_tasks(loop.problem, loop.estimator, s.lambda, loop.params.seed, c.step, 0, results);
+  MetaBatchResult m = reduce_meta_batch(results, loop.problem.lambda_dim());
+  c.grad_evals += m.grad_evals;
+  c.hvps += m.hvps;
+  c.peak_bytes = std::max(c.peak_bytes, m.peak_bytes);
+  loop.estimator.end_step(results);
+  // The schedule sees this step's cost already counted (schedule=linear) and the step not yet done.
+  StepReport r{m.outer_loss, std::sqrt(norm2(m.grad)), scheduled_lr(loop.run_opts, loop.budget, c),
+               std::move(m.extras)};
+  if (!std::isfinite(r.gnorm) || !std::isfinite(r.loss)) {
+    end = {"diverged", "non-finite hypergradient or outer loss at step " + std::to_string(c.step)};
+  } else {
+    s.optimizer.step(s.lambda, m.grad, r.lr);
+    if (!s.lambda.all_finite()) end = {"diverged", "λ became non-finite at step " + std::to_string(c.step)};
+  }
+  c.est_seconds += seconds_since(t0);
+  ++c.step;
+  s.record_loss(r.loss);
+  return r;
+}
+
+// The curve row after a step; evaluation metrics every eval_every steps and on the last row.
+nlohmann::json step_row(const Loop& loop, RunState& s, const StepReport& r, const RunEnd& end, bool last) {
+  const RunCounters& c = s.counters;
+  nlohmann::json row;
+  row["step"] = c.step;
+  row["seconds"] = c.est_seconds;
+  row["grad_evals"] = c.grad_evals;
+  row["hvps"] = c.hvps;
+  row["outer_loss"] = json_number(r.loss);
+  row["hypergrad_norm"] = json_number(r.gnorm);
+  row["outer_lr"] = r.lr;
+  for (const auto& [k, v] : loop.estimator.state()) row[k] = json_number(v);
+  for (const auto& [k, v] : r.extras)
+    if (k == "exact_drawn") row[k] = v;
+  if (end.ok()) {
+    diagnostics_into(row, loop, s);
+    if (c.step % loop.eval_every == 0 || last) evaluate_into(row, loop, s);
+  }
+  row["eval_seconds"] = c.eval_seconds;
+  return row;
+}
+
+void print_progress(const Loop& loop, const RunState& s, const StepReport& r) {
+  const double frac = loop.budget.fraction(s.counters);
+  const double eta = frac > 0 ? s.counters.est_seconds * (1 - frac) / frac : NAN;
+  std::fprintf(stderr, "\r  step %lld  %3.0f%%  ETA %s  outer_loss %.4g", static_cast<long long>(s.counters.step),
+               100 * frac, format_eta(eta).c_str(), r.loss);
+  for (const auto& [k, v] : loop.estimator.state()) std::fprintf(stderr, "  %s %.3g", k.c_str(), v);
+  std::fprintf(stderr, "   ");
+}
+
+// Outer steps until the budget is used, a stop is requested, the run diverges or something fails (status
+// "error" with the message; an internal error says so).
+RunEnd train_loop(const Loop& loop, RunState& s, CurveLog& curve) {
+  RunEnd end;
+  std::vector<HypergradResult> results(static_cast<size_t>(loop.meta_batch));
+  try {
+    while (true) {
+      if (loop.budget.fraction(s.counters) >= 1.0) break;
+      if (loop.stop_requested()) {
+        end.status = "interrupted";
+        break;
+      }
+      const StepReport r = outer_step(loop, s, results, end);
+      const bool last = !end.ok() || loop.budget.fraction(s.counters) >= 1.0 || loop.stop_requested();
+      if (s.counters.step % loop.log_every == 0 || last) curve.write_row(step_row(loop, s, r, end, last));
+      if (loop.progress) print_progress(loop, s, r);
+      if (!end.ok()) break;
+    }
+    curve.close();
+  } catch (const internal_error& e) {
+    end = {"error", std::string("internal error: ") + e.what()};
+  } catch (const std::exception& e) {
+    end = {"error", e.what()};
+  }
+  if (loop.progress) std::fprintf(stderr, "\n");
+  return end;
+}
+
+nlohmann::json final_metrics(const Loop& loop, const RunState& s, const RunEnd& end) {
+  nlohmann::json fin;
+  if (!s.recent_losses.empty()) {
+    double sum = 0;
+    for (double v : s.recent_losses) sum += v;
+    fin["outer_loss"] = json_number(sum / static_cast<double>(s.recent_losses.size()));
+  }
+  for (const auto& [k, v] : s.last_eval) fin[k] = json_number(v);
+  if (end.status == "ok" || end.status == "interrupted") {
+    for (const auto& [k, v] : loop.problem.diagnostics(s.lambda)) fin[k] = json_number(v);
+  }
+  return fin;
+}
+
+nlohmann::json result_json(const Loop& loop, const RunState& s, const RunEnd& end, double wall_seconds) {
+  const TrainParams& p = loop.params;
+  const RunCounters& c = s.counters;
+  nlohmann::json res;
+  res["status"] = end.status;
+  if (!end.message.empty()) res["message"] = end.message;
+  res["problem"] = p.problem;
+  res["method"] = p.method;
+  res["seed"] = p.seed;
+  res["steps"] = c.step;
+  res["grad_evals"] = c.grad_evals;
+  res["hvps"] = c.hvps;
+  res["seconds"] = c.est_seconds;
+  res["eval_seconds"] = c.eval_seconds;
+  res["wall_seconds"] = wall_seconds;
+  res["peak_rss_bytes"] = sys::peak_rss_bytes();
+  res["peak_estimator_bytes"] = c.peak_bytes;
+  res["final"] = final_metrics(loop, s, end);
+  res["lambda"] = lambda_summary(s.lambda);
+  return res;
+}
+
+struct Built {
+  std::unique_ptr<Problem> problem;
+  std::unique_ptr<Estimator> estimator;
+};
+
+// The problem (which may load data) and the estimator are built before anything is written: a missing data
+// file or an estimator refused for this problem leaves no run directory behind.
+Built build_problem_and_estimator(const ResolvedRun& run, const fs::path& out, bool out_existed) {
+  const ProblemInfo& pinfo = find_problem(run.params.problem);
+  const MethodInfo& minfo = find_method(run.params.method);
+  Built b;
+  try {
+    b.problem = pinfo.make(run.problem_opts, static_cast<uint64_t>(run.run_opts.get_int("instance_seed")));
+    b.estimator = minfo.make(run.method_opts, *b.problem, run.problem_opts);
+  } catch (...) {
+    std::error_code ignored;
+    if (!out_existed && fs::is_empty(out, ignored)) fs::remove(out, ignored);
+    throw;
+  }
+  return b;
+}
+
 }  // namespace
 
 TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
   const TrainParams& p = run.params;
   const fs::path out(p.out_dir);
   const bool out_existed = fs::exists(out);
-  ensure_writable_dir(out);
+  sys::ensure_writable_dir(out);
   if (fs::exists(out / "result.json") && !p.force) {
-    throw option_error("--out '" + p.out_dir + "' already holds a finished run (result.json); choose another directory or pass --force");
+    throw option_error("--out '" + p.out_dir +
+                       "' already holds a finished run (result.json); choose another directory or pass --force");
   }
-
-  // The problem (which may load data) and the estimator are built before anything is written: a missing data
-  // file or an estimator refused for this problem leaves no run directory behind.
-  const ProblemInfo& pinfo = find_problem(p.problem);
-  const MethodInfo& minfo = find_method(p.method);
-  const Options& ro = run.run_opts;
-  std::unique_ptr<Problem> problem;
-  std::unique_ptr<Estimator> est;
-  try {
-    problem = pinfo.make(run.problem_opts, static_cast<uint64_t>(ro.get_int("instance_seed")));
-    est = minfo.make(run.method_opts, *problem, run.problem_opts);
-  } catch (...) {
-    std::error_code ignored;
-    if (!out_existed && fs::is_empty(out, ignored)) fs::remove(out, ignored);
-    throw;
-  }
+  Built built = build_problem_and_estimator(run, out, out_existed);
   std::error_code ec;
   fs::remove(out / "result.json", ec);
-  write_json_atomic(out / "config.json", run.config);
+  sys::write_json_atomic(out / "config.json", run.config);
 
   tbb::global_control threads_ctl(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(p.threads));
-  const int64_t meta_batch = ro.get_int("meta_batch");
-  const int64_t eval_every = ro.get_int("eval_every"), log_every = ro.get_int("log_every");
-  const double lr0 = ro.get_real("outer_lr");
-  const std::string schedule = ro.get_string("schedule");
-  OuterOptimizer opt(outer_optimizer_config(ro), problem->lambda_dim());
-
-  Rng init_rng(p.seed, {stream_init});
-  Tensor lambda = problem->init_lambda(init_rng);
-
-  std::ofstream curve(out / "curve.jsonl", std::ios::trunc);
-  if (!curve) throw io_error("cannot write " + (out / "curve.jsonl").string());
-
+  const Options& ro = run.run_opts;
+  const Loop loop{p, ro, *built.problem, *built.estimator, Budget{p.steps, p.budget_grad_evals, p.budget_seconds},
+                  ro.get_int("meta_batch"), ro.get_int("eval_every"), ro.get_int("log_every"),
+                  !p.quiet && ::isatty(STDERR_FILENO), stop};
+  RunState state = initial_run_state(*built.problem, ro, p.seed);
+  CurveLog curve(out / "curve.jsonl");
   const auto wall_start = clock_type::now();
-  double est_seconds = 0, eval_seconds = 0;
-  int64_t grad_evals = 0, hvps = 0, peak_bytes = 0, step = 0;
-  std::string status = "ok", message;
-  Metrics last_eval;
-  std::vector<double> recent_losses;
-  const bool progress = !p.quiet && ::isatty(STDERR_FILENO);
-
-  auto evaluate = [&](nlohmann::json& row) {
-    const auto t0 = clock_type::now();
-    last_eval = problem->evaluate(lambda);
-    eval_seconds += std::chrono::duration<double>(clock_type::now() - t0).count();
-    add_metrics(row, last_eval);
-  };
-  auto diagnostics = [&](nlohmann::json& row) {
-    const auto t0 = clock_type::now();
-    add_metrics(row, problem->diagnostics(lambda));
-    eval_seconds += std::chrono::duration<double>(clock_type::now() - t0).count();
-  };
-  auto budget_fraction = [&]() {
-    double f = 0;
-    if (p.steps > 0) f = std::max(f, static_cast<double>(step) / static_cast<double>(p.steps));
-    if (p.budget_grad_evals > 0)
-      f = std::max(f, static_cast<double>(grad_evals + hvps) / static_cast<double>(p.budget_grad_evals));
-    if (p.budget_seconds > 0) f = std::max(f, est_seconds / p.budget_seconds);
-    return std::min(f, 1.0);
-  };
-
-  {
-    nlohmann::json row;
-    row["step"] = 0;
-    row["seconds"] = 0.0;
-    row["grad_evals"] = 0;
-    row["hvps"] = 0;
-    row["outer_loss"] = nullptr;
-    row["hypergrad_norm"] = nullptr;
-    evaluate(row);
-    diagnostics(row);
-    row["eval_seconds"] = eval_seconds;
-    curve << row.dump() << '\n' << std::flush;
-  }
-
-  std::vector<HypergradResult> results(static_cast<size_t>(meta_batch));
-  try {
-    while (true) {
-      if (budget_fraction() >= 1.0) break;
-      if (stop && stop->load()) {
-        status = "interrupted";
-        break;
-      }
-      const auto t0 = clock_type::now();
-      BILEVEL_FAULT_POINT("train_step");
-      est->begin_step(step);
-      const Tensor& lam = lambda;
-      tbb::parallel_for(
-          tbb::blocked_range<int64_t>(0, meta_batch, 1),
-          [&](const tbb::blocked_range<int64_t>& range) {
-            for (int64_t i = range.begin(); i != range.end(); ++i) {
-              Rng rng(p.seed, {stream_task, static_cast<uint64_t>(step), static_cast<uint64_t>(i)});
-              Task task = problem->sample_task(rng);
-              results[static_cast<size_t>(i)] = est->estimate(*problem, lam, task, rng);
-            }
-          },
-          tbb::simple_partitioner());
-      // Reduce in task order so the result does not depend on the thread count.
-      Tensor g(Shape{problem->lambda_dim()});
-      double loss = 0;
-      Metrics extras_sum;
-      for (const auto& r : results) {
-        axpy(real(1), r.grad, g);
-        loss += r.outer_loss;
-        grad_evals += r.grad_evals;
-        hvps += r.hvps;
-        peak_bytes = std::max(peak_bytes, r.peak_bytes);
-        for (const auto& [k, v] : r.extras) {
-          bool found = false;
-          for (auto& [k2, v2] : extras_sum)
-            if (k2 == k) v2 += v, found = true;
-          if (!found) extras_sum.emplace_back(k, v);
-        }
-      }
-      g = scaled(g, real(1) / static_cast<real>(meta_batch));
-      loss /= static_cast<double>(meta_batch);
-      est->end_step(results);
-      const double gnorm = std::sqrt(norm2(g));
-      double lr = lr0;
-      if (schedule == "inv") lr = lr0 / static_cast<double>(step + 1);
-      else if (schedule == "linear") lr = lr0 * (1.0 - budget_fraction());
-      if (!std::isfinite(gnorm) || !std::isfinite(loss)) {
-        status = "diverged";
-        message = "non-finite hypergradient or outer loss at step " + std::to_string(step);
-      } else {
-        opt.step(lambda, g, lr);
-        if (!lambda.all_finite()) {
-          status = "diverged";
-          message = "λ became non-finite at step " + std::to_string(step);
-        }
-      }
-      est_seconds += std::chrono::duration<double>(clock_type::now() - t0).count();
-      ++step;
-      recent_losses.push_back(loss);
-      if (recent_losses.size() > 10) recent_losses.erase(recent_losses.begin());
-
-      const bool last = status != "ok" || budget_fraction() >= 1.0 || (stop && stop->load());
-      if (step % log_every == 0 || last) {
-        nlohmann::json row;
-        row["step"] = step;
-        row["seconds"] = est_seconds;
-        row["grad_evals"] = grad_evals;
-        row["hvps"] = hvps;
-        row["outer_loss"] = json_number(loss);
-        row["hypergrad_norm"] = json_number(gnorm);
-        row["outer_lr"] = lr;
-        for (const auto& [k, v] : est->state()) row[k] = json_number(v);
-        for (const auto& [k, v] : extras_sum)
-          if (k == "exact_drawn") row[k] = v;
-        if (status == "ok") {
-          diagnostics(row);
-          if (step % eval_every == 0 || last) evaluate(row);
-        }
-        row["eval_seconds"] = eval_seconds;
-        curve << row.dump() << '\n' << std::flush;
-      }
-      if (progress) {
-        const double frac = budget_fraction();
-        const double eta = frac > 0 ? est_seconds * (1 - frac) / frac : NAN;
-        std::fprintf(stderr, "\r  step %lld  %3.0f%%  ETA %s  outer_loss %.4g", static_cast<long long>(step),
-                     100 * frac, format_eta(eta).c_str(), loss);
-        for (const auto& [k, v] : est->state()) std::fprintf(stderr, "  %s %.3g", k.c_str(), v);
-        std::fprintf(stderr, "   ");
-      }
-      if (status != "ok") break;
-    }
-  } catch (const internal_error& e) {
-    status = "error";
-    message = std::string("internal error: ") + e.what();
-  } catch (const std::exception& e) {
-    status = "error";
-    message = e.what();
-  }
-  if (progress) std::fprintf(stderr, "\n");
-  curve.close();
-
-  nlohmann::json res;
-  res["status"] = status;
-  if (!message.empty()) res["message"] = message;
-  res["problem"] = p.problem;
-  res["method"] = p.method;
-  res["seed"] = p.seed;
-  res["steps"] = step;
-  res["grad_evals"] = grad_evals;
-  res["hvps"] = hvps;
-  res["seconds"] = est_seconds;
-  res["eval_seconds"] = eval_seconds;
-  res["wall_seconds"] = std::chrono::duration<double>(clock_type::now() - wall_start).count();
-  res["peak_rss_bytes"] = peak_rss_bytes();
-  res["peak_estimator_bytes"] = peak_bytes;
-  nlohmann::json fin;
-  if (!recent_losses.empty()) {
-    double s = 0;
-    for (double v : recent_losses) s += v;
-    fin["outer_loss"] = json_number(s / static_cast<double>(recent_losses.size()));
-  }
-  for (const auto& [k, v] : last_eval) fin[k] = json_number(v);
-  if (status == "ok" || status == "interrupted") {
-    for (const auto& [k, v] : problem->diagnostics(lambda)) fin[k] = json_number(v);
-  }
-  res["final"] = fin;
-  nlohmann::json lam;
-  lam["file"] = "lambda.bin";
-  lam["dtype"] = sizeof(real) == 8 ? "float64" : "float32";
-  lam["shape"] = lambda.shape().to_vector();
-  lam["norm"] = json_number(std::sqrt(norm2(lambda)));
-  double mn = INFINITY, mx = -INFINITY, mean = 0;
-  for (int64_t i = 0; i < lambda.numel(); ++i) {
-    mn = std::min(mn, static_cast<double>(lambda[i]));
-    mx = std::max(mx, static_cast<double>(lambda[i]));
-    mean += lambda[i];
-  }
-  lam["min"] = json_number(mn);
-  lam["max"] = json_number(mx);
-  lam["mean"] = json_number(mean / static_cast<double>(std::max<int64_t>(1, lambda.numel())));
-  if (lambda.numel() <= 16) {
-    nlohmann::json vals = nlohmann::json::array();
-    for (int64_t i = 0; i < lambda.numel(); ++i) vals.push_back(json_number(lambda[i]));
-    lam["values"] = vals;
-  }
-  res["lambda"] = lam;
-  write_tensor_bin(out / "lambda.bin", lambda);
-  write_json_atomic(out / "result.json", res);
-  return {status, res};
+  curve.write_row(initial_row(loop, state));
+  const RunEnd end = train_loop(loop, state, curve);
+  const nlohmann::json res = result_json(loop, state, end, seconds_since(wall_start));
+  write_run_result(out, state.lambda, res);
+  return {end.status, res};
 }
 
 }  // namespace bilevel

@@ -12,9 +12,10 @@
 #include <vector>
 
 #include "run/compare.hpp"
-#include "run/files.hpp"
 #include "base/options.hpp"
 #include "run/plot.hpp"
+#include "sys/files.hpp"
+#include "sys/process.hpp"
 
 using namespace bilevel;
 namespace fs = std::filesystem;
@@ -42,13 +43,13 @@ void make_run(const fs::path& dir, const std::string& problem, const std::string
               {"problem_options", {{"inner_steps", 5}}},
               {"method_options", method_options},
               {"run_options", {{"outer_lr", 0.1}}}};
-  write_json_atomic(dir / "config.json", cfg);
+  sys::write_json_atomic(dir / "config.json", cfg);
   std::ofstream curve(dir / "curve.jsonl");
   for (const auto& r : rows) curve << r.dump() << "\n";
   if (status.empty()) return;
   json res = {{"status", status}, {"seconds", 1.0 + seed}, {"wall_seconds", 2.0 + seed},
               {"grad_evals", 100}, {"hvps", 10 * seed}, {"final", final_metrics}};
-  write_json_atomic(dir / "result.json", res);
+  sys::write_json_atomic(dir / "result.json", res);
 }
 
 json row(double step, double loss, double grad_evals = 0, double hvps = 0) {
@@ -154,9 +155,9 @@ TEST_SUITE("run") {
     const fs::path tmp = compare_temp_dir("warn");
     make_run(tmp / "a", "toy", "fo", 1, "ok", {row(0, 1)}, {{"outer_loss", 1}});
     make_run(tmp / "b", "toy", "fo", 2, "ok", {row(0, 1)}, {{"outer_loss", 1}});
-    json cfg = read_json(tmp / "b" / "config.json");
+    json cfg = sys::read_json(tmp / "b" / "config.json");
     cfg["problem_options"]["inner_steps"] = 10;
-    write_json_atomic(tmp / "b" / "config.json", cfg);
+    sys::write_json_atomic(tmp / "b" / "config.json", cfg);
     const Comparison c = compare_build(compare_find_runs({tmp.string()}), {"method"});
     REQUIRE(c.warnings.size() == 1);
     CHECK(c.warnings[0].find("problem_options.inner_steps (10, 5); add --by inner_steps") != std::string::npos);
@@ -221,7 +222,7 @@ TEST_SUITE("run") {
     CHECK(plot_files("out/x.svg").png == fs::path("out/x.png"));
     CHECK(plot_files("out/x").csv == fs::path("out/x.csv"));
 
-    if (find_on_path("gnuplot").empty()) {
+    if (sys::find_on_path("gnuplot").empty()) {
       MESSAGE("gnuplot is not installed: the rendering check is skipped (apt-get install gnuplot-nox)");
       return;
     }

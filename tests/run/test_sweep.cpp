@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "run/files.hpp"
 #include "run/sweep.hpp"
+#include "sys/files.hpp"
 
 using namespace bilevel;
 namespace fs = std::filesystem;
@@ -209,7 +209,7 @@ schedule = ["inv", "inv"]
     CHECK(o.finished.at("diverged") == 1);
     CHECK(o.finished.at("failed") == 1);
     CHECK_FALSE(o.stopped);
-    const auto idx = read_json(tmp / "out" / "index.json");
+    const auto idx = sys::read_json(tmp / "out" / "index.json");
     REQUIRE(idx["runs"].size() == 3);
     CHECK(idx["runs"][0]["name"] == "seed=1");
     CHECK(idx["runs"][0]["status"] == "ok");
@@ -229,7 +229,7 @@ schedule = ["inv", "inv"]
     const SweepSpec spec = sweep_spec_read(p.spec_file);
     TrainParams tp = sweep_run_params(spec, spec.runs[0]);
     tp.out_dir = "unused";
-    write_json_atomic(tmp / "out" / "runs" / "seed=1" / "config.json", resolve_run(tp).config);
+    sys::write_json_atomic(tmp / "out" / "runs" / "seed=1" / "config.json", resolve_run(tp).config);
     const auto before = fs::last_write_time(tmp / "out" / "runs" / "seed=1" / "result.json");
     const SweepOutcome again = run_sweep(p);
     CHECK(again.skipped == 1);
@@ -275,7 +275,7 @@ schedule = ["inv", "inv"]
     CHECK(o.launched == 2);
     CHECK(o.finished.at("interrupted") == 2);
     CHECK(o.not_started == 1);
-    const auto idx = read_json(tmp / "out" / "index.json");
+    const auto idx = sys::read_json(tmp / "out" / "index.json");
     CHECK(idx["counts"]["interrupted"] == 2);
     CHECK(idx["counts"]["pending"] == 1);
     fs::remove_all(tmp);

@@ -6,8 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "run/files.hpp"
+#include "run/run_dir.hpp"
 #include "run/train.hpp"
+#include "sys/files.hpp"
 
 using namespace bilevel;
 namespace fs = std::filesystem;
@@ -78,12 +79,12 @@ TEST_SUITE("run") {
     auto out = train(p);
     REQUIRE(out.status == "ok");
     const fs::path d = p.out_dir;
-    auto cfg = read_json(d / "config.json");
+    auto cfg = sys::read_json(d / "config.json");
     CHECK(cfg["problem"] == "quadratic");
     CHECK(cfg["problem_options"].contains("dim"));      // defaults are resolved and written
     CHECK(cfg["method_options"]["recompute"] == false);
     CHECK(cfg["run_options"].contains("outer_lr"));
-    auto res = read_json(d / "result.json");
+    auto res = sys::read_json(d / "result.json");
     CHECK(res["status"] == "ok");
     CHECK(res["steps"] == 5);
     CHECK(res["final"].contains("hypergrad_norm_exact"));
@@ -123,7 +124,7 @@ TEST_SUITE("run") {
     p.out_dir = temp_dir("div");
     auto out = train(p);
     CHECK(out.status == "diverged");
-    CHECK(read_json(fs::path(p.out_dir) / "result.json")["status"] == "diverged");
+    CHECK(sys::read_json(fs::path(p.out_dir) / "result.json")["status"] == "diverged");
     fs::remove_all(p.out_dir);
   }
 

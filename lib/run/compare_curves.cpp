@@ -1,0 +1,178 @@
+#include "run/compare_curves.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "base/errors.hpp"
+#include "sys/files.hpp"
+
+namespace bilevel {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// One run's logged values of the metric, and what else it logs.
+struct Series {
+  std::vector<double> x, v;  // logged values of the metric
+  double x_end = 0;          // x of the run's last row
+  std::set<std::string> metrics;  // every metric the run's rows carry
+};
+
+const std::set<std::string> not_metrics = {"step", "seconds", "grad_evals", "hvps", "eval_seconds"};
+
+double row_x(const nlohmann::json& row, const std::string& x) {
+  if (x != "grad_evals") return json_number_or_nan(row, x.c_str());
+  const double hvps = json_number_or_nan(row, "hvps");
+  return json_number_or_nan(row, "grad_evals") + (std::isfinite(hvps) ? hvps : 0.0);
+}
+
+Series read_series(const fs::path& dir, const std::string& metric, const std::string& x) {
+  const fs::path file = dir / "curve.jsonl";
+  std::string text;
+  try {
+    text = sys::read_file(file);
+  } catch (const usage_error&) {
+    throw option_error("compare: cannot read " + file.string());
+  }
+  std::istringstream in(text);
+  Series s;
+  std::string line;
+  size_t lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.empty()) continue;
+    nlohmann::json row;
+    try {
+      row = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw option_error("compare: corrupt " + file.string() + " line " + std::to_string(lineno) + ": " + e.what());
+    }
+    const double xv = row_x(row, x);
+    if (!std::isfinite(xv)) continue;
+    s.x_end = std::max(s.x_end, xv);
+    for (auto it = row.begin(); it != row.end(); ++it)
+      if (it->is_number() && !not_metrics.count(it.key())) s.metrics.insert(it.key());
+    const double v = json_number_or_nan(row, metric.c_str());
+    if (std::isfinite(v)) {
+      s.x.push_back(xv);
+      s.v.push_back(v);
+    }
+  }
+  return s;
+}
+
+std::string join(const std::set<std::string>& items) {
+  std::string out;
+  for (const auto& m : items) out += (out.empty() ? "" : ", ") + m;
+  return out;
+}
+
+// Refuses when some runs do not log the metric: curves of different metrics cannot be aggregated. `order`:
+// the runs in group order, so the example named is the first such run of the table.
+void check_metric_logged(const Comparison& c, const std::map<size_t, Series>& series,
+                         const std::vector<size_t>& order, const std::string& metric) {
+  std::vector<size_t> missing;
+  std::set<std::string> common;  // metrics every run logs
+  bool first = true;
+  for (size_t i : order) {
+    const Series& s = series.at(i);
+    if (s.v.empty()) missing.push_back(i);
+    if (first) common = s.metrics;
+    else {
+      std::set<std::string> both;
+      std::set_intersection(common.begin(), common.end(), s.metrics.begin(), s.metrics.end(),
+                            std::inserter(both, both.end()));
+      common = both;
+    }
+    first = false;
+  }
+  if (missing.empty()) return;
+  const std::string avail = join(common);
+  throw option_error("compare: metric '" + metric + "' is not in the curves of " + std::to_string(missing.size()) +
+                     " of " + std::to_string(series.size()) + " runs (e.g. " + c.runs[missing.front()].dir.string() +
+                     ", which logs: " + join(series.at(missing.front()).metrics) +
+                     "); curves of different metrics cannot be aggregated. Metrics every run logs: " +
+                     (avail.empty() ? "none" : avail));
+}
+
+// `points` equally spaced x values in [0, x_max] (rounded to integers for step and grad_evals; duplicates
+// dropped).
+std::vector<double> x_grid(double x_max, int points, bool integer_x) {
+  std::vector<double> grid;
+  for (int k = 0; k < points; ++k) {
+    double g = x_max * static_cast<double>(k) / static_cast<double>(points - 1);
+    if (integer_x) g = std::round(g);
+    if (grid.empty() || g > grid.back()) grid.push_back(g);
+  }
+  return grid;
+}
+
+CurveBand aggregate(const std::string& label, const std::vector<const Series*>& members,
+                    const std::vector<double>& grid) {
+  CurveBand band;
+  band.label = label;
+  band.runs = members.size();
+  const size_t need = (members.size() + 1) / 2;
+  std::vector<size_t> cursor(members.size(), 0);
+  for (double gx : grid) {
+    std::vector<double> vals;
+    for (size_t m = 0; m < members.size(); ++m) {
+      const Series& s = *members[m];
+      size_t& cur = cursor[m];
+      while (cur < s.x.size() && s.x[cur] <= gx) ++cur;
+      if (cur == 0 || gx > s.x_end) continue;  // nothing logged yet, or the run has ended
+      vals.push_back(s.v[cur - 1]);
+    }
+    if (vals.size() < need || vals.empty()) continue;
+    const CompareSummary sm = compare_summarize(vals);
+    band.x.push_back(gx);
+    band.median.push_back(sm.median);
+    band.q25.push_back(sm.q25);
+    band.q75.push_back(sm.q75);
+    band.n.push_back(sm.n);
+  }
+  return band;
+}
+
+}  // namespace
+
+CompareCurves compare_curves(const Comparison& c, const std::string& metric, const std::string& x, int points) {
+  if (x != "step" && x != "grad_evals" && x != "seconds") {
+    throw option_error("--x '" + x + "': expected step, grad_evals or seconds");
+  }
+  if (points < 2) throw option_error("--points must be ≥ 2, got " + std::to_string(points));
+  CompareCurves out;
+  out.problem = c.problem;
+  out.metric = metric;
+  out.x = x;
+  std::map<size_t, Series> series;
+  std::vector<size_t> order;
+  for (const auto& g : c.groups) {
+    for (size_t i : g.runs) {
+      if (c.runs[i].status != "ok") continue;
+      series[i] = read_series(c.runs[i].dir, metric, x);
+      order.push_back(i);
+    }
+  }
+  if (series.empty()) throw option_error("compare: no run with status ok, so no curves to draw");
+  check_metric_logged(c, series, order, metric);
+
+  double x_max = 0;
+  for (const auto& [i, s] : series) x_max = std::max(x_max, s.x_end);
+  const std::vector<double> grid = x_grid(x_max, points, x != "seconds");
+  for (const auto& g : c.groups) {
+    std::vector<const Series*> members;
+    for (size_t i : g.runs)
+      if (series.count(i)) members.push_back(&series.at(i));
+    if (members.empty()) continue;
+    out.bands.push_back(aggregate(g.label, members, grid));
+  }
+  return out;
+}
+
+}  // namespace bilevel

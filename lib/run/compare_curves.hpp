@@ -1,0 +1,35 @@
+#pragma once
+// `compare`, curves: one metric's learning curves, aligned on a common x grid (step, grad_evals + hvps, or
+// seconds) and aggregated per group as the median with an interquartile band.
+//
+// Alignment is last-value carry (an as-of join, pandas' merge_asof direction="backward"): at grid point x a
+// run's value is its most recent logged value at or before x. Evaluation metrics logged every eval_every
+// steps therefore read as "the last evaluation so far", never as a value interpolated between evaluations.
+// A run counts at x only between its first logged value and its last row (a run that stopped early is not
+// extended), and a group's band is drawn where at least half its runs count.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "run/compare_stats.hpp"
+
+namespace bilevel {
+
+// Curves of one metric, aggregated per group on a common grid of `points` x values in [0, max x].
+struct CurveBand {
+  std::string label;
+  size_t runs = 0;  // ok runs in the group
+  std::vector<double> x, median, q25, q75;
+  std::vector<size_t> n;  // runs counted at each x
+};
+struct CompareCurves {
+  std::string problem, metric, x;  // x: step | grad_evals | seconds
+  std::vector<CurveBand> bands;
+};
+
+// Reads curve.jsonl of every ok run. x = grad_evals means grad_evals + hvps (the count --budget-grad-evals
+// limits). Throws option_error for an unknown x, or when some runs do not log `metric` (naming them and the
+// metrics every run logs).
+CompareCurves compare_curves(const Comparison& c, const std::string& metric, const std::string& x, int points);
+
+}  // namespace bilevel

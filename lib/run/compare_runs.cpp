@@ -1,0 +1,123 @@
+#include "run/compare_runs.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "base/errors.hpp"
+#include "base/number_text.hpp"
+#include "sys/files.hpp"
+
+namespace bilevel {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_run_dir(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(dir / "config.json", ec);
+}
+
+void collect_runs(const fs::path& dir, std::vector<fs::path>& out) {
+  if (is_run_dir(dir)) {
+    out.push_back(dir);
+    return;
+  }
+  std::vector<fs::path> children;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.empty() || name[0] == '.') continue;
+    std::error_code ec2;
+    if (it->is_directory(ec2) && !it->is_symlink(ec2)) children.push_back(it->path());
+  }
+  std::sort(children.begin(), children.end());
+  for (const auto& c : children) collect_runs(c, out);
+}
+
+// A run directory: its config.json (which must parse) and its result.json (if readable).
+CompareRun read_run(const fs::path& d) {
+  CompareRun run;
+  run.dir = d;
+  try {
+    run.config = sys::read_json(d / "config.json");
+  } catch (const std::exception& e) {
+    throw option_error(std::string("compare: ") + e.what());
+  }
+  run.status = "incomplete";
+  std::error_code ec;
+  if (fs::exists(d / "result.json", ec)) {
+    try {
+      run.result = sys::read_json(d / "result.json");
+      if (run.result.is_object() && run.result.contains("status") && run.result["status"].is_string())
+        run.status = run.result["status"].get<std::string>();
+    } catch (const std::exception&) {
+      run.result = nullptr;  // written atomically, so unreadable means damaged afterwards: count it incomplete
+    }
+  }
+  return run;
+}
+
+}  // namespace
+
+std::vector<CompareRun> compare_find_runs(const std::vector<std::string>& roots) {
+  if (roots.empty()) throw option_error("compare: no directories given");
+  std::vector<fs::path> dirs;
+  for (const auto& r : roots) {
+    std::error_code ec;
+    if (!fs::is_directory(r, ec)) throw option_error("compare: '" + r + "' is not a directory");
+    collect_runs(r, dirs);
+  }
+  std::sort(dirs.begin(), dirs.end());
+  dirs.erase(std::unique(dirs.begin(), dirs.end()), dirs.end());
+  std::vector<CompareRun> runs;
+  for (const auto& d : dirs) {
+    CompareRun run = read_run(d);
+    if (!run.config.is_object() || !run.config.contains("problem") || !run.config.contains("method")) continue;
+    runs.push_back(std::move(run));
+  }
+  if (runs.empty()) {
+    std::string list;
+    for (const auto& r : roots) list += (list.empty() ? "" : ", ") + r;
+    throw option_error("compare: no run directories (with a config.json from `bilevel-opt train`) under " + list);
+  }
+  return runs;
+}
+
+std::string config_value_text(const nlohmann::json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_null()) return "";
+  if (j.is_boolean()) return j.get<bool>() ? "true" : "false";
+  if (j.is_number_float()) return shortest_text(j.get<double>());
+  return j.dump();
+}
+
+std::string compare_config_value(const nlohmann::json& config, const std::string& key) {
+  if (!config.is_object()) return "";
+  if (key.find('.') != std::string::npos) {
+    const nlohmann::json* j = &config;
+    std::stringstream ss(key);
+    std::string part;
+    while (std::getline(ss, part, '.')) {
+      if (!j->is_object() || !j->contains(part)) return "";
+      j = &(*j)[part];
+    }
+    return j->is_object() ? "" : config_value_text(*j);
+  }
+  if (config.contains(key) && !config[key].is_object()) return config_value_text(config[key]);
+  for (const char* table : {"problem_options", "method_options", "run_options"}) {
+    if (config.contains(table) && config[table].is_object() && config[table].contains(key))
+      return config_value_text(config[table][key]);
+  }
+  return "";
+}
+
+double json_number_or_nan(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return NAN;
+  const auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : NAN;
+}
+
+}  // namespace bilevel

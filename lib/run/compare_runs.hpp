@@ -1,0 +1,34 @@
+#pragma once
+// `compare`, discovery: the run directories under the given folders, and the option values that group them.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace bilevel {
+
+struct CompareRun {
+  std::filesystem::path dir;
+  nlohmann::json config;
+  nlohmann::json result;  // null without result.json
+  std::string status;     // result.json's status, or "incomplete"
+};
+
+// Every directory holding a run's config.json under the given roots (a root may itself be a run), sorted by
+// path; hidden folders and symbolic links are not entered. Throws option_error for a root that does not
+// exist or when no run is found.
+std::vector<CompareRun> compare_find_runs(const std::vector<std::string>& roots);
+
+// Value of a --by key in a run's config.json as text ("" when absent): a dotted path ("method_options.q"),
+// a top-level key ("method", "seed", "steps"), or an option name looked up in problem_options,
+// method_options and run_options ("q", "inner_steps").
+std::string compare_config_value(const nlohmann::json& config, const std::string& key);
+
+// A config value as option text: strings as they are, numbers as the shortest exact text (10.0 → "10"),
+// booleans true/false, null "".
+std::string config_value_text(const nlohmann::json& j);
+
+// j[key] as a double if it is a number, else NaN.
+double json_number_or_nan(const nlohmann::json& j, const char* key);
+
+}  // namespace bilevel

@@ -1,0 +1,49 @@
+#pragma once
+// `compare`, statistics: runs grouped by the values of the --by keys, and per group the summaries of the
+// final metrics, time and cost counters of its ok runs. Statistics use the runs with status ok only; status
+// counts show the others (diverged, interrupted, error, incomplete = no result.json yet).
+#include <cstddef>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "run/compare_runs.hpp"
+
+namespace bilevel {
+
+// Summary of the finite values among `values` (quantiles by linear interpolation, numpy's default; std is
+// the sample standard deviation, 0 for one value). n = 0: every statistic NaN.
+struct CompareSummary {
+  size_t n = 0;
+  double mean = 0, std = 0, median = 0, q25 = 0, q75 = 0;
+};
+CompareSummary compare_summarize(std::vector<double> values);
+
+struct CompareGroup {
+  std::string label;                                       // "fo", or "method=ufo, q=0.1"
+  std::vector<std::pair<std::string, std::string>> keys;   // --by key → value ("" when a run lacks it)
+  std::vector<size_t> runs;                                // indices into Comparison::runs
+  std::map<std::string, size_t> status_counts;
+  std::map<std::string, CompareSummary> final_metrics;     // result.json "final", ok runs
+  CompareSummary seconds, wall_seconds, grad_evals, hvps;  // ok runs
+};
+
+struct Comparison {
+  std::string problem;              // the problem (or problems, when `problem` is a --by key)
+  std::vector<std::string> by;
+  std::vector<CompareRun> runs;
+  std::vector<CompareGroup> groups;
+  std::vector<std::string> metric_names;  // final metrics in display order (outer_loss first)
+  std::vector<std::string> warnings;      // groups that mix runs differing in options other than seed and --by
+};
+
+// Groups the runs, in natural order of their --by values (numbers by value, then text). Throws option_error
+// when the runs come from different problems (unless `problem` is a --by key: then they are kept apart,
+// never averaged) or `by` is empty.
+Comparison compare_build(std::vector<CompareRun> runs, const std::vector<std::string>& by);
+
+// The last component of a dotted key ("method_options.q" → "q").
+std::string compare_short_key(const std::string& key);
+
+}  // namespace bilevel

@@ -1,0 +1,49 @@
+#include "run/meta_batch.hpp"
+
+#include <oneapi/tbb/parallel_for.h>
+
+#include <algorithm>
+
+#include "run/run_state.hpp"
+
+namespace bilevel {
+
+void estimate_tasks(const Problem& problem, const Estimator& estimator, const Tensor& lambda, uint64_t seed,
+                    int64_t step, int64_t first, std::vector<HypergradResult>& out) {
+  const int64_t count = static_cast<int64_t>(out.size());
+  tbb::parallel_for(
+      tbb::blocked_range<int64_t>(0, count, 1),
+      [&](const tbb::blocked_range<int64_t>& range) {
+        for (int64_t k = range.begin(); k != range.end(); ++k) {
+          const uint64_t task_index = static_cast<uint64_t>(first + k);
+          Rng rng(seed, {stream_task, static_cast<uint64_t>(step), task_index});
+          Task task = problem.sample_task(rng);
+          out[static_cast<size_t>(k)] = estimator.estimate(problem, lambda, task, rng);
+        }
+      },
+      tbb::simple_partitioner());
+}
+
+MetaBatchResult reduce_meta_batch(const std::vector<HypergradResult>& results, int64_t lambda_dim) {
+  MetaBatchResult m;
+  Tensor g(Shape{lambda_dim});
+  double loss = 0;
+  for (const auto& r : results) {
+    axpy(real(1), r.grad, g);
+    loss += r.outer_loss;
+    m.grad_evals += r.grad_evals;
+    m.hvps += r.hvps;
+    m.peak_bytes = std::max(m.peak_bytes, r.peak_bytes);
+    for (const auto& [k, v] : r.extras) {
+      auto it = std::find_if(m.extras.begin(), m.extras.end(), [&](const auto& kv) { return kv.first == k; });
+      if (it != m.extras.end()) it->second += v;
+      else m.extras.emplace_back(k, v);
+    }
+  }
+  const auto n = static_cast<int64_t>(results.size());
+  m.grad = scaled(g, real(1) / static_cast<real>(n));
+  m.outer_loss = loss / static_cast<double>(n);
+  return m;
+}
+
+}  // namespace bilevel
