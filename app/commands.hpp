@@ -18,7 +18,7 @@ struct run_failed : std::runtime_error {
 struct run_stopped : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-// A subcommand that this build does not provide yet: exit code 3.
+// An optional tool is missing (gnuplot for compare --plot): exit code 3.
 struct not_available : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

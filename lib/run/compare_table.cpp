@@ -13,6 +13,14 @@ namespace bilevel {
 
 namespace {
 
+// A CSV field: quoted (with "" for ") when it holds a comma, a quote or a newline.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
 // printf-formatted number; "" for NaN and ±inf.
 std::string fmt(double v, const char* f = "%.4g") {
   if (!std::isfinite(v)) return "";
@@ -174,13 +182,6 @@ std::string table_md(const Comparison& c, bool robust) {
 }
 
 }  // namespace
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
 
 std::string compare_table(const Comparison& c, const std::string& format, bool robust) {
   if (format == "json") return table_json(c, robust);

@@ -14,7 +14,4 @@ std::string compare_table(const Comparison& c, const std::string& format, bool r
 // Long format for pandas: group,<x>,<metric>_median,<metric>_q25,<metric>_q75,n.
 std::string compare_curves_csv(const CompareCurves& curves);
 
-// A CSV field: quoted (with "" for ") when it holds a comma, a quote or a newline.
-std::string csv_field(const std::string& s);
-
 }  // namespace bilevel

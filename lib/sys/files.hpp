@@ -39,7 +39,6 @@ class OutputFile {
 
   void append(std::string_view bytes);
   void close();  // checked; appends after close are internal errors
-  const std::filesystem::path& path() const { return path_; }
 
  private:
   std::filesystem::path path_;

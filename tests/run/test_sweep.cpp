@@ -176,6 +176,32 @@ schedule = ["inv", "inv"]
     CHECK_THROWS_WITH_AS(sweep_spec_validate(u), doctest::Contains("unknown option 'bogus'"), option_error);
   }
 
+  TEST_CASE("a config file and a sweep spec give every value the same text and the same resolved config") {
+    // Both read TOML through one function (base/config.hpp): floats as the shortest text that reads back exactly.
+    const fs::path tmp = sweep_temp_dir("config_text");
+    const std::string body = "problem = \"quadratic\"\nmethod = \"ufo\"\nsteps = 3\n"
+                             "[problem_options]\ninner_lr = 0.030000000000000002\ncond = 7.5e0\nnoise = 1e-3\n"
+                             "[method_options]\nq = 0.1\n[run]\nouter_lr = 0.2\nadam_eps = 1e-10\n";
+    write_text(tmp / "run.toml", body);
+    const auto from_config = read_config_file((tmp / "run.toml").string());
+    const SweepSpec spec = sweep_spec_parse(body, (tmp / "spec.toml").string());
+    REQUIRE(spec.runs.size() == 1);
+    for (const char* key : {"inner_lr", "cond", "noise", "q", "outer_lr", "adam_eps", "steps"}) {
+      CAPTURE(key);
+      CHECK(from_config.at(key) == value_of(spec.runs[0], key));
+    }
+    CHECK(from_config.at("inner_lr") == "0.030000000000000002");
+    CHECK(from_config.at("cond") == "7.5");
+    CHECK(from_config.at("adam_eps") == "1e-10");
+    TrainParams p;
+    p.config_file = (tmp / "run.toml").string();
+    p.out_dir = "unused";
+    nlohmann::json direct = resolve_run(p).config;
+    direct.erase("config_file");
+    CHECK(direct == sweep_spec_configs(spec).front());
+    fs::remove_all(tmp);
+  }
+
   TEST_CASE("sweep shards are disjoint and together cover the sweep") {
     CHECK_THROWS_AS(sweep_shard_parse("3/2"), option_error);
     CHECK_THROWS_AS(sweep_shard_parse("0/2"), option_error);

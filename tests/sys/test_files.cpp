@@ -1,0 +1,121 @@
+// sys/files: atomic writes, checked appends, reads that name the file, stale temporary files.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "base/errors.hpp"
+#include "sys/files.hpp"
+#include "sys/host.hpp"
+#include "sys/process.hpp"
+
+using namespace bilevel;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path sys_temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("bilevel_test_sys_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// The message of the E that f throws ("" if it throws nothing; another exception type fails the test).
+template <class E, class F>
+std::string thrown(F f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+size_t entries(const fs::path& dir) {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_SUITE("sys") {
+  TEST_CASE("write_file_atomic replaces the file whole and leaves no temporary behind") {
+    const fs::path d = sys_temp_dir("atomic");
+    sys::write_file_atomic(d / "a.json", "first");
+    sys::write_file_atomic(d / "a.json", std::string("second\0with a zero byte", 23));
+    CHECK(sys::read_file(d / "a.json") == std::string("second\0with a zero byte", 23));
+    CHECK(entries(d) == 1);
+    sys::write_json_atomic(d / "b.json", {{"x", 1}});
+    CHECK(sys::read_json(d / "b.json")["x"] == 1);
+    CHECK(sys::read_file(d / "b.json").back() == '\n');
+    fs::remove_all(d);
+  }
+
+  TEST_CASE("a write that cannot happen throws io_error naming the file and the OS error") {
+    const fs::path d = sys_temp_dir("fail");
+    const std::string no_dir = thrown<io_error>([&] { sys::write_file_atomic(d / "missing-dir" / "x.json", "x"); });
+    CHECK(has(no_dir, (d / "missing-dir").string()));
+    CHECK(has(no_dir, "No such file or directory"));
+    // A device that refuses every write: each append is checked, none is lost silently.
+    sys::OutputFile full("/dev/full");
+    const std::string no_space = thrown<io_error>([&] { full.append("row\n"); });
+    CHECK(has(no_space, "/dev/full"));
+    CHECK(has(no_space, "No space left"));
+    sys::OutputFile log(d / "curve.jsonl");
+    log.append("a\n");
+    log.append("b\n");
+    log.close();
+    CHECK(sys::read_file(d / "curve.jsonl") == "a\nb\n");
+    CHECK_THROWS_AS(log.append("late\n"), internal_error);
+    fs::remove_all(d);
+  }
+
+  TEST_CASE("reads of user files name the file; a corrupt JSON says so") {
+    const fs::path d = sys_temp_dir("read");
+    CHECK_THROWS_WITH_AS(sys::read_file(d / "none.json"), doctest::Contains("none.json"), usage_error);
+    std::ofstream(d / "bad.json") << "{\"a\": ";
+    CHECK_THROWS_WITH_AS(sys::read_json(d / "bad.json"), doctest::Contains("corrupt JSON in"), usage_error);
+    std::ofstream(d / "file") << "x";
+    const std::string not_dir = thrown<option_error>([&] { sys::ensure_writable_dir(d / "file" / "run", "--out"); });
+    CHECK(has(not_dir, "--out '" + (d / "file" / "run").string() + "'"));
+    CHECK(has(not_dir, "cannot create directory"));
+    CHECK_NOTHROW(sys::ensure_writable_dir(d / "new" / "deeper"));
+    CHECK(fs::is_directory(d / "new" / "deeper"));
+    fs::remove_all(d);
+  }
+
+  TEST_CASE("remove_stale_temps removes leftovers of dead writers of this host only") {
+    const fs::path d = sys_temp_dir("stale");
+    std::string host = sys::host_name();
+    for (char& c : host)
+      if (c == '/' || c == '.') c = '_';
+    const int dead = sys::spawn_process("/bin/true", {"true"});
+    REQUIRE(sys::wait_exit(dead).success());
+    const fs::path mine = d / (".index.json.tmp." + host + "." + std::to_string(::getpid()));
+    const fs::path gone = d / (".index.json.tmp." + host + "." + std::to_string(dead));
+    const fs::path other_host = d / (".index.json.tmp.some-other-host." + std::to_string(dead));
+    for (const auto& p : {mine, gone, other_host}) std::ofstream(p) << "x";
+    sys::remove_stale_temps(d);
+    CHECK(fs::exists(mine));
+    CHECK_FALSE(fs::exists(gone));
+    CHECK(fs::exists(other_host));
+    fs::remove_all(d);
+  }
+
+  TEST_CASE("host facts") {
+    CHECK_FALSE(sys::host_name().empty());
+    CHECK(sys::available_cpus() >= 1);
+    CHECK(sys::peak_rss_bytes() > 0);
+    const std::string now = sys::utc_now_text();
+    REQUIRE(now.size() == 20);
+    CHECK(now[4] == '-');
+    CHECK(now[10] == 'T');
+    CHECK(now.back() == 'Z');
+  }
+}
