@@ -16,19 +16,13 @@
 #include "run/plot.hpp"
 #include "sys/files.hpp"
 #include "sys/process.hpp"
+#include "scratch_dir.hpp"
 
 using namespace bilevel;
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-fs::path compare_temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("bilevel_test_compare_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 // A run directory: config, curve rows, and a result unless status is "" (a run still going).
 void make_run(const fs::path& dir, const std::string& problem, const std::string& method, int seed,
@@ -84,7 +78,7 @@ TEST_SUITE("run") {
   }
 
   TEST_CASE("compare groups runs, summarises the ok ones and counts every status") {
-    const fs::path tmp = compare_temp_dir("groups");
+    const fs::path tmp = testing::scratch_dir("compare_groups");
     make_run(tmp / "sweep/runs/a1", "toy", "fo", 1, "ok", {row(0, NAN), row(10, 3)}, {{"outer_loss", 3}, {"acc", 0.5}});
     make_run(tmp / "sweep/runs/a2", "toy", "fo", 2, "ok", {row(0, NAN), row(10, 5)}, {{"outer_loss", 5}, {"acc", 0.7}});
     make_run(tmp / "sweep/runs/a3", "toy", "fo", 3, "diverged", {row(0, NAN)}, {{"outer_loss", nullptr}});
@@ -133,7 +127,7 @@ TEST_SUITE("run") {
   }
 
   TEST_CASE("compare refuses runs of different problems and curves of a metric some runs lack") {
-    const fs::path tmp = compare_temp_dir("refuse");
+    const fs::path tmp = testing::scratch_dir("compare_refuse");
     make_run(tmp / "a", "toy", "fo", 1, "ok", {row(0, 1)}, {{"outer_loss", 1}});
     make_run(tmp / "b", "other", "fo", 1, "ok", {row(0, 2)}, {{"outer_loss", 2}});
     const auto runs = compare_find_runs({tmp.string()});
@@ -152,7 +146,7 @@ TEST_SUITE("run") {
   }
 
   TEST_CASE("compare warns when a group mixes runs with different options") {
-    const fs::path tmp = compare_temp_dir("warn");
+    const fs::path tmp = testing::scratch_dir("compare_warn");
     make_run(tmp / "a", "toy", "fo", 1, "ok", {row(0, 1)}, {{"outer_loss", 1}});
     make_run(tmp / "b", "toy", "fo", 2, "ok", {row(0, 1)}, {{"outer_loss", 1}});
     json cfg = sys::read_json(tmp / "b" / "config.json");
@@ -166,7 +160,7 @@ TEST_SUITE("run") {
   }
 
   TEST_CASE("curves align by last-value carry, end where a run ends, and use grad_evals + hvps") {
-    const fs::path tmp = compare_temp_dir("curves");
+    const fs::path tmp = testing::scratch_dir("compare_curves");
     // Run a logs at steps 0, 10; run b at 0, 5, 10 and its metric only on some rows; run c stops at step 5.
     make_run(tmp / "a", "toy", "fo", 1, "ok", {row(0, 1, 0, 0), row(10, 3, 100, 0)}, {});
     json b5 = row(5, 4, 40, 10);
@@ -226,7 +220,7 @@ TEST_SUITE("run") {
       MESSAGE("gnuplot is not installed: the rendering check is skipped (apt-get install gnuplot-nox)");
       return;
     }
-    const fs::path tmp = compare_temp_dir("plot");
+    const fs::path tmp = testing::scratch_dir("compare_plot");
     const PlotFiles f = plot_curves(curves, (tmp / "p.svg").string(), false);
     REQUIRE(fs::exists(f.svg));
     CHECK(fs::file_size(f.png) > 1000);

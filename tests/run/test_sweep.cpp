@@ -14,18 +14,12 @@
 
 #include "run/sweep.hpp"
 #include "sys/files.hpp"
+#include "scratch_dir.hpp"
 
 using namespace bilevel;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path sweep_temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("bilevel_test_sweep_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 std::vector<std::string> names_of(const SweepSpec& s) {
   std::vector<std::string> out;
@@ -178,7 +172,7 @@ schedule = ["inv", "inv"]
 
   TEST_CASE("a config file and a sweep spec give every value the same text and the same resolved config") {
     // Both read TOML through one function (base/config.hpp): floats as the shortest text that reads back exactly.
-    const fs::path tmp = sweep_temp_dir("config_text");
+    const fs::path tmp = testing::scratch_dir("sweep_config_text");
     const std::string body = "problem = \"quadratic\"\nmethod = \"ufo\"\nsteps = 3\n"
                              "[problem_options]\ninner_lr = 0.030000000000000002\ncond = 7.5e0\nnoise = 1e-3\n"
                              "[method_options]\nq = 0.1\n[run]\nouter_lr = 0.2\nadam_eps = 1e-10\n";
@@ -218,7 +212,7 @@ schedule = ["inv", "inv"]
   }
 
   TEST_CASE("a sweep records ok, diverged and crashed runs, goes on, and resumes only what is not ok") {
-    const fs::path tmp = sweep_temp_dir("runner");
+    const fs::path tmp = testing::scratch_dir("sweep_runner");
     const fs::path exe = write_fake_train(tmp);
     write_text(tmp / "spec.toml", "problem = \"ufo-counterexample\"\nmethod = \"fo\"\nsteps = 3\nseed = [1, 2, 3]\n");
     SweepParams p;
@@ -276,7 +270,7 @@ schedule = ["inv", "inv"]
   }
 
   TEST_CASE("a stopped sweep launches nothing more and asks the runs in flight to stop") {
-    const fs::path tmp = sweep_temp_dir("stop");
+    const fs::path tmp = testing::scratch_dir("sweep_stop");
     const fs::path exe = write_fake_train(tmp);
     write_text(tmp / "spec.toml", "problem = \"ufo-counterexample\"\nmethod = \"fo\"\n"
                                   "[zip]\ninner_steps = [1, 2, 3]\nseed = [4, 4, 1]\n");

@@ -9,17 +9,12 @@
 #include "run/run_dir.hpp"
 #include "run/train.hpp"
 #include "sys/files.hpp"
+#include "scratch_dir.hpp"
 
 using namespace bilevel;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("bilevel_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  return d;
-}
 
 std::vector<nlohmann::json> read_curve(const fs::path& dir, bool drop_timing) {
   std::ifstream in(dir / "curve.jsonl");
@@ -49,7 +44,7 @@ TEST_SUITE("run") {
     p.seed = 3;
     p.steps = 6;
     p.quiet = true;
-    const fs::path d1 = temp_dir("t1"), d2 = temp_dir("t2");
+    const fs::path d1 = testing::scratch_dir("t1", false), d2 = testing::scratch_dir("t2", false);
     p.threads = 1;
     p.out_dir = d1;
     REQUIRE(train(p).status == "ok");
@@ -75,7 +70,7 @@ TEST_SUITE("run") {
     p.method = "exact";
     p.steps = 5;
     p.quiet = true;
-    p.out_dir = temp_dir("dir");
+    p.out_dir = testing::scratch_dir("dir", false);
     auto out = train(p);
     REQUIRE(out.status == "ok");
     const fs::path d = p.out_dir;
@@ -106,7 +101,7 @@ TEST_SUITE("run") {
     p.method = "fo";
     p.budget_grad_evals = 110;  // fo costs r + 1 = 11 per step
     p.quiet = true;
-    p.out_dir = temp_dir("budget");
+    p.out_dir = testing::scratch_dir("budget", false);
     auto out = train(p);
     CHECK(out.status == "ok");
     CHECK(out.result["steps"] == 10);
@@ -121,7 +116,7 @@ TEST_SUITE("run") {
     p.sets = {"outer_opt=sgd", "outer_lr=1e30"};
     p.steps = 50;
     p.quiet = true;
-    p.out_dir = temp_dir("div");
+    p.out_dir = testing::scratch_dir("div", false);
     auto out = train(p);
     CHECK(out.status == "diverged");
     CHECK(sys::read_json(fs::path(p.out_dir) / "result.json")["status"] == "diverged");
@@ -133,7 +128,7 @@ TEST_SUITE("run") {
     p.problem = "quadratic";
     p.method = "ufo";
     p.steps = 5;
-    p.out_dir = temp_dir("bad");
+    p.out_dir = testing::scratch_dir("bad", false);
     auto refused = [&](std::vector<std::string> sets, const char* needle) {
       p.sets = sets;
       CHECK_THROWS_WITH_AS(resolve_run(p), doctest::Contains(needle), option_error);

@@ -10,18 +10,12 @@
 #include "sys/files.hpp"
 #include "sys/host.hpp"
 #include "sys/process.hpp"
+#include "scratch_dir.hpp"
 
 using namespace bilevel;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path sys_temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("bilevel_test_sys_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 // The message of the E that f throws ("" if it throws nothing; another exception type fails the test).
 template <class E, class F>
@@ -46,7 +40,7 @@ size_t entries(const fs::path& dir) {
 
 TEST_SUITE("sys") {
   TEST_CASE("write_file_atomic replaces the file whole and leaves no temporary behind") {
-    const fs::path d = sys_temp_dir("atomic");
+    const fs::path d = testing::scratch_dir("sys_atomic");
     sys::write_file_atomic(d / "a.json", "first");
     sys::write_file_atomic(d / "a.json", std::string("second\0with a zero byte", 23));
     CHECK(sys::read_file(d / "a.json") == std::string("second\0with a zero byte", 23));
@@ -58,7 +52,7 @@ TEST_SUITE("sys") {
   }
 
   TEST_CASE("a write that cannot happen throws io_error naming the file and the OS error") {
-    const fs::path d = sys_temp_dir("fail");
+    const fs::path d = testing::scratch_dir("sys_fail");
     const std::string no_dir = thrown<io_error>([&] { sys::write_file_atomic(d / "missing-dir" / "x.json", "x"); });
     CHECK(has(no_dir, (d / "missing-dir").string()));
     CHECK(has(no_dir, "No such file or directory"));
@@ -77,7 +71,7 @@ TEST_SUITE("sys") {
   }
 
   TEST_CASE("reads of user files name the file; a corrupt JSON says so") {
-    const fs::path d = sys_temp_dir("read");
+    const fs::path d = testing::scratch_dir("sys_read");
     CHECK_THROWS_WITH_AS(sys::read_file(d / "none.json"), doctest::Contains("none.json"), usage_error);
     std::ofstream(d / "bad.json") << "{\"a\": ";
     CHECK_THROWS_WITH_AS(sys::read_json(d / "bad.json"), doctest::Contains("corrupt JSON in"), usage_error);
@@ -91,7 +85,7 @@ TEST_SUITE("sys") {
   }
 
   TEST_CASE("remove_stale_temps removes leftovers of dead writers of this host only") {
-    const fs::path d = sys_temp_dir("stale");
+    const fs::path d = testing::scratch_dir("sys_stale");
     std::string host = sys::host_name();
     for (char& c : host)
       if (c == '/' || c == '.') c = '_';

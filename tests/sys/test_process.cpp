@@ -12,24 +12,14 @@
 #include "base/errors.hpp"
 #include "sys/files.hpp"
 #include "sys/process.hpp"
+#include "scratch_dir.hpp"
 
 using namespace bilevel;
 namespace fs = std::filesystem;
 
-namespace {
-
-fs::path proc_temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("bilevel_test_proc_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-}  // namespace
-
 TEST_SUITE("sys") {
   TEST_CASE("spawn_process passes argv as data, redirects output, sets the working directory") {
-    const fs::path d = proc_temp_dir("spawn");
+    const fs::path d = testing::scratch_dir("proc_spawn");
     const std::string hostile = "a b; touch " + (d / "pwned").string() + " $(id) 'q' \"x\"\n";
     sys::SpawnOptions opts;
     opts.output = d / "out.txt";
@@ -46,7 +36,7 @@ TEST_SUITE("sys") {
   }
 
   TEST_CASE("exit statuses: code, signal, exec failure") {
-    const fs::path d = proc_temp_dir("status");
+    const fs::path d = testing::scratch_dir("proc_status");
     sys::SpawnOptions opts;
     opts.output = d / "log";
     const sys::ExitStatus three = sys::wait_exit(sys::spawn_process("/bin/sh", {"sh", "-c", "exit 3"}, opts));
