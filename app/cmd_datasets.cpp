@@ -1,16 +1,17 @@
-// bilevel-opt datasets list|verify: what the dataset manifest offers, what the data directory holds, and
-// whether every file matches its pinned sha256.
+// bilevel-opt datasets list|verify|preview: what the dataset manifest offers, what the data directory holds,
+// whether every file matches its pinned sha256, and a contact sheet of a character dataset to look at.
 #include <iostream>
 #include <memory>
 
 #include "commands.hpp"
+#include "data/preview.hpp"
 #include "run/datasets_report.hpp"
 
 namespace bilevel::app {
 
 void setup_datasets(CLI::App& app) {
   auto opts = std::make_shared<DatasetsParams>();
-  auto* sub = app.add_subcommand("datasets", "List or verify the datasets in the data directory");
+  auto* sub = app.add_subcommand("datasets", "List, verify or preview the datasets in the data directory");
   sub->require_subcommand(1);
   auto add_common = [&](CLI::App* s) {
     s->add_option("--data-dir", opts->data_dir, "Data directory (default: $BILEVEL_DATA, else ./data)");
@@ -24,6 +25,17 @@ void setup_datasets(CLI::App& app) {
   add_common(verify);
   verify->add_option("names", opts->names, "Datasets to verify (default: every file of the manifest)");
   verify->callback([opts] { datasets_verify(*opts, std::cout); });
+  auto preview_opts = std::make_shared<data::PreviewParams>();
+  auto* preview = sub->add_subcommand("preview", "Write a PNG contact sheet of a character dataset (hanzi, omniglot): "
+                                                 "rows = characters, columns = instances");
+  preview->add_option("name", preview_opts->name, "hanzi | omniglot")->required();
+  preview->add_option("--data-dir", preview_opts->data_dir,
+                      "Data directory (default: $BILEVEL_DATA, else ./data); for omniglot the folder holding "
+                      "images_background/ and images_evaluation/");
+  preview->add_option("--out", preview_opts->out, "PNG file to write (default: NAME-preview.png)");
+  preview->add_option("--chars", preview_opts->chars, "Characters (rows) to show")->capture_default_str();
+  preview->add_option("--seed", preview_opts->seed, "Seed choosing the characters")->capture_default_str();
+  preview->callback([preview_opts] { data::datasets_preview(*preview_opts, std::cout); });
 }
 
 }  // namespace bilevel::app

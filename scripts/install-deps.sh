@@ -2,7 +2,7 @@
 # Installs the Debian packages bilevel-opt builds with, if any is missing.
 # Works as root, uses sudo otherwise, and says what to install when it can do neither.
 set -euo pipefail
-packages=(cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libopenblas-dev libtbb-dev doctest-dev zlib1g-dev libtomlplusplus-dev
+packages=(cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libopenblas-dev libtbb-dev doctest-dev zlib1g-dev libpng-dev libtomlplusplus-dev
           gnuplot-nox)  # gnuplot-nox: `bilevel-opt compare --plot` draws its SVG and PNG with it
 missing=()
 for p in "${packages[@]}"; do

@@ -60,8 +60,10 @@ Examples read_idx_pair(const std::string& dir, const ManifestDataset& d, const c
   return e;
 }
 
+}  // namespace
+
 // Every file of the dataset against the manifest (in the manifest's order), all problems in one message.
-void check_files(const std::string& dir, const Manifest& m, const ManifestDataset& d, bool checksum) {
+void check_dataset_files(const std::string& dir, const Manifest& m, const ManifestDataset& d, bool checksum) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     throw data_error("data directory '" + dir + "' does not exist (dataset " + d.name + " needs " +
@@ -84,8 +86,6 @@ void check_files(const std::string& dir, const Manifest& m, const ManifestDatase
   throw data_error(msg);
 }
 
-}  // namespace
-
 Dataset load_dataset(const std::string& name, const std::string& data_dir, bool verify_checksums,
                      const std::string& manifest_path) {
   const Manifest m = read_manifest(locate_manifest(data_dir, manifest_path));
@@ -93,7 +93,11 @@ Dataset load_dataset(const std::string& name, const std::string& data_dir, bool 
   if (!d) throw data_error("unknown dataset '" + name + "'; known datasets: " + join(m.dataset_names()));
   const ManifestSource* src = m.source(d->source);
   const std::string hint = fetch_command(data_dir);
-  check_files(data_dir, m, *d, verify_checksums);
+  if (d->format == "strokes") {
+    throw data_error("dataset '" + name + "' is a character dataset for few-shot problems (data/hanzi.hpp), not a " +
+                     "table of examples");
+  }
+  check_dataset_files(data_dir, m, *d, verify_checksums);
 
   Dataset out;
   out.name = d->name;

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "data/manifest.hpp"
+
 namespace bilevel::data {
 
 struct Examples {
@@ -31,8 +33,13 @@ struct Dataset {
 };
 
 // Loads dataset `name` from `data_dir` (resolve it with resolve_data_dir first). `manifest_path` as in
-// locate_manifest. Throws data_error (unknown name: lists the known ones).
+// locate_manifest. Throws data_error (unknown name: lists the known ones; a "strokes" dataset such as hanzi is
+// loaded by data/hanzi.hpp instead).
 Dataset load_dataset(const std::string& name, const std::string& data_dir, bool verify_checksums = true,
                      const std::string& manifest_path = "");
+
+// Checks every file of dataset `d` against manifest `m` (size; sha256 too when `checksum`). Throws one
+// data_error listing every unusable file, what was expected, the dataset and the fetch command.
+void check_dataset_files(const std::string& data_dir, const Manifest& m, const ManifestDataset& d, bool checksum);
 
 }  // namespace bilevel::data

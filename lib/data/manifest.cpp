@@ -122,7 +122,7 @@ Manifest read_manifest(const std::string& path) {
       }
       d.files.push_back(p.get<std::string>());
     }
-    if (d.format == "idx") {
+    if (d.format == "idx" || d.format == "strokes") {
       d.train = num(jd, "train", where);
       d.test = num(jd, "test", where);
     } else if (d.format == "csv") {
@@ -132,7 +132,7 @@ Manifest read_manifest(const std::string& path) {
       d.train = n - n_test;
       d.test = n_test;
     } else {
-      throw data_error(where + ": unknown format '" + d.format + "' (known: idx, csv)");
+      throw data_error(where + ": unknown format '" + d.format + "' (known: idx, csv, strokes)");
     }
     if (d.train <= 0 || d.features <= 0 || d.classes < 2) {
       throw data_error(where + ": needs train > 0 examples, features > 0 and classes ≥ 2");

@@ -37,10 +37,11 @@ struct ManifestSource {
 struct ManifestDataset {
   std::string name;         // e.g. "mnist"
   std::string description;  // one line
-  std::string format;       // "idx" | "csv"
+  std::string format;       // "idx" | "csv" | "strokes" (hanzi: data/hanzi.hpp)
   std::string source;       // ManifestSource name
-  int64_t train = 0;        // examples in the training pool (csv: all examples minus the test split)
-  int64_t test = 0;         // examples in the test pool
+  int64_t train = 0;        // examples in the training pool (csv: all examples minus the test split;
+                            // strokes: images of the background characters at the default options)
+  int64_t test = 0;         // examples in the test pool (strokes: images of the evaluation characters)
   int64_t features = 0;
   int64_t classes = 0;
   std::vector<std::string> files;  // every file the dataset reads (relative paths)
