@@ -45,7 +45,7 @@ struct GlyphOptions {
   std::string dataset = "auto";
   std::string data_dir;        // resolve_data_dir semantics: empty → $BILEVEL_DATA, else ./data
   int64_t side = 28;           // images are side × side
-  bool verify_checksums = true;    // hanzi: check the sha256 of medians.jsonl (a few ms)
+  bool verify_checksums = true;    // hanzi: check the sha256 of medians.jsonl (~0.1 s)
   HanziOptions hanzi;          // hanzi only (its `side` is overridden by `side` above)
   OmniglotOptions omniglot;    // omniglot only (likewise)
 };

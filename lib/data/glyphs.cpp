@@ -18,20 +18,27 @@ void add_classes(std::vector<GlyphClass>& out, int32_t c, bool rotate) {
 }
 }  // namespace
 
-GlyphSet GlyphSet::stored(std::string name, std::string description, int64_t side, std::vector<std::string> alphabets,
-                          std::vector<GlyphCharacter> characters, std::vector<uint8_t> pixels) {
+GlyphSet GlyphSet::described(std::string name, std::string description, int64_t side,
+                             std::vector<std::string> alphabets, std::vector<GlyphCharacter> characters) {
+  BILEVEL_CHECK(side >= 1, "GlyphSet: side must be ≥ 1");
   GlyphSet s;
   s.name = std::move(name);
   s.description = std::move(description);
   s.side = side;
   s.alphabets = std::move(alphabets);
   s.characters = std::move(characters);
+  return s;
+}
+
+GlyphSet GlyphSet::stored(std::string name, std::string description, int64_t side, std::vector<std::string> alphabets,
+                          std::vector<GlyphCharacter> characters, std::vector<uint8_t> pixels) {
+  GlyphSet s = described(std::move(name), std::move(description), side, std::move(alphabets), std::move(characters));
   int64_t images = 0;
   for (const auto& c : s.characters) {
     s.first_.push_back(images);
     images += c.instances;
   }
-  BILEVEL_CHECK(side >= 1 && static_cast<int64_t>(pixels.size()) == images * side * side,
+  BILEVEL_CHECK(static_cast<int64_t>(pixels.size()) == images * side * side,
                 "GlyphSet::stored: pixel count does not match the characters' instances");
   s.pixels_ = std::move(pixels);
   return s;
@@ -39,13 +46,8 @@ GlyphSet GlyphSet::stored(std::string name, std::string description, int64_t sid
 
 GlyphSet GlyphSet::drawn(std::string name, std::string description, int64_t side, std::vector<std::string> alphabets,
                          std::vector<GlyphCharacter> characters, std::shared_ptr<const GlyphRenderer> renderer) {
-  BILEVEL_CHECK(side >= 1 && renderer != nullptr, "GlyphSet::drawn: needs side ≥ 1 and a renderer");
-  GlyphSet s;
-  s.name = std::move(name);
-  s.description = std::move(description);
-  s.side = side;
-  s.alphabets = std::move(alphabets);
-  s.characters = std::move(characters);
+  BILEVEL_CHECK(renderer != nullptr, "GlyphSet::drawn: needs a renderer");
+  GlyphSet s = described(std::move(name), std::move(description), side, std::move(alphabets), std::move(characters));
   s.renderer_ = std::move(renderer);
   return s;
 }

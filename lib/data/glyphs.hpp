@@ -64,6 +64,8 @@ class GlyphSet {
   int64_t memory_bytes() const;
 
  private:
+  static GlyphSet described(std::string name, std::string description, int64_t side, std::vector<std::string> alphabets,
+                            std::vector<GlyphCharacter> characters);
   std::vector<uint8_t> pixels_;
   std::vector<int64_t> first_;  // stored: offset of character c's first image, in images
   std::shared_ptr<const GlyphRenderer> renderer_;

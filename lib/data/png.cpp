@@ -142,7 +142,8 @@ bool encode_rows(EncodeJob& job, uint32_t width, uint32_t height, int color_type
   return true;
 }
 
-// Packs `v` (0..255) into row `row` at pixel x with `bits` bits per sample (MSB first), as PNG stores it.
+// Stores `sample` as sample number `index` of `row` with `bits` bits per sample (sub-byte: MSB first; 16-bit:
+// big-endian), as PNG lays out scanlines.
 void put_sample(uint8_t* row, int64_t index, int bits, uint32_t sample) {
   if (bits == 16) {
     row[2 * index] = static_cast<uint8_t>(sample >> 8);
