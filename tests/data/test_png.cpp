@@ -149,6 +149,10 @@ TEST_CASE("png: files — missing, not regular, too large, and a good one") {
   data::PngLimits tiny;
   tiny.max_file_bytes = 10;
   CHECK_THROWS_WITH_AS(data::read_png(d.path("a/ok.png"), tiny), has("more than the limit of 10"), data::data_error);
+  // write_png: whole or not at all, errors name the file.
+  data::write_png(d.path("a/w.png"), img);
+  CHECK(data::read_png(d.path("a/w.png")).pixels == img.pixels);
+  CHECK_THROWS_WITH_AS(data::write_png(d.path("missing/w.png"), img), has("missing/"), io_error);
   d.truncate("a/ok.png", 40);
   CHECK_THROWS_WITH_AS(data::read_png(d.path("a/ok.png")), has("a/ok.png: corrupt or invalid PNG"), data::data_error);
 }
