@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "hypergrad/sgld.hpp"
-#include "problems/problems.hpp"
+#include "hypergrad/estimator.hpp"
+#include "optim/sgld.hpp"
 
 using namespace bilevel;
 
@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
                                               {"samples", std::to_string(a.steps)},
                                               {"eta", "0.1"}};
   const MethodInfo& minfo = find_method("sgld");
-  auto est = minfo.make(Options::resolve("sgld", minfo.options, msets), *problem, popts);
+  auto est = make_estimator(minfo, Options::resolve("sgld", minfo.options, msets), *problem);
   Rng r0(1);
   const Tensor lambda = problem->init_lambda(r0);
   const Task task = problem->sample_task(r0);

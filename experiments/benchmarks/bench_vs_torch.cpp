@@ -147,7 +147,7 @@ std::unique_ptr<Estimator> make_method(const std::string& name, std::map<std::st
   const MethodInfo& info = find_method(name);
   Options o = Options::resolve("method " + name, info.options, sets);
   if (opts_out) *opts_out = o.to_json();
-  return info.make(o, *m.problem, m.popts);
+  return make_estimator(info, o, *m.problem);
 }
 
 int run_sinusoid(const Args& a) {
@@ -247,7 +247,7 @@ int run_hpo(const Args& a) {
     Rng r(a.seed, {3});
     record("ift_cg", est->estimate(*m.problem, lambda, task, r), o);
   }
-  // sgld one-step; chain c draws its noise from rng.split(c).split(0) (lib/hypergrad/sgld.cpp), P normals per
+  // sgld one-step; chain c draws its noise from rng.split(c).split(0) (lib/hypergrad/sgld_chain.cpp), P normals per
   // step in order (lib/optim/sgld.cpp); they are exported as (C, T, P) standard normals.
   std::map<std::string, std::string> s = {{"variant", "one-step"},
                                           {"chains", std::to_string(a.chains)},
@@ -303,7 +303,7 @@ int run_time(const Args& a) {
   const MethodInfo& minfo = find_method(a.method);
   const Options mopts = Options::resolve("method " + a.method, minfo.options, given);
   if (!given.empty()) usage("unknown option " + given.begin()->first);
-  auto est = minfo.make(mopts, *m.problem, m.popts);
+  auto est = make_estimator(minfo, mopts, *m.problem);
 
   tbb::global_control ctl(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(a.threads));
   Rng init_rng(a.seed, {1});

@@ -34,16 +34,24 @@ class Estimator {
   virtual Metrics state() const { return {}; }
 };
 
+// One row of the --method table. Each method defines its row in its own file (lib/hypergrad/methods/<name>.cpp)
+// and hypergrad/registry.cpp lists the rows, one line each.
 struct MethodInfo {
   std::string name;
   std::string description;
-  std::vector<OptionSpec> options;
-  // Builds the estimator, or throws option_error when it does not apply to `problem` (the message
-  // says why and what to use instead).
-  std::unique_ptr<Estimator> (*make)(const Options& opts, const Problem& problem, const Options& problem_opts);
+  std::vector<OptionSpec> options = {};
+  // Why the method cannot apply to `problem` whatever its options (the message names both and says what to use
+  // instead), or "" when it applies. Null: applies to every problem.
+  std::string (*refusal)(const Problem& problem) = nullptr;
+  // Builds the estimator from resolved options; throws option_error when an option value does not suit
+  // `problem` (the message says why and what to use instead).
+  std::unique_ptr<Estimator> (*make)(const Options& opts, const Problem& problem) = nullptr;
 };
 
 const std::vector<MethodInfo>& method_registry();
+// Throws option_error naming the unknown name, a likely intended one and the valid ones.
 const MethodInfo& find_method(const std::string& name);
+// The estimator of `method` for `problem`: option_error with the refusal when it does not apply, else make().
+std::unique_ptr<Estimator> make_estimator(const MethodInfo& method, const Options& opts, const Problem& problem);
 
 }  // namespace bilevel

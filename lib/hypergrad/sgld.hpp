@@ -1,6 +1,6 @@
 #pragma once
-// Method `sgld`: hypergradients of the stochastic bilevel objective of HPO-SGLD (Kim & Hospedales,
-// AAAI 2025; reference/hpo-sgld.md):
+// Method `sgld` (hypergrad/methods/sgld.cpp; one chain in hypergrad/sgld_chain.cpp): hypergradients of the
+// stochastic bilevel objective of HPO-SGLD (Kim & Hospedales, AAAI 2025; reference/hpo-sgld.md):
 //
 //   F(λ) = E_{p(θ|λ)}[L_V(θ, λ)],    p(θ | λ) ∝ exp(−N·L_T(θ, λ)/τ),
 //
@@ -26,10 +26,9 @@
 //
 // Randomness: chain c of an estimate draws from rng.split(c), where rng is the task stream (seed,
 // outer step, task): noise from split(0) of that, the minibatch of step t from split(1).split(t), the
-// over-dispersed start from split(3), exact Gibbs draws from split(2). So every chain is a pure function
-// of (seed, outer step, task, chain), chains run in parallel (oneTBB) and reduce in chain order, and
-// results do not depend on the number of threads.
-#include <memory>
+// over-dispersed start from split(3), exact Gibbs draws from split(2) (SgldChainStream). So every chain is a
+// pure function of (seed, outer step, task, chain), chains run in parallel (oneTBB) and reduce in chain
+// order, and results do not depend on the number of threads.
 #include <vector>
 
 #include "hypergrad/estimator.hpp"
@@ -52,12 +51,26 @@ struct SgldConfig {
   double init_spread = 0.0;    // chains start at θ₀ + init_spread·ξ_c (over-dispersed starts)
 };
 
-std::vector<OptionSpec> sgld_option_specs();
-// Resolves the option words ("inner", "auto") against `p` and validates every combination; throws
-// option_error naming the option, the value and what would work instead.
-SgldConfig sgld_config(const Options& o, const Problem& p);
-std::unique_ptr<Estimator> make_sgld_estimator(const SgldConfig& cfg, const Problem& p);
-// The `sgld` entry of the --method table.
-MethodInfo sgld_method_info();
+// Child streams of one chain's Rng.
+enum SgldChainStream : uint64_t { stream_noise = 0, stream_batch = 1, stream_exact = 2, stream_spread = 3 };
+
+// What one chain hands back: sums over its kept samples, its last state and its costs.
+struct SgldChainOut {
+  std::vector<double> g;    // Σ_k per-sample hypergradient (H); cov: Σ_k ∇_λL_V
+  std::vector<double> gt;   // cov: Σ_k ∇_λL_T
+  std::vector<double> lgt;  // cov: Σ_k L_V·∇_λL_T
+  double loss = 0.0;        // Σ_k L_V
+  int64_t count = 0;
+  Tensor theta_end;
+  int64_t grad_evals = 0, hvps = 0, peak_bytes = 0;
+};
+
+// One chain of the estimate from `start` (P,), with the streams of `chain_rng`. j0_active: the chain starts
+// from θ₀(λ, task) and θ₀ depends on λ, so samples in its first window carry J_0 = dθ₀/dλ.
+SgldChainOut sgld_chain_run(const SgldConfig& cfg, const Problem& p, const Tensor& lambda, const Task& task,
+                            const Rng& chain_rng, bool j0_active, Tensor start);
+// variant=cov on `samples` exact Gibbs draws from the closed form instead of a chain.
+SgldChainOut sgld_chain_exact(const SgldConfig& cfg, const Problem& p, const Tensor& lambda, const Task& task,
+                              const Rng& chain_rng, const SgldClosedForm& closed_form);
 
 }  // namespace bilevel

@@ -1,6 +1,6 @@
 #include "hypergrad/unroll.hpp"
 
-#include <stdexcept>
+#include "optim/gradient_descent.hpp"
 
 namespace bilevel {
 
@@ -9,12 +9,21 @@ using namespace ad;
 PeakMeter::PeakMeter() : base_(MemoryMeter::live_bytes()) { MemoryMeter::reset_peak(); }
 int64_t PeakMeter::peak() const { return MemoryMeter::peak_bytes() - base_; }
 
+namespace {
+
+// L_T(·, λ) on the task as a function of θ alone (λ a constant), counting each evaluation as a gradient.
+auto inner_loss_of_theta(const Problem& p, const Var& lambda, const Task& task, HypergradResult& cost) {
+  return [&p, &lambda, &task, &cost](const Var& th) {
+    ++cost.grad_evals;
+    return p.inner_loss(th, lambda, task);
+  };
+}
+
+}  // namespace
+
 Tensor inner_grad(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task, HypergradResult& cost) {
-  Var th = leaf(theta);
-  Var la = constant(lambda);
-  Var loss = p.inner_loss(th, la, task);
-  ++cost.grad_evals;
-  return grad(loss, {th})[0].value();
+  const Var la = constant(lambda);
+  return loss_gradient(inner_loss_of_theta(p, la, task, cost), theta);
 }
 
 Tensor theta0_value(const Problem& p, const Tensor& lambda, const Task& task) {
@@ -22,13 +31,10 @@ Tensor theta0_value(const Problem& p, const Tensor& lambda, const Task& task) {
   return p.theta0(constant(lambda), task).value();
 }
 
-static void sgd_step(Tensor& theta, const Tensor& g, real lr) { axpy(-lr, g, theta); }
-
 Tensor unroll(const Problem& p, const Tensor& lambda, const Task& task, int64_t steps, HypergradResult& cost) {
-  Tensor theta = theta0_value(p, lambda, task);
-  const real lr = p.inner().lr;
-  for (int64_t j = 0; j < steps; ++j) sgd_step(theta, inner_grad(p, theta, lambda, task, cost), lr);
-  return theta;
+  const Var la = constant(lambda);
+  return gradient_descent(inner_loss_of_theta(p, la, task, cost), theta0_value(p, lambda, task), steps,
+                          p.inner().lr);
 }
 
 std::vector<Tensor> unroll_stored(const Problem& p, const Tensor& lambda, const Task& task, int64_t steps,
@@ -39,7 +45,7 @@ std::vector<Tensor> unroll_stored(const Problem& p, const Tensor& lambda, const 
   const real lr = p.inner().lr;
   for (int64_t j = 0; j < steps; ++j) {
     Tensor next = traj.back();
-    sgd_step(next, inner_grad(p, traj.back(), lambda, task, cost), lr);
+    gradient_step(next, inner_grad(p, traj.back(), lambda, task, cost), lr);
     traj.push_back(std::move(next));
   }
   return traj;
@@ -59,12 +65,21 @@ OuterGrad outer_grad(const Problem& p, const Tensor& theta, const Tensor& lambda
   return out;
 }
 
-Linearization linearize(const Problem& p, const Tensor& theta_j, const Tensor& lambda, const Task& task) {
+Linearization linearize(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
+                        const LinearizeOptions& opts) {
   Linearization lin;
-  lin.mixed = p.lambda_in_inner_loss();
-  lin.theta = leaf(theta_j);
+  lin.mixed = p.lambda_in_inner_loss() && (opts.create_graph || opts.lambda_grad);
+  lin.theta = leaf(theta);
   lin.lambda = leaf(lambda, lin.mixed);
-  lin.grad = grad(p.inner_loss(lin.theta, lin.lambda, task), {lin.theta}, true)[0];
+  const Var loss = opts.batch ? p.inner_loss_batch(lin.theta, lin.lambda, task, *opts.batch)
+                              : p.inner_loss(lin.theta, lin.lambda, task);
+  if (lin.mixed && opts.lambda_grad) {
+    auto g = grad(loss, {lin.theta, lin.lambda}, opts.create_graph);
+    lin.grad = g[0];
+    lin.grad_lambda = g[1];
+  } else {
+    lin.grad = grad(loss, {lin.theta}, opts.create_graph)[0];
+  }
   return lin;
 }
 
@@ -81,6 +96,12 @@ void adjoint_step(const Linearization& lin, real lr, Tensor& v, Tensor& g_lambda
   }
 }
 
+bool theta0_depends_on_lambda(const Problem& p, const Tensor& lambda, const Task& task) {
+  if (p.theta0_is_lambda()) return true;
+  Var la = leaf(lambda);
+  return p.theta0(la, task).requires_grad();
+}
+
 Tensor theta0_vjp(const Problem& p, const Tensor& lambda, const Task& task, const Tensor& v) {
   if (p.theta0_is_lambda()) return v.reshaped(lambda.shape());
   Var la = leaf(lambda);
@@ -89,58 +110,24 @@ Tensor theta0_vjp(const Problem& p, const Tensor& lambda, const Task& task, cons
   return grad({t0}, {constant(v.reshaped(t0.shape()))}, {la})[0].value();
 }
 
-Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& task, int64_t k, Trajectory store,
-                         HypergradResult& cost, double* outer_loss, Tensor* fo_grad) {
-  const int64_t r = p.inner().steps;
-  const real lr = p.inner().lr;
-  if (k < 0 || k > r) {
-    throw option_error("truncation k = " + std::to_string(k) + " must lie in [0, inner_steps = " + std::to_string(r) +
-                       "]");
+std::vector<Tensor> theta0_jacobian(const Problem& p, const Tensor& lambda, const Task& task) {
+  const int64_t P = p.theta_dim(), H = p.lambda_dim();
+  std::vector<Tensor> cols(static_cast<size_t>(H), Tensor(Shape{P}));
+  if (p.theta0_is_lambda()) {
+    for (int64_t h = 0; h < H; ++h) cols[static_cast<size_t>(h)][h] = real(1);
+    return cols;
   }
-  // Forward: θ_{r−k} with O(1) memory, then the last k steps kept for the adjoint pass — with their
-  // gradient graphs, so the adjoint differentiates them without re-running forward and backward, or as
-  // states only — unless recomputing.
-  std::vector<Linearization> graphs;
-  std::vector<Tensor> states;
-  Tensor theta_r;
-  if (store == Trajectory::recompute || k == 0) {
-    theta_r = unroll(p, lambda, task, r, cost);
-  } else {
-    theta_r = unroll(p, lambda, task, r - k, cost);
-    for (int64_t j = 0; j < k; ++j) {
-      Tensor next = theta_r;
-      if (store == Trajectory::graphs) {
-        graphs.push_back(linearize(p, theta_r, lambda, task));
-        ++cost.grad_evals;
-        sgd_step(next, graphs.back().grad.value(), lr);
-      } else {
-        sgd_step(next, inner_grad(p, theta_r, lambda, task, cost), lr);
-        states.push_back(std::move(theta_r));
-      }
-      theta_r = std::move(next);
-    }
+  Var la = leaf(lambda);
+  Var t0 = p.theta0(la, task);
+  if (!t0.requires_grad()) return cols;
+  Var u = leaf(Tensor(t0.shape()));
+  Var w = grad({t0}, {u}, {la}, true)[0];  // the graph is reused by every column
+  for (int64_t h = 0; h < H; ++h) {
+    Tensor e(lambda.shape());
+    e[h] = real(1);
+    cols[static_cast<size_t>(h)] = grad(dot(w, constant(e)), {u})[0].value().reshaped(Shape{P});
   }
-  OuterGrad og = outer_grad(p, theta_r, lambda, task, cost);
-  if (outer_loss) *outer_loss = og.loss;
-  if (fo_grad) *fo_grad = add(og.d_lambda, theta0_vjp(p, lambda, task, og.d_theta));
-
-  Tensor v = std::move(og.d_theta);
-  Tensor g_lambda = std::move(og.d_lambda);
-  for (int64_t j = r - 1; j >= r - k; --j) {
-    // Each stored step is dropped once its adjoint step has used it.
-    if (store == Trajectory::recompute) {
-      adjoint_step(linearize(p, unroll(p, lambda, task, j, cost), lambda, task), lr, v, g_lambda, cost);
-    } else if (store == Trajectory::graphs) {
-      adjoint_step(graphs.back(), lr, v, g_lambda, cost);
-      graphs.pop_back();
-    } else {
-      adjoint_step(linearize(p, states.back(), lambda, task), lr, v, g_lambda, cost);
-      states.pop_back();
-    }
-  }
-  // Steps before r−k are treated first-order: dθ_{r−k}/dλ ≈ dθ₀/dλ.
-  axpy(real(1), theta0_vjp(p, lambda, task, v), g_lambda);
-  return g_lambda;
+  return cols;
 }
 
 }  // namespace bilevel

@@ -1,6 +1,7 @@
 #pragma once
-// Building blocks shared by the estimators: the inner loop, the reverse (adjoint) step and the
-// pull-back through θ₀(λ). Every function counts its cost into a HypergradResult.
+// Building blocks shared by the estimators: the inner loop, the linearization of the inner gradient at one
+// state, the adjoint step, and θ₀(λ)'s Jacobian. Every function that evaluates a gradient or a second-order
+// product counts it into a HypergradResult.
 //
 // Notation: θ_{j+1} = θ_j − α∇_θL_T(θ_j, λ), j = 0..r−1. For a vector v (P,), one adjoint step at θ_j is
 //   v ← v − α H_j v,  g_λ ← g_λ − α B_jᵀ v,   H_j = ∇²_θθ L_T(θ_j, λ), B_j = ∂_λ∇_θ L_T(θ_j, λ),
@@ -15,9 +16,9 @@ namespace bilevel {
 Tensor inner_grad(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task, HypergradResult& cost);
 // θ₀ as a value.
 Tensor theta0_value(const Problem& p, const Tensor& lambda, const Task& task);
-// θ after `steps` inner steps from θ₀ (O(1) memory).
+// θ after `steps` inner steps from θ₀ (O(1) memory). +steps grad_evals.
 Tensor unroll(const Problem& p, const Tensor& lambda, const Task& task, int64_t steps, HypergradResult& cost);
-// θ₀, …, θ_steps (O(steps) memory).
+// θ₀, …, θ_steps (O(steps) memory). +steps grad_evals.
 std::vector<Tensor> unroll_stored(const Problem& p, const Tensor& lambda, const Task& task, int64_t steps,
                                   HypergradResult& cost);
 
@@ -30,32 +31,35 @@ struct OuterGrad {
 OuterGrad outer_grad(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
                      HypergradResult& cost);
 
-// The inner gradient at θ_j with its graph (create_graph), the linearization an adjoint step needs.
-struct Linearization {
-  ad::Var theta, lambda, grad;  // leaves θ_j and λ (λ tracked only when it enters L_T), ∇_θ L_T(θ_j, λ)
-  bool mixed = false;           // λ in L_T: the adjoint step also accumulates B_jᵀ v
+// The inner gradient at one state θ with its graph: what every second-order product at that state is taken on
+// (an adjoint step, a forward-mode column, a linear solve, an SGLD chain step).
+struct LinearizeOptions {
+  bool create_graph = true;  // the gradients are differentiable: H v and Bᵀv products follow
+  bool lambda_grad = false;  // also ∇_λ L_T (when λ is in L_T)
+  const std::vector<int64_t>* batch = nullptr;  // the minibatch loss L̂_T on these examples instead of L_T
 };
-Linearization linearize(const Problem& p, const Tensor& theta_j, const Tensor& lambda, const Task& task);
+struct Linearization {
+  ad::Var theta, lambda;  // leaves θ and λ; λ requires grad only when `mixed`
+  ad::Var grad;           // ∇_θ L_T(θ, λ)
+  ad::Var grad_lambda;    // ∇_λ L_T(θ, λ) when asked for and λ is in L_T (else undefined)
+  bool mixed = false;     // λ is in L_T and tracked: the mixed product B_jᵀ v = ∇_λ⟨grad, v⟩ is available
+};
+// λ is tracked when it is in L_T and a product or ∇_λ follows (create_graph or lambda_grad). The caller counts
+// the gradient evaluation (+1 grad_eval): some linearizations replace one already counted.
+Linearization linearize(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
+                        const LinearizeOptions& opts = {});
 
 // One adjoint step at θ_j: v ← v − α H_j v and g_lambda ← g_lambda − α B_jᵀ v (B_j term only when λ is in
 // L_T). +1 hvp. The linearization's graph is kept (a stored trajectory differentiates it once).
 void adjoint_step(const Linearization& lin, real lr, Tensor& v, Tensor& g_lambda, HypergradResult& cost);
 
+// Whether θ₀(λ, task) depends on λ at all (meta-initialization, or a θ₀ built from λ).
+bool theta0_depends_on_lambda(const Problem& p, const Tensor& lambda, const Task& task);
 // (∂θ₀/∂λ)ᵀ v: v itself for meta-initialization, zeros when θ₀ does not depend on λ, else by autodiff.
 Tensor theta0_vjp(const Problem& p, const Tensor& lambda, const Task& task, const Tensor& v);
-
-// What the forward pass of hypergrad_reverse keeps for its adjoint pass. All three give the same bits.
-enum class Trajectory {
-  graphs,     // each step's gradient graph: no recomputation; memory ∝ the step's activations × k
-  states,     // θ_j only: each adjoint step re-runs step j's forward and backward; memory ∝ P × k
-  recompute,  // nothing: θ_j rebuilt from θ₀ for each adjoint step (O(1) memory, O(r²) gradients)
-};
-
-// Exact hypergradient of the r-step objective by reverse mode (`store` says how the trajectory is kept).
-// When `k` < r only the last k steps are differentiated; earlier steps are treated first-order (second
-// derivatives dropped).
-Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& task, int64_t k, Trajectory store,
-                         HypergradResult& cost, double* outer_loss, Tensor* fo_grad = nullptr);
+// dθ₀/dλ as H columns of shape (P,): the identity for meta-initialization (θ₀ = λ), zeros when θ₀ does not
+// depend on λ, else by double backward (w(u) = (dθ₀/dλ)ᵀu is linear in u, so ∇_u⟨w(u), e_h⟩ = (dθ₀/dλ)e_h).
+std::vector<Tensor> theta0_jacobian(const Problem& p, const Tensor& lambda, const Task& task);
 
 // Tracks peak tensor bytes of an estimate.
 class PeakMeter {

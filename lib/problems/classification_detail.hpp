@@ -1,6 +1,8 @@
 #pragma once
 // Shared by the classification HPO problems (hpo-l2, hyper-cleaning): dataset splits held as constant
-// graph leaves, models, full-batch gradient descent, and scores. Internal to lib/problems.
+// graph leaves, models, scores, and the fixed-task base class. Internal to lib/problems. (Their inner loop is
+// optim/gradient_descent.hpp; evaluations stop it once θ is not finite, so a diverged θ scores NaN, logged
+// as null.)
 //
 // Data: load_dataset (lib/data) gives a training pool and a test pool. A seeded permutation of the training
 // pool (the instance seed, so the subsets stay fixed across --seed) gives disjoint training and validation
@@ -172,18 +174,6 @@ inline Score score(const nn::Model& model, const Tensor& theta, const LabelledSe
   }
   s.acc = static_cast<double>(right) / static_cast<double>(std::max<int64_t>(1, set.n()));
   return s;
-}
-
-// `steps` steps of θ ← θ − α∇f(θ) from θ₀ (the inner loop, values only). A step size too large for the
-// curvature makes θ non-finite; the scores of such a θ are NaN (logged as null), not an exception.
-template <class LossFn>
-Tensor gradient_descent(const LossFn& loss, Tensor theta, int64_t steps, real lr) {
-  for (int64_t s = 0; s < steps && theta.all_finite(); ++s) {
-    const ad::Var th = ad::leaf(theta);
-    const Tensor g = ad::grad(loss(th), {th})[0].value();
-    axpy(-lr, g, theta);
-  }
-  return theta;
 }
 
 // Base of the classification HPO problems: one fixed task (the data subsets live in the problem), full-batch

@@ -25,28 +25,22 @@
 // a, b ~ N(0, I) (P = dim). One fixed task; θ₀ = 0 (so J_0 = 0).
 #include <cmath>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "base/errors.hpp"
+#include "optim/dense.hpp"
 #include "problems/sgld_closed_form.hpp"
-#include "problems/problems.hpp"
 
 namespace bilevel {
 
 namespace {
 
+using dense::round_to_real;
+using dense::to_tensor;
+using dense::ui;
+
 constexpr uint64_t kGaussianSgldStream = 0x67736c6431ULL;  // "gsld1": the random instance's stream
-
-double round_to_real(double v) { return static_cast<double>(static_cast<real>(v)); }
-size_t ui(int64_t i) { return static_cast<size_t>(i); }
-
-Tensor to_tensor(const std::vector<double>& v) {
-  std::vector<real> r(v.size());
-  for (size_t i = 0; i < v.size(); ++i) r[i] = static_cast<real>(v[i]);
-  return Tensor(Shape{static_cast<int64_t>(v.size())}, std::move(r));
-}
 
 class GaussianSgldProblem final : public Problem, public SgldClosedForm {
  public:
@@ -72,7 +66,7 @@ class GaussianSgldProblem final : public Problem, public SgldClosedForm {
       P_ = dim;
       Rng base(seed, {kGaussianSgldStream});
       Rng rq = base.split(0), rs = base.split(1), ra = base.split(2);
-      U_ = random_orthogonal(P_, rq);
+      U_ = dense::random_orthogonal(P_, rq);
       alpha_.resize(ui(P_));
       for (auto& v : alpha_) v = rs.uniform(0.5, 3.0);
       A_.assign(ui(P_ * P_), 0.0);
@@ -96,8 +90,7 @@ class GaussianSgldProblem final : public Problem, public SgldClosedForm {
       q_[ui(k)] = alpha_[ui(k)] * ua;
       bt_[ui(k)] = ub;
     }
-    A_t_ = Tensor(Shape{P_, P_});
-    for (int64_t i = 0; i < P_ * P_; ++i) A_t_[i] = static_cast<real>(A_[ui(i)]);
+    A_t_ = to_tensor(A_, Shape{P_, P_});
     a_t_ = to_tensor(a_);
     b_t_ = to_tensor(b_);
   }

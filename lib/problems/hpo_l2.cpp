@@ -23,7 +23,8 @@
 
 #include "base/errors.hpp"
 #include "problems/classification_detail.hpp"
-#include "problems/problems.hpp"
+#include "optim/gradient_descent.hpp"
+#include "problems/problem.hpp"
 
 namespace bilevel {
 
@@ -116,9 +117,9 @@ class HpoL2Problem final : public classification::FixedTaskProblem {
   }
   Tensor train_under(const Tensor& lambda) const {
     const ad::Var la = ad::constant(lambda);
-    return classification::gradient_descent(
+    return gradient_descent(
         [&](const ad::Var& th) { return ad::add(data_loss(th, data_.train), penalty(th, la)); }, theta0_,
-        eval_steps_, lr_);
+        eval_steps_, lr_, /*stop_when_non_finite=*/true);
   }
 
   bool scalar_;

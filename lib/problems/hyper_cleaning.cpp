@@ -26,7 +26,8 @@
 
 #include "base/errors.hpp"
 #include "problems/classification_detail.hpp"
-#include "problems/problems.hpp"
+#include "optim/gradient_descent.hpp"
+#include "problems/problem.hpp"
 
 namespace bilevel {
 
@@ -98,8 +99,9 @@ class HyperCleaningProblem final : public classification::FixedTaskProblem {
                                   std::to_string(n_));
     }
     const ad::Var la = ad::constant(lambda);
-    const Tensor theta = classification::gradient_descent(
-        [&](const ad::Var& th) { return inner_loss(th, la, Task{}); }, theta0_, eval_steps_, lr_);
+    const Tensor theta = gradient_descent(
+        [&](const ad::Var& th) { return inner_loss(th, la, Task{}); }, theta0_, eval_steps_, lr_,
+        /*stop_when_non_finite=*/true);
     const auto test = classification::score(*model_, theta, data_.test);
     const auto val = classification::score(*model_, theta, data_.val);
     int64_t flagged = 0, hit = 0;
@@ -172,11 +174,11 @@ class HyperCleaningProblem final : public classification::FixedTaskProblem {
   const Baselines& baselines() const {
     std::call_once(baselines_once_, [this] {
       auto train_on = [this](const classification::LabelledSet& set) {
-        return classification::gradient_descent(
+        return gradient_descent(
             [&](const ad::Var& th) {
               return ad::add(ad::softmax_cross_entropy(model_->forward(th, set.x), set.y), penalty(th));
             },
-            theta0_, eval_steps_, lr_);
+            theta0_, eval_steps_, lr_, /*stop_when_non_finite=*/true);
       };
       const Tensor uniform = train_on(data_.train), oracle = train_on(clean_train_);
       baselines_.uniform_test = classification::score(*model_, uniform, data_.test);

@@ -10,7 +10,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -68,7 +67,7 @@ class Problem {
   virtual ad::Var inner_loss_batch(const ad::Var& theta, const ad::Var& lambda, const Task& task,
                                    const std::vector<int64_t>& batch) const {
     (void)theta, (void)lambda, (void)task, (void)batch;
-    throw std::logic_error(name() + ": inner_loss_batch is not implemented (inner_examples() is 0)");
+    throw internal_error(name() + ": inner_loss_batch is not implemented (inner_examples() is 0)");
   }
   // True when the mixed partial ∇²_θλ L_T is diagonal (P = H): per-weight L2 (∂²/∂θ_i∂λ_j = δ_ij·r'(λ_i)θ_i),
   // or a scalar times the identity (iMAML's proximal term (γ/2)‖θ − λ‖² gives −γI). Lets first-order SGLD
@@ -99,6 +98,8 @@ class Problem {
   virtual nlohmann::json describe() const { return nlohmann::json::object(); }
 };
 
+// One row of the --problem table. Each problem defines its row in its own file (lib/problems/<name>.cpp) and
+// problems/registry.cpp lists the rows, one line each.
 struct ProblemInfo {
   std::string name;
   std::string description;
@@ -111,9 +112,9 @@ struct ProblemInfo {
   std::vector<std::pair<std::string, std::string>> run_defaults = {};
 };
 
-// All problems, in listing order. Adding a problem = one entry in problems/registry.cpp.
+// All problems, in listing order (problems/registry.cpp).
 const std::vector<ProblemInfo>& problem_registry();
-// Throws option_error naming the unknown name and listing the valid ones.
+// Throws option_error naming the unknown name, a likely intended one and the valid ones.
 const ProblemInfo& find_problem(const std::string& name);
 
 }  // namespace bilevel

@@ -19,32 +19,24 @@
 // One fixed task: the instance itself.
 #include <cmath>
 #include <memory>
-#include <stdexcept>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/errors.hpp"
-#include "problems/problems.hpp"
+#include "optim/dense.hpp"
+#include "problems/problem.hpp"
 
 namespace bilevel {
 
 namespace {
 
+using dense::round_to_real;
+using dense::ui;
+using dense::to_doubles;
+using dense::to_tensor;
+
 constexpr uint64_t kQuadraticStream = 0x717561647261ULL;  // "quadra": the instance's Rng stream
-
-double round_to_real(double v) { return static_cast<double>(static_cast<real>(v)); }
-
-Tensor to_tensor(const std::vector<double>& v, const Shape& s) {
-  std::vector<real> r(v.size());
-  for (size_t i = 0; i < v.size(); ++i) r[i] = static_cast<real>(v[i]);
-  return Tensor(s, std::move(r));
-}
-
-std::vector<double> to_doubles(const Tensor& t) {
-  std::vector<double> v(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = static_cast<double>(t[i]);
-  return v;
-}
 
 class QuadraticProblem final : public Problem {
  public:
@@ -56,7 +48,7 @@ class QuadraticProblem final : public Problem {
     Rng rng_a = base.split(0), rng_b = base.split(1), rng_c = base.split(2), rng_d = base.split(3),
         rng_t = base.split(4);
     // A = Q diag(s) Qᵀ, symmetric by construction (averaged to be exactly symmetric after rounding).
-    const std::vector<double> q = random_orthogonal(P_, rng_a);
+    const std::vector<double> q = dense::random_orthogonal(P_, rng_a);
     eigs_.resize(static_cast<size_t>(P_));
     for (int64_t i = 0; i < P_; ++i)
       eigs_[static_cast<size_t>(i)] =
@@ -216,7 +208,6 @@ class QuadraticProblem final : public Problem {
   };
 
   size_t idx(int64_t i, int64_t j) const { return static_cast<size_t>(i * P_ + j); }
-  static size_t ui(int64_t i) { return static_cast<size_t>(i); }
 
   void check_vec(const ad::Var& v, const char* what) const {
     if (!v.defined() || v.shape() != Shape{P_}) {
@@ -309,31 +300,14 @@ class QuadraticProblem final : public Problem {
 
   // Lower Cholesky factor L of K = A + diag(e^λ) (K is SPD: A is, and e^λ > 0).
   std::vector<double> cholesky(const std::vector<double>& lam) const {
-    std::vector<double> l(static_cast<size_t>(P_ * P_), 0.0);
-    for (int64_t j = 0; j < P_; ++j) {
-      double s = A_[idx(j, j)] + std::exp(lam[ui(j)]);
-      for (int64_t k = 0; k < j; ++k) s -= l[idx(j, k)] * l[idx(j, k)];
-      if (!(s > 0)) throw numerical_error("quadratic: K = A + diag(e^λ) is not positive definite");
-      l[idx(j, j)] = std::sqrt(s);
-      for (int64_t i = j + 1; i < P_; ++i) {
-        double t = A_[idx(i, j)];
-        for (int64_t k = 0; k < j; ++k) t -= l[idx(i, k)] * l[idx(j, k)];
-        l[idx(i, j)] = t / l[idx(j, j)];
-      }
-    }
-    return l;
+    std::vector<double> k = A_;
+    for (int64_t j = 0; j < P_; ++j) k[idx(j, j)] = A_[idx(j, j)] + std::exp(lam[ui(j)]);
+    std::optional<std::vector<double>> l = dense::cholesky(k, P_);
+    if (!l) throw numerical_error("quadratic: K = A + diag(e^λ) is not positive definite");
+    return std::move(*l);
   }
   std::vector<double> chol_solve(const std::vector<double>& l, const std::vector<double>& rhs) const {
-    std::vector<double> y(rhs);
-    for (int64_t i = 0; i < P_; ++i) {  // L y = rhs
-      for (int64_t k = 0; k < i; ++k) y[ui(i)] -= l[idx(i, k)] * y[ui(k)];
-      y[ui(i)] /= l[idx(i, i)];
-    }
-    for (int64_t i = P_ - 1; i >= 0; --i) {  // Lᵀ x = y
-      for (int64_t k = i + 1; k < P_; ++k) y[ui(i)] -= l[idx(k, i)] * y[ui(k)];
-      y[ui(i)] /= l[idx(i, i)];
-    }
-    return y;
+    return dense::cholesky_solve(l, P_, rhs);
   }
   std::vector<double> solve_theta_star(const std::vector<double>& lam) const { return chol_solve(cholesky(lam), b_); }
 
@@ -361,28 +335,6 @@ std::unique_ptr<Problem> make_quadratic(const Options& o, uint64_t seed) {
 }
 
 }  // namespace
-
-std::vector<double> random_orthogonal(int64_t n, Rng& rng) {
-  std::vector<double> q(static_cast<size_t>(n * n));
-  auto at = [&](int64_t i, int64_t j) -> double& { return q[static_cast<size_t>(i * n + j)]; };
-  for (int64_t j = 0; j < n; ++j) {
-    for (;;) {
-      for (int64_t i = 0; i < n; ++i) at(i, j) = rng.normal();
-      for (int64_t k = 0; k < j; ++k) {
-        double p = 0;
-        for (int64_t i = 0; i < n; ++i) p += at(i, k) * at(i, j);
-        for (int64_t i = 0; i < n; ++i) at(i, j) -= p * at(i, k);
-      }
-      double nrm = 0;
-      for (int64_t i = 0; i < n; ++i) nrm += at(i, j) * at(i, j);
-      nrm = std::sqrt(nrm);
-      if (nrm < 1e-8) continue;
-      for (int64_t i = 0; i < n; ++i) at(i, j) /= nrm;
-      break;
-    }
-  }
-  return q;
-}
 
 ProblemInfo quadratic_problem_info() {
   ProblemInfo info;

@@ -1,35 +1,32 @@
-#include <sstream>
-
+// The --problem table. Each problem's row (name, description, options, factory, run defaults) is defined in its
+// own file, lib/problems/<name>.cpp, as `ProblemInfo <name>_problem_info()`; this list declares and orders them.
+// Adding a problem = its file + one X(...) line here.
+#include "base/names.hpp"
 #include "problems/problem.hpp"
-#include "problems/problems.hpp"
+
+#define BILEVEL_PROBLEMS(X) \
+  X(quadratic)              \
+  X(ufo_counterexample)     \
+  X(ufo_qcurve)             \
+  X(sinusoid)               \
+  X(hpo_l2)                 \
+  X(hyper_cleaning)         \
+  X(gaussian_sgld)          \
+  X(toy_multimin)
 
 namespace bilevel {
 
+#define BILEVEL_DECLARE_PROBLEM(name) ProblemInfo name##_problem_info();
+BILEVEL_PROBLEMS(BILEVEL_DECLARE_PROBLEM)
+#undef BILEVEL_DECLARE_PROBLEM
+
 const std::vector<ProblemInfo>& problem_registry() {
-  static const std::vector<ProblemInfo> registry = {
-      quadratic_problem_info(),
-      ufo_counterexample_problem_info(),
-      ufo_qcurve_problem_info(),
-      sinusoid_problem_info(),
-      hpo_l2_problem_info(),
-      hyper_cleaning_problem_info(),
-      gaussian_sgld_problem_info(),
-      toy_multimin_problem_info(),
-  };
+#define BILEVEL_PROBLEM_ROW(name) name##_problem_info(),
+  static const std::vector<ProblemInfo> registry = {BILEVEL_PROBLEMS(BILEVEL_PROBLEM_ROW)};
+#undef BILEVEL_PROBLEM_ROW
   return registry;
 }
 
-const ProblemInfo& find_problem(const std::string& name) {
-  for (const auto& p : problem_registry())
-    if (p.name == name) return p;
-  std::ostringstream s;
-  s << "unknown problem '" << name << "'; valid problems: ";
-  bool first = true;
-  for (const auto& p : problem_registry()) {
-    s << (first ? "" : ", ") << p.name;
-    first = false;
-  }
-  throw option_error(s.str());
-}
+const ProblemInfo& find_problem(const std::string& name) { return find_by_name(problem_registry(), name, "problem"); }
 
 }  // namespace bilevel

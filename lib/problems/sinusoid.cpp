@@ -8,14 +8,14 @@
 #include <cmath>
 #include <memory>
 #include <numbers>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "base/errors.hpp"
 #include "nn/init.hpp"
 #include "nn/model.hpp"
-#include "problems/problems.hpp"
+#include "optim/gradient_descent.hpp"
+#include "problems/problem.hpp"
 
 namespace bilevel {
 
@@ -108,12 +108,8 @@ class SinusoidProblem final : public Problem {
     for (const Task& task : eval_tasks_) {
       Tensor theta = lambda.reshaped(Shape{model_.num_params()});
       pre += query_mse_value(theta, task);
-      for (int64_t s = 0; s < eval_steps_; ++s) {
-        const ad::Var th = ad::leaf(theta);
-        const ad::Var loss = split_mse(th, task, 0);
-        const Tensor g = ad::grad(loss, {th})[0].value();
-        axpy(-lr_, g, theta);
-      }
+      theta = gradient_descent([&](const ad::Var& th) { return split_mse(th, task, 0); }, std::move(theta),
+                               eval_steps_, lr_);
       post += query_mse_value(theta, task);
     }
     const double n = static_cast<double>(eval_tasks_.size());

@@ -28,12 +28,12 @@
 #include <cstdio>
 #include <memory>
 #include <numbers>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "base/errors.hpp"
-#include "problems/problems.hpp"
+#include "optim/dense.hpp"
+#include "problems/problem.hpp"
 
 namespace bilevel {
 
@@ -41,7 +41,9 @@ namespace {
 
 constexpr uint64_t kToyDataStream = 0x746f79646174ULL;   // "toydat": training and validation noise
 constexpr uint64_t kToyEvalStream = 0x746f796576ULL;     // "toyev": evaluation restarts
-size_t ui(int64_t i) { return static_cast<size_t>(i); }
+using dense::round_to_real;
+using dense::to_tensor;
+using dense::ui;
 
 class ToyMultiminProblem final : public Problem {
  public:
@@ -155,11 +157,6 @@ class ToyMultiminProblem final : public Problem {
   }
 
  private:
-  static double round_to_real(double v) { return static_cast<double>(static_cast<real>(v)); }
-  static Tensor to_tensor(const std::vector<double>& v) {
-    std::vector<real> r(v.begin(), v.end());
-    return Tensor(Shape{static_cast<int64_t>(v.size())}, std::move(r));
-  }
   std::vector<double> draw_start(Rng& rng) const {
     const double a = rng.normal();
     const double w = rng.uniform(0.0, omega_max_);

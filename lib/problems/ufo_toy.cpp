@@ -3,7 +3,7 @@
 //   ufo-counterexample: the §3.2 family where FOM-SGD converges to a non-stationary point.
 //   ufo-qcurve:         the §4.1 q-curve instance (A = 400, α = 0.01).
 // Both are one class with different parameters. The double-precision helpers in namespace ufo_toy
-// (declared in problems.hpp) are the closed forms the estimators and tests are checked against.
+// (declared in problems/ufo_toy.hpp) are the closed forms the estimators and tests are checked against.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -11,7 +11,8 @@
 #include <string>
 
 #include "base/errors.hpp"
-#include "problems/problems.hpp"
+#include "problems/problem.hpp"
+#include "problems/ufo_toy.hpp"
 
 namespace bilevel {
 

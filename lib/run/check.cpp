@@ -155,7 +155,7 @@ nlohmann::json run_check(const CheckParams& cp) {
   // Reference: the exact hypergradient (stored trajectory).
   std::map<std::string, std::string> none;
   const Options exact_opts = Options::resolve("method exact", find_method("exact").options, none);
-  auto exact = find_method("exact").make(exact_opts, *problem, setup.problem_opts);
+  auto exact = make_estimator(find_method("exact"), exact_opts, *problem);
   Rng ref_rng(cp.seed, {check_reference});
   const Tensor g_exact = exact->estimate(*problem, lambda, task, ref_rng).grad;
   out["exact"] = to_json(g_exact);
@@ -170,7 +170,7 @@ nlohmann::json run_check(const CheckParams& cp) {
     const MethodInfo& m = *setup.methods[mi];
     std::unique_ptr<Estimator> est;
     try {
-      est = m.make(setup.method_opts[mi], *problem, setup.problem_opts);
+      est = make_estimator(m, setup.method_opts[mi], *problem);
     } catch (const option_error& err) {
       if (!cp.methods.empty()) throw;  // a method asked for by name must apply
       ests[m.name] = {{"applicable", false}, {"reason", err.what()}};

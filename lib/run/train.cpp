@@ -230,7 +230,7 @@ Built build_problem_and_estimator(const ResolvedRun& run, const fs::path& out, b
   Built b;
   try {
     b.problem = pinfo.make(run.problem_opts, static_cast<uint64_t>(run.run_opts.get_int("instance_seed")));
-    b.estimator = minfo.make(run.method_opts, *b.problem, run.problem_opts);
+    b.estimator = make_estimator(minfo, run.method_opts, *b.problem);
   } catch (...) {
     std::error_code ignored;
     if (!out_existed && fs::is_empty(out, ignored)) fs::remove(out, ignored);

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <map>
 
-#include "hypergrad/estimators.hpp"
 #include "hypergrad/ufo.hpp"
 #include "hypergrad/unroll.hpp"
 #include "instance.hpp"
@@ -21,7 +20,7 @@ std::unique_ptr<Estimator> make_method(const std::string& name, const Instance& 
   const MethodInfo& m = find_method(name);
   Options o = Options::resolve(name, m.options, sets);
   REQUIRE(sets.empty());
-  return m.make(o, *in.problem, in.popts);
+  return make_estimator(m, o, *in.problem);
 }
 
 HypergradResult run(const Estimator& e, const Instance& in, uint64_t stream = 0) {

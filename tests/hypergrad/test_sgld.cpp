@@ -9,7 +9,7 @@
 #include <set>
 #include <string>
 
-#include "hypergrad/sgld.hpp"
+#include "optim/sgld.hpp"
 #include "hypergrad/unroll.hpp"
 #include "instance.hpp"
 
@@ -25,13 +25,13 @@ std::unique_ptr<Estimator> make_sgld(const Instance& in, Sets sets) {
   const MethodInfo& m = find_method("sgld");
   Options o = Options::resolve("sgld", m.options, sets);
   REQUIRE(sets.empty());
-  return m.make(o, *in.problem, in.popts);
+  return make_estimator(m, o, *in.problem);
 }
 
 std::unique_ptr<Estimator> make_other(const std::string& name, const Instance& in) {
   const MethodInfo& m = find_method(name);
   Sets none;
-  return m.make(Options::resolve(name, m.options, none), *in.problem, in.popts);
+  return make_estimator(m, Options::resolve(name, m.options, none), *in.problem);
 }
 
 HypergradResult run(const Estimator& e, const Instance& in, uint64_t stream = 0, const Tensor* lambda = nullptr) {

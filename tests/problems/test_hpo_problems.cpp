@@ -44,7 +44,7 @@ HypergradResult estimate(const std::string& method, const Problem& p, const Tens
   const MethodInfo& m = find_method(method);
   const Options o = Options::resolve(method, m.options, sets);
   REQUIRE(sets.empty());
-  auto est = m.make(o, p, Options());
+  auto est = make_estimator(m, o, p);
   Rng task_rng(1, {2});
   const Task task = p.sample_task(task_rng);
   Rng rng(3, {stream});
@@ -231,7 +231,7 @@ TEST_SUITE("problems") {
     const MethodInfo& m = find_method("fmd");
     std::map<std::string, std::string> sets{{"fmd_max_entries", "1000"}};  // P·H = 51·40 = 2040
     const Options o = Options::resolve("fmd", m.options, sets);
-    CHECK_THROWS_WITH_AS(m.make(o, *p, Options()), doctest::Contains("fmd_max_entries"), option_error);
+    CHECK_THROWS_WITH_AS(make_estimator(m, o, *p), doctest::Contains("fmd_max_entries"), option_error);
   }
 
   TEST_CASE("hpo problems: missing or damaged data and too-small pools are clear errors") {

@@ -9,7 +9,6 @@
 #include "hypergrad/estimator.hpp"
 #include "hypergrad/unroll.hpp"
 #include "problems/sgld_closed_form.hpp"
-#include "problems/problems.hpp"
 
 using namespace bilevel;
 

@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "problems/problems.hpp"
+#include "problems/problem.hpp"
+#include "problems/ufo_toy.hpp"
 #include "run/check.hpp"
 
 using namespace bilevel;
@@ -59,7 +60,7 @@ TEST_SUITE("run") {
   }
 
   TEST_CASE("check: fo's bias and cosine on the UFOM counterexample match the per-task closed forms") {
-    // One task i at θ: g_FO = f_i'(φ_r) and g_ex = f_i'(φ_r)·Πⱼ(1 − α f_i''(φⱼ)) (problems.hpp, ufo_toy). So
+    // One task i at θ: g_FO = f_i'(φ_r) and g_ex = f_i'(φ_r)·Πⱼ(1 − α f_i''(φⱼ)) (problems/ufo_toy.hpp). So
     // check must report bias_norm = |g_FO − g_ex|, relative_bias = |g_FO − g_ex| / |g_ex|, and cosine +1:
     // every factor 1 − α f'' is positive (α·a2 < 1), so the two have the same sign in 1-D.
     const ufo_toy::Params p = ufo_toy::counterexample_params(10, 0.1, 0.5, 1.5, 0.06);  // the problem's defaults

@@ -74,7 +74,7 @@ TEST_SUITE("run") {
     auto in = testing::make_instance("sinusoid", {{"hidden", "8"}, {"inner_steps", "2"}});
     const MethodInfo& m = find_method("ufo");
     std::map<std::string, std::string> q = {{"q", "0.5"}};
-    const auto est = m.make(Options::resolve("ufo", m.options, q), *in.problem, in.popts);
+    const auto est = make_estimator(m, Options::resolve("ufo", m.options, q), *in.problem);
     std::vector<HypergradResult> whole(6), head(2), tail(4);
     estimate_tasks(*in.problem, *est, in.lambda, 9, 3, 0, whole);
     estimate_tasks(*in.problem, *est, in.lambda, 9, 3, 0, head);

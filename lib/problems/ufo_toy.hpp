@@ -1,27 +1,8 @@
 #pragma once
-// Registry entries of the built-in problems (each defined in its own .cpp).
-#include <vector>
+// The closed forms of the UFOM toy problems (Likhosherstov et al., ICML 2021: the FOM counterexample and the
+// q-curve setup; problems ufo-counterexample and ufo-qcurve in problems/ufo_toy.cpp), for tests and experiments.
+#include <cstdint>
 
-#include "problems/problem.hpp"
-
-namespace bilevel {
-
-ProblemInfo quadratic_problem_info();
-ProblemInfo ufo_counterexample_problem_info();
-ProblemInfo ufo_qcurve_problem_info();
-ProblemInfo sinusoid_problem_info();
-ProblemInfo hpo_l2_problem_info();
-ProblemInfo hyper_cleaning_problem_info();
-ProblemInfo gaussian_sgld_problem_info();
-ProblemInfo toy_multimin_problem_info();
-
-// Q: (n, n) row-major with orthonormal columns, by modified Gram–Schmidt on a Gaussian matrix drawn from `rng`
-// (a column that comes out numerically dependent is redrawn). For seeded random SPD instances.
-std::vector<double> random_orthogonal(int64_t n, Rng& rng);
-
-}  // namespace bilevel
-
-// ---- UFOM toy problems (Likhosherstov et al., ICML 2021: counterexample and q-curves), for tests and experiments ------------------
 // One-dimensional tasks with L_in = L_out = f_i, f the C² Huber-like loss of §3.2, inner loop
 // φ₀ = θ, φ_{j+1} = φ_j − α f_i'(φ_j), j < r. Everything here is plain double arithmetic, independent
 // of the autodiff, so it can check the estimators.

@@ -1,53 +1,15 @@
-// The reverse-mode family (fo, exact, tbptt, t1t2), reptile, and UFOM.
+// Method `ufo`: UFOM (Likhosherstov et al., ICML 2021), fo plus a randomly drawn exact correction, unbiased for
+// the r-step hypergradient; q fixed or chosen adaptively by the optimal-q rule of hypergrad/ufo.hpp.
 #include <algorithm>
 #include <cmath>
 
-#include "hypergrad/estimators.hpp"
+#include "hypergrad/reverse.hpp"
 #include "hypergrad/ufo.hpp"
 #include "hypergrad/unroll.hpp"
 
 namespace bilevel {
 
 namespace {
-
-// fo / exact / tbptt / t1t2 are one algorithm: reverse mode through the last k of r steps, the earlier
-// steps first-order. k = 0 is FOM (FO-BLO, FOMAML), k = r the exact hypergradient.
-class ReverseEstimator final : public Estimator {
- public:
-  ReverseEstimator(int64_t k, Trajectory store) : k_(k), store_(store) {}
-  HypergradResult estimate(const Problem& p, const Tensor& lambda, const Task& task, Rng&) const override {
-    HypergradResult res;
-    PeakMeter meter;
-    const int64_t k = k_ < 0 ? p.inner().steps : k_;
-    res.grad = hypergrad_reverse(p, lambda, task, k, store_, res, &res.outer_loss);
-    res.peak_bytes = meter.peak();
-    return res;
-  }
-
- private:
-  int64_t k_;  // −1: all steps
-  Trajectory store_;
-};
-
-class ReptileEstimator final : public Estimator {
- public:
-  HypergradResult estimate(const Problem& p, const Tensor& lambda, const Task& task, Rng&) const override {
-    // Reptile's direction λ − θ_r, divided by α·r so that it is the mean inner gradient along the
-    // trajectory: the same outer learning rate then means the same step scale as the other estimators.
-    HypergradResult res;
-    PeakMeter meter;
-    const InnerConfig in = p.inner();
-    Tensor theta_r = unroll(p, lambda, task, in.steps, res);
-    {
-      ad::NoGradGuard no_grad;
-      res.outer_loss = p.outer_loss(ad::constant(theta_r), ad::constant(lambda), task).item();
-    }
-    res.grad = scaled(sub(lambda, theta_r.reshaped(lambda.shape())),
-                      real(1) / (in.lr * static_cast<real>(std::max<int64_t>(1, in.steps))));
-    res.peak_bytes = meter.peak();
-    return res;
-  }
-};
 
 // UFOM: ĝ = g_FO + (ξ/q)(g_ex − g_FO), ξ ~ Bernoulli(q) per task; fixed or adaptive q.
 class UfoEstimator final : public Estimator {
@@ -131,6 +93,12 @@ class UfoEstimator final : public Estimator {
   double d_bar_ = 0, v_bar_ = 0;
 };
 
+OptionSpec q_option() {
+  OptionSpec s = opt_real("q", 0.1, "probability of the exact correction per task, or 'adaptive'", 0, 1, true);
+  s.choices = {"adaptive"};
+  return s;
+}
+
 }  // namespace
 
 double ufo_optimal_q(double d2, double v2, double c_det, double c_rnd, double kappa, double q_min) {
@@ -159,17 +127,20 @@ double ufo_optimal_q(double d2, double v2, double c_det, double c_rnd, double ka
   return std::clamp(q, q_min, 1.0);
 }
 
-Trajectory trajectory_option(const Options& o) {
-  if (o.get_bool("recompute")) return Trajectory::recompute;
-  return o.get_string("store") == "states" ? Trajectory::states : Trajectory::graphs;
-}
-
-std::unique_ptr<Estimator> make_reverse_estimator(int64_t k, Trajectory store) {
-  return std::make_unique<ReverseEstimator>(k, store);
-}
-std::unique_ptr<Estimator> make_reptile_estimator() { return std::make_unique<ReptileEstimator>(); }
-std::unique_ptr<Estimator> make_ufo_estimator(const Options& o, const Problem& p) {
-  return std::make_unique<UfoEstimator>(o, p);
+MethodInfo ufo_method_info() {
+  return {
+      .name = "ufo",
+      .description = "UFOM: fo + (ξ/q)(exact − fo), ξ ~ Bernoulli(q) per task; unbiased; q fixed or adaptive",
+      .options = {q_option(), recompute_option("exact branch rebuilds θ_j (O(1) memory, O(r²) time)"), store_option(),
+                  opt_real("beta", 0.99, "adaptive q: EMA factor of the D² and V² estimates", 0, 1, true),
+                  opt_real("q_min", 0.05, "adaptive q: lower bound on q", 0, 1, true),
+                  opt_real("kappa", 2.0, "adaptive q: exponent κ in argmin_q T(q)·S(q)^κ", 0, 1e300, true),
+                  opt_choice("adaptive_variant", "clean", {"clean", "paper"},
+                             "clean: D² = ‖g_fo − g_ex‖²; paper: the official code's statistic, D²/10 and its cost "
+                             "constants")},
+      .make = [](const Options& o, const Problem& p) -> std::unique_ptr<Estimator> {
+        return std::make_unique<UfoEstimator>(o, p);
+      }};
 }
 
 }  // namespace bilevel

@@ -1,0 +1,37 @@
+#include "hypergrad/implicit.hpp"
+
+#include "hypergrad/unroll.hpp"
+
+namespace bilevel {
+
+using namespace ad;
+
+HypergradResult hypergrad_implicit(const Problem& p, const Tensor& lambda, const Task& task, const LinearSolve& solve,
+                                   const std::string& residual_key) {
+  HypergradResult res;
+  PeakMeter meter;
+  Tensor theta_r = unroll(p, lambda, task, p.inner().steps, res);
+  OuterGrad og = outer_grad(p, theta_r, lambda, task, res);
+  res.outer_loss = og.loss;
+
+  const Linearization lin = linearize(p, theta_r, lambda, task);  // the graph is reused by every product
+  ++res.grad_evals;
+  const MatVec hvp = [&lin](const Tensor& v) { return grad(dot(lin.grad, constant(v)), {lin.theta})[0].value(); };
+  const LinearSolution sol = solve(hvp, og.d_theta);
+  res.hvps += sol.matvecs;
+  if (!residual_key.empty()) res.extras = {{residual_key, sol.residual}};
+  Tensor bx = grad(dot(lin.grad, constant(sol.x)), {lin.lambda})[0].value();  // Bᵀx, the mixed product
+  ++res.hvps;
+  res.grad = sub(og.d_lambda, bx);
+  res.peak_bytes = meter.peak();
+  return res;
+}
+
+std::string implicit_refusal(const Problem& p, const std::string& method) {
+  if (p.lambda_in_inner_loss()) return "";
+  return "method '" + method + "' does not apply to problem '" + p.name() +
+         "': λ enters only through the initialization θ₀, so the implicit function theorem gives no gradient; use "
+         "exact, ufo or fo";
+}
+
+}  // namespace bilevel

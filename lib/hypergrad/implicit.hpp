@@ -1,0 +1,26 @@
+#pragma once
+// Implicit differentiation at θ_r ≈ θ*(λ), shared by the methods ift-cg and ift-neumann. With
+// H = ∇²_θθ L_T(θ_r, λ) and B = ∂_λ∇_θL_T(θ_r, λ), the implicit function theorem gives dθ*/dλ = −H⁻¹B, so
+//   hypergradient = ∇_λL_V − Bᵀx,   H x = ∇_θL_V,
+// with x from a linear solver (optim/linear_solvers.hpp) that sees H only through Hessian-vector products.
+#include <functional>
+#include <string>
+
+#include "hypergrad/estimator.hpp"
+#include "optim/linear_solvers.hpp"
+
+namespace bilevel {
+
+// Solves H x = b given the product v ↦ H v; the solution's matvecs are counted as HVPs.
+using LinearSolve = std::function<LinearSolution(const MatVec& hvp, const Tensor& b)>;
+
+// The estimate: r inner steps, ∇L_V at θ_r, x by `solve`, then the mixed product Bᵀx. Costs r + 2 gradients
+// and matvecs + 1 HVPs. `residual_key`, when not empty, logs the solver's residual under that name.
+HypergradResult hypergrad_implicit(const Problem& p, const Tensor& lambda, const Task& task, const LinearSolve& solve,
+                                   const std::string& residual_key);
+
+// The refusal of methods whose correction is the mixed product Bᵀx (ift-cg, ift-neumann, t1t2): when λ enters
+// only through θ₀, B = 0 and the implicit function theorem gives no gradient.
+std::string implicit_refusal(const Problem& p, const std::string& method);
+
+}  // namespace bilevel

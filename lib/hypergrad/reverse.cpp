@@ -1,0 +1,98 @@
+#include "hypergrad/reverse.hpp"
+
+#include "hypergrad/unroll.hpp"
+#include "optim/gradient_descent.hpp"
+
+namespace bilevel {
+
+namespace {
+
+class ReverseEstimator final : public Estimator {
+ public:
+  ReverseEstimator(int64_t k, Trajectory store) : k_(k), store_(store) {}
+  HypergradResult estimate(const Problem& p, const Tensor& lambda, const Task& task, Rng&) const override {
+    HypergradResult res;
+    PeakMeter meter;
+    const int64_t k = k_ < 0 ? p.inner().steps : k_;
+    res.grad = hypergrad_reverse(p, lambda, task, k, store_, res, &res.outer_loss);
+    res.peak_bytes = meter.peak();
+    return res;
+  }
+
+ private:
+  int64_t k_;  // −1: all steps
+  Trajectory store_;
+};
+
+}  // namespace
+
+Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& task, int64_t k, Trajectory store,
+                         HypergradResult& cost, double* outer_loss, Tensor* fo_grad) {
+  const int64_t r = p.inner().steps;
+  const real lr = p.inner().lr;
+  BILEVEL_CHECK(k >= 0 && k <= r, "hypergrad_reverse: truncation k = " + std::to_string(k) +
+                                      " outside [0, inner_steps = " + std::to_string(r) + "]");
+  // Forward: θ_{r−k} with O(1) memory, then the last k steps kept for the adjoint pass — with their
+  // gradient graphs, so the adjoint differentiates them without re-running forward and backward, or as
+  // states only — unless recomputing.
+  std::vector<Linearization> graphs;
+  std::vector<Tensor> states;
+  Tensor theta_r;
+  if (store == Trajectory::recompute || k == 0) {
+    theta_r = unroll(p, lambda, task, r, cost);
+  } else {
+    theta_r = unroll(p, lambda, task, r - k, cost);
+    for (int64_t j = 0; j < k; ++j) {
+      Tensor next = theta_r;
+      if (store == Trajectory::graphs) {
+        graphs.push_back(linearize(p, theta_r, lambda, task));
+        ++cost.grad_evals;
+        gradient_step(next, graphs.back().grad.value(), lr);
+      } else {
+        gradient_step(next, inner_grad(p, theta_r, lambda, task, cost), lr);
+        states.push_back(std::move(theta_r));
+      }
+      theta_r = std::move(next);
+    }
+  }
+  OuterGrad og = outer_grad(p, theta_r, lambda, task, cost);
+  if (outer_loss) *outer_loss = og.loss;
+  if (fo_grad) *fo_grad = add(og.d_lambda, theta0_vjp(p, lambda, task, og.d_theta));
+
+  Tensor v = std::move(og.d_theta);
+  Tensor g_lambda = std::move(og.d_lambda);
+  for (int64_t j = r - 1; j >= r - k; --j) {
+    // Each stored step is dropped once its adjoint step has used it.
+    if (store == Trajectory::recompute) {
+      adjoint_step(linearize(p, unroll(p, lambda, task, j, cost), lambda, task), lr, v, g_lambda, cost);
+    } else if (store == Trajectory::graphs) {
+      adjoint_step(graphs.back(), lr, v, g_lambda, cost);
+      graphs.pop_back();
+    } else {
+      adjoint_step(linearize(p, states.back(), lambda, task), lr, v, g_lambda, cost);
+      states.pop_back();
+    }
+  }
+  // Steps before r−k are treated first-order: dθ_{r−k}/dλ ≈ dθ₀/dλ.
+  axpy(real(1), theta0_vjp(p, lambda, task, v), g_lambda);
+  return g_lambda;
+}
+
+std::unique_ptr<Estimator> make_reverse_estimator(int64_t k, Trajectory store) {
+  return std::make_unique<ReverseEstimator>(k, store);
+}
+
+OptionSpec recompute_option(const std::string& help) { return opt_bool("recompute", false, help); }
+
+OptionSpec store_option() {
+  return opt_choice("store", "graphs", {"graphs", "states"},
+                    "what the stored trajectory keeps: each step's gradient graph (no recomputation; memory = the "
+                    "step's activations × r) or only θ_j (memory = P × r; each adjoint step re-runs its step)");
+}
+
+Trajectory trajectory_option(const Options& o) {
+  if (o.get_bool("recompute")) return Trajectory::recompute;
+  return o.get_string("store") == "states" ? Trajectory::states : Trajectory::graphs;
+}
+
+}  // namespace bilevel

@@ -1,0 +1,34 @@
+#pragma once
+// Plain gradient descent θ ← θ − α∇f(θ) on a loss built from lib/autodiff ops: the inner loop of every
+// problem. The estimators run it through hypergrad/unroll (which counts its cost); the problems run it to
+// evaluate a λ (adapt on a task, train under a weight decay).
+#include <cstdint>
+
+#include "autodiff/ops.hpp"
+#include "tensor/tensor.hpp"
+
+namespace bilevel {
+
+// ∇f(θ) (values only, no graph kept). `loss` maps a (P,) Var to a scalar Var. theta: (P,).
+template <class LossFn>
+Tensor loss_gradient(const LossFn& loss, const Tensor& theta) {
+  const ad::Var th = ad::leaf(theta);
+  return ad::grad(loss(th), {th})[0].value();
+}
+
+// θ ← θ − lr·grad. theta, grad: (P,).
+inline void gradient_step(Tensor& theta, const Tensor& grad, real lr) { axpy(-lr, grad, theta); }
+
+// `steps` steps of θ ← θ − lr·∇f(θ) from `theta`. With stop_when_non_finite, stops as soon as θ stops being
+// finite (a step size too large for the curvature): a caller that scores θ then reports NaN instead of
+// spending the remaining steps on it.
+template <class LossFn>
+Tensor gradient_descent(const LossFn& loss, Tensor theta, int64_t steps, real lr, bool stop_when_non_finite = false) {
+  for (int64_t s = 0; s < steps; ++s) {
+    if (stop_when_non_finite && !theta.all_finite()) break;
+    gradient_step(theta, loss_gradient(loss, theta), lr);
+  }
+  return theta;
+}
+
+}  // namespace bilevel
