@@ -32,9 +32,10 @@ Tensor theta0_value(const Problem& p, const Tensor& lambda, const Task& task) {
 }
 
 Tensor unroll(const Problem& p, const Tensor& lambda, const Task& task, int64_t steps, HypergradResult& cost) {
+  Tensor theta0 = theta0_value(p, lambda, task);
+  if (steps == 0) return theta0;  // (truncated reverse mode asks for 0 steps: spare the copy of λ)
   const Var la = constant(lambda);
-  return gradient_descent(inner_loss_of_theta(p, la, task, cost), theta0_value(p, lambda, task), steps,
-                          p.inner().lr);
+  return gradient_descent(inner_loss_of_theta(p, la, task, cost), std::move(theta0), steps, p.inner().lr);
 }
 
 std::vector<Tensor> unroll_stored(const Problem& p, const Tensor& lambda, const Task& task, int64_t steps,

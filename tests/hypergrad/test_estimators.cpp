@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "hypergrad/ufo.hpp"
 #include "hypergrad/unroll.hpp"
@@ -112,7 +113,11 @@ TEST_SUITE("hypergrad") {
     auto in = make_instance("quadratic", {{"inner_steps", "3000"}, {"dim", "8"}, {"cond", "10"}});
     auto cf = in.problem->closed_form_ift(in.lambda, in.task);
     REQUIRE(cf.has_value());
-    CHECK(rel_err(run(*make_method("ift-cg", in, {{"cg_iters", "50"}}), in).grad, *cf) < 1e-5);
+    const HypergradResult cg = run(*make_method("ift-cg", in, {{"cg_iters", "50"}}), in);
+    CHECK(rel_err(cg.grad, *cf) < 1e-5);
+    REQUIRE(cg.extras.size() == 1);
+    CHECK(cg.extras[0].first == "cg_residual");
+    CHECK(cg.extras[0].second < 1e-8);  // 50 iterations on dim 8: converged to cg_tol
     CHECK(rel_err(run(*make_method("ift-neumann", in, {{"neumann_iters", "3000"}}), in).grad, *cf) < 1e-5);
     // And the unrolled exact hypergradient converges to the same point for large r.
     CHECK(rel_err(run(*make_method("exact", in), in).grad, *cf) < 1e-5);
@@ -185,11 +190,28 @@ TEST_SUITE("hypergrad") {
     CHECK(ufo_optimal_q(53.21, 2229.3, 11, 10, 0.5, 0.0) == doctest::Approx(0.110).epsilon(0.01));
   }
 
+  TEST_CASE("the method table: unique names, a description and a factory each, in one lookup") {
+    std::set<std::string> names;
+    for (const MethodInfo& m : method_registry()) {
+      CAPTURE(m.name);
+      CHECK(names.insert(m.name).second);
+      CHECK(!m.description.empty());
+      CHECK(static_cast<bool>(m.make));
+      CHECK(&find_method(m.name) == &m);
+    }
+    CHECK(names.size() == 10);
+  }
+
   TEST_CASE("methods that do not apply are refused with a reason") {
     auto quad = make_instance("quadratic", {});
     CHECK_THROWS_WITH_AS(make_method("reptile", quad), doctest::Contains("meta-initialization"), option_error);
     auto toy = make_instance("ufo-counterexample", {});
-    CHECK_THROWS_WITH_AS(make_method("ift-cg", toy), doctest::Contains("initialization"), option_error);
+    for (const char* method : {"ift-cg", "ift-neumann", "t1t2"}) {
+      CAPTURE(method);
+      CHECK_THROWS_WITH_AS(make_method(method, toy), doctest::Contains("initialization"), option_error);
+      CHECK(find_method(method).refusal(*quad.problem).empty());
+    }
+    CHECK(find_method("reptile").refusal(*toy.problem).empty());
     auto big = make_instance("quadratic", {{"dim", "200"}});
     CHECK_THROWS_WITH_AS(make_method("fmd", big, {{"fmd_max_entries", "1000"}}), doctest::Contains("fmd_max_entries"),
                          option_error);
