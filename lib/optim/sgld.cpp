@@ -68,8 +68,6 @@ const std::vector<std::string>& sgld_variant_names() {
   return names;
 }
 
-std::string sgld_variant_name(SgldVariant v) { return sgld_variant_names()[static_cast<size_t>(v)]; }
-
 SgldVariant sgld_variant_from_name(const std::string& name) {
   const auto& names = sgld_variant_names();
   for (size_t i = 0; i < names.size(); ++i)

@@ -59,7 +59,6 @@ struct SgldSchedule {
 // The hypergradient variants of method `sgld` (reference §3.3).
 enum class SgldVariant { pathwise, cov, drop_hessian, one_step, two_pass, frozen };
 const std::vector<std::string>& sgld_variant_names();  // in enum order
-std::string sgld_variant_name(SgldVariant v);
 SgldVariant sgld_variant_from_name(const std::string& name);  // throws option_error listing the names
 
 }  // namespace bilevel

@@ -24,7 +24,7 @@ class SgldEstimator final : public Estimator {
     HypergradResult res;
     const int64_t live0 = MemoryMeter::live_bytes();
     PeakMeter meter;
-    const int64_t C = cfg_.chains, H = p.lambda_dim();
+    const int64_t C = cfg_.chains;
     const bool warm = cfg_.persistent && static_cast<int64_t>(states_.size()) == C;
     const bool j0_active = !warm && theta0_depends_on_lambda(p, lambda, task);
     const Tensor theta0 = theta0_value(p, lambda, task).reshaped(Shape{p.theta_dim()});
@@ -60,8 +60,38 @@ class SgldEstimator final : public Estimator {
           tbb::simple_partitioner());
     });
 
-    // Reduce in chain order.
     PeakMeter post_meter;
+    const int64_t chain_peaks = reduce_chains(outs, lambda, res);
+    if (closed_form_) add_closed_forms(lambda, task, warm, res);
+    res.peak_bytes = std::max(pre_peak, held + chain_peaks + post_meter.peak());
+    return res;
+  }
+
+  void end_step(const std::vector<HypergradResult>& results) override {
+    if (results.empty()) return;
+    // Persistent chains: the states of the first task's chains start every task of the next step.
+    if (cfg_.persistent && static_cast<int64_t>(results[0].carry.size()) == cfg_.chains) states_ = results[0].carry;
+    // Closed forms and chain statistics, averaged over the tasks, for the curve rows.
+    last_.clear();
+    for (const auto& r : results) {
+      for (const auto& [k, v] : r.extras) {
+        bool found = false;
+        for (auto& [k2, v2] : last_)
+          if (k2 == k) v2 += v, found = true;
+        if (!found) last_.emplace_back(k, v);
+      }
+    }
+    for (auto& kv : last_) kv.second /= static_cast<double>(results.size());
+  }
+
+  Metrics state() const override { return last_; }
+
+ private:
+  // Sums the chains' outputs in chain order into res (hypergradient, outer loss, costs, carried states and the
+  // chain statistics). Returns the sum of the chains' peak bytes.
+  int64_t reduce_chains(std::vector<SgldChainOut>& outs, const Tensor& lambda, HypergradResult& res) const {
+    const int64_t H = lambda.numel();
+    const int64_t C = cfg_.chains;
     std::vector<double> g(static_cast<size_t>(H), 0.0), gt(g), lgt(g);
     double loss = 0;
     int64_t n = 0, chain_peaks = 0;
@@ -105,40 +135,21 @@ class SgldEstimator final : public Estimator {
     }
     res.outer_loss = loss / nd;
     res.extras.emplace_back("sgld_samples", nd);
-    if (closed_form_) {
-      SgldPlan plan;
-      plan.variant = cfg_.variant;
-      plan.eta = cfg_.eta;
-      plan.temperature = cfg_.tau / cfg_.data_n;
-      plan.schedule = cfg_.schedule;
-      plan.exact_sampler = cfg_.exact_sampler;
-      plan.stationary_start = warm;
-      for (const auto& [k, v] : closed_form_->sgld_reference(lambda, task, plan)) res.extras.emplace_back("cf_" + k, v);
-    }
-    res.peak_bytes = std::max(pre_peak, held + chain_peaks + post_meter.peak());
-    return res;
+    return chain_peaks;
   }
 
-  void end_step(const std::vector<HypergradResult>& results) override {
-    if (results.empty()) return;
-    // Persistent chains: the states of the first task's chains start every task of the next step.
-    if (cfg_.persistent && static_cast<int64_t>(results[0].carry.size()) == cfg_.chains) states_ = results[0].carry;
-    // Closed forms and chain statistics, averaged over the tasks, for the curve rows.
-    last_.clear();
-    for (const auto& r : results) {
-      for (const auto& [k, v] : r.extras) {
-        bool found = false;
-        for (auto& [k2, v2] : last_)
-          if (k2 == k) v2 += v, found = true;
-        if (!found) last_.emplace_back(k, v);
-      }
-    }
-    for (auto& kv : last_) kv.second /= static_cast<double>(results.size());
+  // The problem's closed forms for this estimate (cf_F, cf_dF, cf_expected, …) beside it.
+  void add_closed_forms(const Tensor& lambda, const Task& task, bool warm, HypergradResult& res) const {
+    SgldPlan plan;
+    plan.variant = cfg_.variant;
+    plan.eta = cfg_.eta;
+    plan.temperature = cfg_.tau / cfg_.data_n;
+    plan.schedule = cfg_.schedule;
+    plan.exact_sampler = cfg_.exact_sampler;
+    plan.stationary_start = warm;
+    for (const auto& [k, v] : closed_form_->sgld_reference(lambda, task, plan)) res.extras.emplace_back("cf_" + k, v);
   }
 
-  Metrics state() const override { return last_; }
-
- private:
   SgldConfig cfg_;
   const SgldClosedForm* closed_form_;
   std::vector<Tensor> states_;  // persistent chains' last states, one per chain
