@@ -4,6 +4,7 @@
 #include "base/names.hpp"
 #include "hypergrad/estimator.hpp"
 
+// X(name) declares `MethodInfo name_method_info()` and puts its row in the table; listing order = `list` order.
 #define BILEVEL_METHODS(X) \
   X(fo)                    \
   X(exact)                 \
@@ -14,7 +15,8 @@
   X(t1t2)                  \
   X(ufo)                   \
   X(reptile)               \
-  X(sgld)
+  X(sgld)                  \
+  /* end of the list: a new method is one more X(name) line above */
 
 namespace bilevel {
 

@@ -103,7 +103,7 @@ class Problem {
 struct ProblemInfo {
   std::string name;
   std::string description;
-  std::vector<OptionSpec> options;
+  std::vector<OptionSpec> options = {};
   // Builds the problem from resolved options; `seed` fixes any random instance data (matrices,
   // evaluation tasks).
   std::unique_ptr<Problem> (*make)(const Options& opts, uint64_t seed);

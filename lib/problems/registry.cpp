@@ -4,6 +4,7 @@
 #include "base/names.hpp"
 #include "problems/problem.hpp"
 
+// X(name) declares `ProblemInfo name_problem_info()` and puts its row in the table; listing order = `list` order.
 #define BILEVEL_PROBLEMS(X) \
   X(quadratic)              \
   X(ufo_counterexample)     \
@@ -12,7 +13,8 @@
   X(hpo_l2)                 \
   X(hyper_cleaning)         \
   X(gaussian_sgld)          \
-  X(toy_multimin)
+  X(toy_multimin)           \
+  /* end of the list: a new problem is one more X(name) line above */
 
 namespace bilevel {
 
