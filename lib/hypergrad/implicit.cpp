@@ -6,6 +6,23 @@ namespace bilevel {
 
 using namespace ad;
 
+namespace {
+
+class ImplicitEstimator final : public Estimator {
+ public:
+  ImplicitEstimator(LinearSolve solve, std::string residual_key)
+      : solve_(std::move(solve)), residual_key_(std::move(residual_key)) {}
+  HypergradResult estimate(const Problem& p, const Tensor& lambda, const Task& task, Rng&) const override {
+    return hypergrad_implicit(p, lambda, task, solve_, residual_key_);
+  }
+
+ private:
+  LinearSolve solve_;
+  std::string residual_key_;
+};
+
+}  // namespace
+
 HypergradResult hypergrad_implicit(const Problem& p, const Tensor& lambda, const Task& task, const LinearSolve& solve,
                                    const std::string& residual_key) {
   HypergradResult res;
@@ -25,6 +42,10 @@ HypergradResult hypergrad_implicit(const Problem& p, const Tensor& lambda, const
   res.grad = sub(og.d_lambda, bx);
   res.peak_bytes = meter.peak();
   return res;
+}
+
+std::unique_ptr<Estimator> make_implicit_estimator(LinearSolve solve, std::string residual_key) {
+  return std::make_unique<ImplicitEstimator>(std::move(solve), std::move(residual_key));
 }
 
 std::string implicit_refusal(const Problem& p, const std::string& method) {

@@ -4,6 +4,7 @@
 //   hypergradient = ∇_λL_V − Bᵀx,   H x = ∇_θL_V,
 // with x from a linear solver (optim/linear_solvers.hpp) that sees H only through Hessian-vector products.
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "hypergrad/estimator.hpp"
@@ -18,6 +19,8 @@ using LinearSolve = std::function<LinearSolution(const MatVec& hvp, const Tensor
 // and matvecs + 1 HVPs. `residual_key`, when not empty, logs the solver's residual under that name.
 HypergradResult hypergrad_implicit(const Problem& p, const Tensor& lambda, const Task& task, const LinearSolve& solve,
                                    const std::string& residual_key);
+// The estimator that returns hypergrad_implicit with this solver.
+std::unique_ptr<Estimator> make_implicit_estimator(LinearSolve solve, std::string residual_key);
 
 // The refusal of methods whose correction is the mixed product Bᵀx (ift-cg, ift-neumann, t1t2): when λ enters
 // only through θ₀, B = 0 and the implicit function theorem gives no gradient.

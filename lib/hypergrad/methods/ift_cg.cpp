@@ -1,27 +1,8 @@
 // Method `ift-cg`: implicit differentiation at θ_r (hypergrad/implicit.hpp) with H⁻¹∇_θL_V by conjugate
-// gradients (optim/linear_solvers.hpp). Logs the final CG residual as cg_residual.
+// gradients (optim/linear_solvers.hpp). Reports the final CG residual as cg_residual.
 #include "hypergrad/implicit.hpp"
 
 namespace bilevel {
-
-namespace {
-
-class IftCgEstimator final : public Estimator {
- public:
-  IftCgEstimator(int64_t iters, double tol) : iters_(iters), tol_(tol) {}
-  HypergradResult estimate(const Problem& p, const Tensor& lambda, const Task& task, Rng&) const override {
-    return hypergrad_implicit(
-        p, lambda, task,
-        [this](const MatVec& hvp, const Tensor& b) { return conjugate_gradient(hvp, b, iters_, tol_); },
-        "cg_residual");
-  }
-
- private:
-  int64_t iters_;
-  double tol_;
-};
-
-}  // namespace
 
 MethodInfo ift_cg_method_info() {
   return {.name = "ift-cg",
@@ -29,8 +10,12 @@ MethodInfo ift_cg_method_info() {
           .options = {opt_int("cg_iters", 20, "conjugate-gradient iterations (HVPs)", 1),
                       opt_real("cg_tol", 1e-10, "relative residual at which CG stops", 0)},
           .refusal = [](const Problem& p) { return implicit_refusal(p, "ift-cg"); },
-          .make = [](const Options& o, const Problem&) -> std::unique_ptr<Estimator> {
-            return std::make_unique<IftCgEstimator>(o.get_int("cg_iters"), o.get_real("cg_tol"));
+          .make = [](const Options& o, const Problem&) {
+            const int64_t iters = o.get_int("cg_iters");
+            const double tol = o.get_real("cg_tol");
+            return make_implicit_estimator(
+                [iters, tol](const MatVec& hvp, const Tensor& b) { return conjugate_gradient(hvp, b, iters, tol); },
+                "cg_residual");
           }};
 }
 
