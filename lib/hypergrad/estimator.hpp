@@ -20,6 +20,16 @@ struct HypergradResult {
   std::vector<Tensor> carry;  // state handed to end_step (e.g. persistent SGLD chains' last states)
 };
 
+// What an estimator carries from one outer step to the next (adaptive-q statistics, persistent SGLD chains,
+// warm-started inner solutions and linear-system directions, SAGA memories), as named tensors and scalars, for
+// checkpoints (`train --resume`) and for moving a run between processes. Restoring a saved state and continuing
+// must give bit-identical results, so scalars are stored with their exact bits by whoever serialises this.
+struct EstimatorState {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  std::vector<std::pair<std::string, double>> scalars;
+  bool empty() const { return tensors.empty() && scalars.empty(); }
+};
+
 class Estimator {
  public:
   virtual ~Estimator() = default;
@@ -32,6 +42,11 @@ class Estimator {
   virtual void end_step(const std::vector<HypergradResult>& results) { (void)results; }
   // Estimator state worth logging on each curve row (e.g. the current q).
   virtual Metrics state() const { return {}; }
+  // Persistent state between outer steps (see EstimatorState); stateless estimators keep the defaults.
+  // load_state receives exactly what save_state returned (possibly in another process) and throws
+  // usage_error when it does not fit this estimator (names or shapes differ).
+  virtual EstimatorState save_state() const { return {}; }
+  virtual void load_state(const EstimatorState& state) { (void)state; }
 };
 
 // One row of the --method table. Each method defines its row in its own file (lib/hypergrad/methods/<name>.cpp)
