@@ -15,6 +15,10 @@ struct HypergradResult {
   double outer_loss = 0.0;  // L_V(θ_r, λ) on the task
   int64_t grad_evals = 0;   // first-order gradient evaluations (inner steps, recomputations, outer gradient)
   int64_t hvps = 0;         // Hessian-vector and mixed second-order products
+  // Oracle cost in full-batch units: every gradient or second-order product counts |batch|/n when it is taken on
+  // a minibatch of a loss that is a mean over n examples, 1 otherwise. Estimators that only use full batches
+  // leave it unset (< 0) and it equals grad_evals + hvps; see cost_of().
+  double cost = -1.0;
   int64_t peak_bytes = 0;   // peak tensor bytes held by the estimate beyond what was live before it
   Metrics extras;           // estimator-specific per-task values (e.g. exact_drawn, d2, v2)
   std::vector<Tensor> carry;  // state handed to end_step (e.g. persistent SGLD chains' last states)
@@ -29,6 +33,11 @@ struct EstimatorState {
   std::vector<std::pair<std::string, double>> scalars;
   bool empty() const { return tensors.empty() && scalars.empty(); }
 };
+
+// The oracle cost of one estimate (HypergradResult::cost, or grad_evals + hvps when it was not set).
+inline double cost_of(const HypergradResult& r) {
+  return r.cost >= 0 ? r.cost : static_cast<double>(r.grad_evals + r.hvps);
+}
 
 class Estimator {
  public:
