@@ -18,6 +18,8 @@ void setup_check(CLI::App& app) {
   sub->add_option("--samples", opts->samples, "Repetitions per estimator (bias and variance)");
   sub->add_option("--seed", opts->seed, "Seed of λ, the task and the estimators' coins");
   sub->add_option("--out", opts->out_file, "JSON file to write")->required();
+  sub->add_flag("--bias-variance", opts->bias_variance,
+                "UFOM toys: add D², V², their bounds and the optimal q (κ = ½ and 2) of the instance");
   sub->callback([opts, methods] {
     std::stringstream ss(*methods);
     std::string item;

@@ -143,6 +143,33 @@ BiasVariance bias_variance(const Params& p, double lo, double hi, int64_t points
   return bv;
 }
 
+std::optional<Params> params_for(const std::string& problem, const Options& o) {
+  if (problem == "ufo-counterexample") {
+    const double alpha = o.get_real("inner_lr"), a1 = o.get_real("a1"), a2 = o.get_real("a2");
+    if (!(a1 < a2)) {
+      throw option_error("options 'a1' (" + o.get_string("a1") + ") and 'a2' (" + o.get_string("a2") +
+                         "): the family needs a1 < a2");
+    }
+    if (!(alpha * a2 < 1)) {
+      throw option_error("options 'inner_lr' (" + o.get_string("inner_lr") + ") and 'a2' (" + o.get_string("a2") +
+                         "): the family needs inner_lr·a2 < 1");
+    }
+    return counterexample_params(o.get_int("inner_steps"), alpha, a1, a2, o.get_real("D"));
+  }
+  if (problem == "ufo-qcurve") {
+    Params p;
+    p.steps = o.get_int("inner_steps");
+    p.lr = o.get_real("inner_lr");
+    p.a[0] = o.get_real("a1");
+    p.a[1] = o.get_real("a2");
+    p.b[0] = o.get_real("b1");
+    p.b[1] = o.get_real("b2");
+    p.A = o.get_real("A");
+    return p;
+  }
+  return std::nullopt;
+}
+
 }  // namespace ufo_toy
 
 namespace {
@@ -275,19 +302,11 @@ std::vector<std::pair<std::string, std::string>> toy_run_defaults() {
 std::unique_ptr<Problem> make_counterexample(const Options& o, uint64_t seed) {
   (void)seed;  // no random instance data
   check_x0_range(o);
-  const int64_t r = o.get_int("inner_steps");
-  const double alpha = o.get_real("inner_lr"), a1 = o.get_real("a1"), a2 = o.get_real("a2"), D = o.get_real("D");
-  if (!(a1 < a2)) {
-    throw option_error("options 'a1' (" + o.get_string("a1") + ") and 'a2' (" + o.get_string("a2") + "): the family needs a1 < a2");
-  }
-  if (!(alpha * a2 < 1)) {
-    throw option_error("options 'inner_lr' (" + o.get_string("inner_lr") + ") and 'a2' (" + o.get_string("a2") +
-                       "): the family needs inner_lr·a2 < 1");
-  }
-  const ufo_toy::Family fam = ufo_toy::counterexample_family(r, alpha, a1, a2, D);
-  ufo_toy::Params p = ufo_toy::counterexample_params(r, alpha, a1, a2, D);
-  nlohmann::json extra = {{"family", {{"D", D}, {"p1", fam.p1}, {"p2", fam.p2}, {"K", fam.K}, {"b2", fam.b2},
-                                      {"A", fam.A}, {"theta_fo", fam.theta_fo},
+  const ufo_toy::Params p = *ufo_toy::params_for("ufo-counterexample", o);  // checks the options first
+  const ufo_toy::Family fam = ufo_toy::counterexample_family(o.get_int("inner_steps"), o.get_real("inner_lr"),
+                                                             o.get_real("a1"), o.get_real("a2"), o.get_real("D"));
+  nlohmann::json extra = {{"family", {{"D", o.get_real("D")}, {"p1", fam.p1}, {"p2", fam.p2}, {"K", fam.K},
+                                      {"b2", fam.b2}, {"A", fam.A}, {"theta_fo", fam.theta_fo},
                                       {"dM_at_theta_fo", fam.dM_at_theta_fo}, {"theta_star", fam.theta_star}}}};
   return std::make_unique<UfoToyProblem>("ufo-counterexample", p, o.get_real("x0_min"), o.get_real("x0_max"), std::move(extra));
 }
@@ -295,15 +314,8 @@ std::unique_ptr<Problem> make_counterexample(const Options& o, uint64_t seed) {
 std::unique_ptr<Problem> make_qcurve(const Options& o, uint64_t seed) {
   (void)seed;
   check_x0_range(o);
-  ufo_toy::Params p;
-  p.steps = o.get_int("inner_steps");
-  p.lr = o.get_real("inner_lr");
-  p.a[0] = o.get_real("a1");
-  p.a[1] = o.get_real("a2");
-  p.b[0] = o.get_real("b1");
-  p.b[1] = o.get_real("b2");
-  p.A = o.get_real("A");
-  return std::make_unique<UfoToyProblem>("ufo-qcurve", p, o.get_real("x0_min"), o.get_real("x0_max"), nlohmann::json::object());
+  return std::make_unique<UfoToyProblem>("ufo-qcurve", *ufo_toy::params_for("ufo-qcurve", o), o.get_real("x0_min"),
+                                         o.get_real("x0_max"), nlohmann::json::object());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "base/number_text.hpp"
 #include "hypergrad/estimator.hpp"
+#include "run/check_ufo.hpp"
 #include "sys/files.hpp"
 
 namespace bilevel {
@@ -67,6 +68,10 @@ CheckSetup resolve_check(const CheckParams& cp) {
     for (const auto* m : s.methods)
       for (const auto& spec : m->options) valid.push_back(spec.key);
     throw_unknown_keys(left, valid);
+  }
+  if (cp.bias_variance && !ufo_toy::params_for(s.problem->name, s.problem_opts)) {
+    throw option_error("--bias-variance needs a UFOM toy problem (ufo-counterexample, ufo-qcurve), got '" +
+                       s.problem->name + "'");
   }
   if (!cp.out_file.empty()) {
     const auto parent = std::filesystem::path(cp.out_file).parent_path();
@@ -182,6 +187,11 @@ nlohmann::json run_check(const CheckParams& cp) {
     ests[m.name] = e;
   }
   out["estimators"] = ests;
+  if (cp.bias_variance) {  // D², V² over the starting range [x0_min, x0_max], 10000 points as in the toy code
+    const ufo_toy::Params tp = *ufo_toy::params_for(setup.problem->name, setup.problem_opts);
+    out["bias_variance"] = ufo_theory_json(ufo_theory(tp, setup.problem_opts.get_real("x0_min"),
+                                                      setup.problem_opts.get_real("x0_max"), 10000));
+  }
   if (!cp.out_file.empty()) sys::write_json_atomic(cp.out_file, out);
   return out;
 }
@@ -200,6 +210,7 @@ std::string check_table_text(const nlohmann::json& check) {
       << num(e["cosine_to_exact"]) << std::setw(14) << num(e["variance"]) << std::setw(12)
       << num(e["grad_evals_per_sample"]) << num(e["hvps_per_sample"]) << "\n";
   }
+  if (check.contains("bias_variance")) s << ufo_theory_text(check["bias_variance"]);
   return s.str();
 }
 

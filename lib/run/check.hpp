@@ -19,6 +19,7 @@ struct CheckParams {
   int64_t samples = 100;
   uint64_t seed = 0;
   std::string out_file;              // "" : write nothing
+  bool bias_variance = false;        // add the UFOM theory of the toys (run/check_ufo.hpp) as "bias_variance"
 };
 
 // Computes the check and writes it to params.out_file (atomically). Throws option_error for bad input,

@@ -55,6 +55,12 @@ expect "datasets list marks damaged" 0 "mnist .*damaged" -- datasets list --data
 expect "datasets verify fails" 1 "FAILED +mnist/train-images-idx3-ubyte +truncated" -- datasets verify --data-dir "$tmp/data" mnist
 expect "missing data dir" 2 "make data" -- train --problem hpo-l2 --method fo --set data_dir="$tmp/nodata" --out "$tmp/m"
 check_absent "missing data dir" "$tmp/m"
+# check --bias-variance: the UFOM theory of a toy instance; refused (nothing written) for any other problem.
+expect "check bias-variance" 0 "q\* = 0\.110 +\(κ = 0\.5, stored" -- \
+  check --problem ufo-qcurve --methods fo --samples 2 --bias-variance --out "$tmp/bv.json"
+expect "check bias-variance elsewhere" 2 "needs a UFOM toy problem" -- \
+  check --problem quadratic --bias-variance --out "$tmp/bv2.json"
+check_absent "check bias-variance elsewhere" "$tmp/bv2.json"
 
 # Whose fault: a bug inside the library (an injected internal precondition failure) exits 1 and says
 # "internal error"; the run directory records status "error" with the same words. Bad input stays exit 2.

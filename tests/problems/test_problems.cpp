@@ -362,21 +362,11 @@ TEST_CASE("ufo-counterexample: the §3.2 constants") {
   CHECK(ones < 570);
 }
 
-TEST_CASE("ufo-qcurve: D², V² over the θ grid and q* = 0.110 by the κ = ½ rule") {
+TEST_CASE("ufo-qcurve: D² and V² over the θ grid (q* = 0.110 from them: tests/run/test_check_ufo.cpp)") {
   const ufo_toy::Params p = ufo_toy::qcurve_params();
   const ufo_toy::BiasVariance bv = ufo_toy::bias_variance(p, -50, 50, 10000);
   CHECK(bv.d2 == doctest::Approx(53.21).epsilon(2e-4));
   CHECK(bv.v2 == doctest::Approx(2229.3).epsilon(5e-5));
-  // κ = ½ with the toy cost model C_det = r + 1, C_rnd = r (UFOM paper): q* = 1 if
-  // D² ≥ 2 C_rnd V²/(C_det + C_rnd), else the root in (0, 1) of 2C_rnd(V² − D²)q² + C_rnd D² q − C_det D².
-  const double r = static_cast<double>(p.steps), c_det = r + 1, c_rnd = r;
-  double q = 1;
-  if (bv.d2 < 2 * c_rnd * bv.v2 / (c_det + c_rnd)) {
-    const double qa = 2 * c_rnd * (bv.v2 - bv.d2), qb = c_rnd * bv.d2, qc = -c_det * bv.d2;
-    q = (-qb + std::sqrt(qb * qb - 4 * qa * qc)) / (2 * qa);
-  }
-  CHECK(q == doctest::Approx(0.110).epsilon(5e-3));
-  CHECK(std::round(q * 1000) / 1000 == doctest::Approx(0.110));
   // The registered problem is this instance.
   const auto prob = make_problem("ufo-qcurve");
   CHECK(prob->inner().steps == 10);
