@@ -33,21 +33,24 @@ done
 summary="$out/alpha_sweep.csv"
 awk -F, -v nseeds=${#seeds[@]} '
   FNR == 1 { file++; next }
-  { i = FNR - 1; q[i, file] = $7; if (file == 1) row[i] = $0; n = (i > n ? i : n) }
+  {
+    i = FNR - 1; q[i, file] = $7; if (file == 1) row[i] = $0; n = (i > n ? i : n)
+    if (file == 1 || $10 > rmax[i]) rmax[i] = $10
+  }
   END {
-    print "alpha,D2,V2,D2_bound,V2_bound,q_theory,q_experiment,delta,cost_at_best,cost_ratio_theory,q_exp_min,q_exp_median,q_exp_max"
+    print "alpha,D2,V2,D2_bound,V2_bound,q_theory,q_experiment,delta,cost_at_best,cost_ratio_theory,q_exp_min,q_exp_median,q_exp_max,cost_ratio_theory_max"
     for (i = 1; i <= n; i++) {
       for (s = 1; s <= nseeds; s++) v[s] = q[i, s] + 0
       for (s = 2; s <= nseeds; s++) for (t = s; t > 1 && v[t - 1] > v[t]; t--) { x = v[t]; v[t] = v[t - 1]; v[t - 1] = x }
-      print row[i] "," v[1] "," v[int((nseeds + 1) / 2)] "," v[nseeds]
+      print row[i] "," v[1] "," v[int((nseeds + 1) / 2)] "," v[nseeds] "," rmax[i]
     }
   }' $(for s in "${seeds[@]}"; do echo "$out/seed-$s/alpha_sweep.csv"; done) >"$summary"
 
 table="$out/table.md"
 {
-  echo "| α | D² | V² | q* theory | q* experiment (seed 1) | seeds 1–5: min / median / max | cost at the grid q nearest q* theory ÷ best (seed 1) |"
+  echo "| α | D² | V² | q* theory | q* experiment (seed 1) | seeds 1–5: min / median / max | cost of the grid q nearest q* theory ÷ best: seed 1 (max over seeds) |"
   echo "|---|---|---|---|---|---|---|"
-  awk -F, 'NR > 1 { printf "| %.5f | %.4g | %.4g | %.3f | %.2f | %.2f / %.2f / %.2f | %.2f |\n", $1, $2, $3, $6, $7, $11, $12, $13, $10 }' "$summary"
+  awk -F, 'NR > 1 { printf "| %.5f | %.4g | %.4g | %.3f | %.2f | %.2f / %.2f / %.2f | %.2f (%.2f) |\n", $1, $2, $3, $6, $7, $11, $12, $13, $10, $14 }' "$summary"
 } >"$table"
 cat "$table"
 
