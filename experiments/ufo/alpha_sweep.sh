@@ -10,7 +10,7 @@
 # first reaches δ(α), the minimum over k of the q = 0.05 mean curve. The table's experiment column is seed 1;
 # seeds 2–5 (other starts and coins) give its spread.
 #
-# Runs in process (build/release/ufo_alpha_sweep, experiments/ufo/alpha_sweep.cpp): about 30 s on 2 cores.
+# Runs in process (build/release/ufo_alpha_sweep, experiments/ufo/alpha_sweep.cpp): about 15 s on 2 cores.
 # Writes OUT/table.md, OUT/alpha_sweep.csv, OUT/seed-N/ (each seed's CSVs), OUT/dv.{svg,png}, OUT/q.{svg,png}.
 # Usage: experiments/ufo/alpha_sweep.sh [OUT_DIR]
 set -euo pipefail
