@@ -186,13 +186,13 @@ inline uint64_t kink_signature(const ad::Var& y) {
     const ad::Node* n = stack.back();
     stack.pop_back();
     if (!n || !seen.insert(n).second) continue;
-    const std::string op = n->op;
+    const std::string op = n->op->name;
     if ((op == "relu" || op == "abs") && !n->inputs.empty()) {
       const Tensor& x = n->inputs[0].value();
       for (int64_t i = 0; i < x.numel(); ++i) mixin(x[i] > 0 ? 1u : (x[i] < 0 ? 2u : 3u));
     }
-    if (op == "gather" && n->idx) {
-      for (int64_t j : *n->idx) mixin(static_cast<uint64_t>(j));
+    if (const std::vector<int64_t>* idx = ad::gather_indices(*n)) {
+      for (int64_t j : *idx) mixin(static_cast<uint64_t>(j));
     }
     for (const auto& in : n->inputs) stack.push_back(in.node());
   }

@@ -1,5 +1,6 @@
 // Graph nodes, grad mode and the reverse sweep.
-#include <atomic>
+#include <algorithm>
+#include <bit>
 #include <stdexcept>
 #include <string>
 
@@ -12,7 +13,6 @@ namespace bilevel::ad {
 namespace {
 thread_local bool tl_grad_enabled = true;
 thread_local int64_t tl_nodes_created = 0;
-std::atomic<uint64_t> g_epoch{1};
 
 // Deep graphs (unrolled loops) would overflow the stack if nodes released their inputs
 // recursively; instead a dying node hands inputs it owns alone to a per-thread list that the
@@ -33,20 +33,14 @@ const Tensor& Var::value() const {
 
 bool Var::requires_grad() const { return ptr_ && ptr_->requires_grad; }
 
-bool Node::input_needed(size_t i) const {
-  const Node* n = inputs[i].node();
-  return n && n->requires_grad && n->needed && n->visit_epoch == visit_epoch;
-}
-
 Node::~Node() {
-  auto bury = [](Var& v) {
+  if (op->destroy_saved) op->destroy_saved(saved_state);
+  for (auto& v : inputs) {
     if (v.defined() && v.ptr().use_count() == 1) {
       tl_graveyard.push_back(v.ptr());
       v = Var();
     }
-  };
-  for (auto& v : inputs) bury(v);
-  bury(grad);
+  }
   if (tl_draining) return;
   tl_draining = true;
   while (!tl_graveyard.empty()) {
@@ -71,12 +65,11 @@ Var leaf(Tensor value, bool requires_grad) {
 }
 
 Var constant(Tensor value) { return leaf(std::move(value), false); }
-Var scalar_constant(real v) { return constant(Tensor::scalar(v)); }
 
-Var make_op(const char* op, Tensor value, std::vector<Var> inputs, BackwardFn backward) {
+Var detail::make_node(const OpDef& op, Tensor&& value, std::vector<Var>&& inputs) {
   auto n = std::make_shared<Node>();
   n->value = std::move(value);
-  n->op = op;
+  n->op = &op;
   ++tl_nodes_created;
   if (tl_grad_enabled) {
     for (const auto& v : inputs) {
@@ -86,10 +79,7 @@ Var make_op(const char* op, Tensor value, std::vector<Var> inputs, BackwardFn ba
       }
     }
   }
-  if (n->requires_grad) {
-    n->inputs = std::move(inputs);
-    n->backward = backward;
-  }
+  if (n->requires_grad) n->inputs = std::move(inputs);
   return Var(std::move(n));
 }
 
@@ -101,47 +91,295 @@ std::vector<Var> grad(const Var& y, const std::vector<Var>& xs, bool create_grap
   return grad(std::vector<Var>{y}, std::vector<Var>{constant(Tensor(y.shape(), real(1)))}, xs, create_graph);
 }
 
-// acc += g, the one place where gradients meet. Two shortcuts keep flat parameter vectors cheap: a
-// uniquely owned accumulator is updated in place when no graph is recorded, and an embed (the gradient of a
-// view) is added as its slice only — fused into embed_add when the graph is recorded.
-// acc[offset : offset + g.numel()] += g without recording: the no-graph backward of a view.
-static void accumulate_slice(Var& acc, const Var& g, int64_t offset, const Shape& shape) {
+namespace {
+
+// The elements of acc after making it a private constant — zeros of `shape` if undefined, a copy if
+// anyone else holds it or it is a graph node — so that the no-graph sweep may add into it in place.
+real* private_accumulator(Var& acc, const Shape& shape) {
   if (!acc.defined()) {
     acc = constant(Tensor(shape));
   } else if (acc.ptr().use_count() > 1 || acc.requires_grad()) {
-    acc = constant(acc.value());  // shared: accumulate into a private copy
+    acc = constant(acc.value());
   }
-  real* pa = acc.node()->value.data() + offset;
-  const real* pg = g.value().data();
-  for (int64_t k = 0, n = g.numel(); k < n; ++k) pa[k] += pg[k];
+  return acc.node()->value.data();
 }
 
-static void accumulate(Var& acc, Var g, bool create_graph) {
+// acc += g, the one place where gradients meet. Without a graph, a uniquely owned constant accumulator
+// is updated in place (through the op's add_value when it has one: an embed adds only its slice);
+// with a graph, the op's sum when it has one (an embed: one embed_add), else add.
+void accumulate(Var& acc, Var g, bool create_graph) {
   if (!acc.defined()) {
     acc = std::move(g);
     return;
   }
-  Node* gn = g.node();
-  const bool is_embed = gn->op == embed_op_name;
+  const Node* gn = g.node();
   if (!create_graph) {
     Node* an = acc.node();
     if (acc.ptr().use_count() == 1 && !an->requires_grad) {
       real* pa = an->value.data();
+      if (gn->op->add_value) {
+        gn->op->add_value(*gn, pa);
+        return;
+      }
       const real* pg = gn->value.data();
-      int64_t begin = 0, end = an->value.numel();
-      if (is_embed) begin = gn->iarg[0], end = gn->iarg[0] + gn->iarg[1];
-      for (int64_t k = begin; k < end; ++k) pa[k] += pg[k];
+      for (int64_t k = 0, n = an->value.numel(); k < n; ++k) pa[k] += pg[k];
       return;
     }
     acc = add(acc, g);
     return;
   }
-  if (is_embed && !gn->inputs.empty()) {
-    acc = embed_add(acc, gn->inputs[0], gn->iarg[0]);
-    return;
-  }
-  acc = add(acc, g);
+  acc = gn->op->sum ? gn->op->sum(acc, g) : add(acc, g);
 }
+
+}  // namespace
+
+// One grad() call: the search of the graph below its outputs, one record per node it reaches (visited,
+// needed, accumulated gradient) and the reverse sweep. Nothing of it is stored on the nodes, so a
+// graph can be differentiated again and again, and a backward rule may itself call grad(): the inner
+// call is another task. The vectors are reused by the thread's next call (see Lease), so a call
+// allocates nothing once the thread has seen a graph of its size.
+class GradTask {
+ public:
+  static constexpr uint32_t unneeded = InputGrads::unneeded;
+
+  // Marks x as the call's next target (before any search).
+  void add_target(const Var& x) {
+    const uint32_t r = record_of(x);
+    records_[r].target = true;
+    targets_.push_back(r);
+  }
+
+  // Post-order depth-first search below y with an explicit stack (unrolled loops make deep graphs):
+  // records every node that requires grad, links each to its inputs' records and marks it needed if it
+  // leads to a target. Inputs are searched in order, as a recursive search would: the post-order fixes
+  // the order in which gradients are summed. Vars referenced by records are owned by the roots, the
+  // targets or their parents' input lists, which all outlive the call.
+  void search(const Var& y) {
+    const uint32_t root = record_of(y);
+    if (records_[root].expanded) return;
+    expand(root);
+    while (!stack_.empty()) {
+      Frame& f = stack_.back();
+      const uint32_t* ins = input_records_.data() + f.first_input;
+      if (f.next < f.size) {
+        const uint32_t c = ins[f.next++];
+        if (c != unneeded && !records_[c].expanded) expand(c);  // invalidates f and ins
+        continue;
+      }
+      // Inputs done: the node is needed if one of them is; links to inputs that are not are cut, so
+      // the sweep and the backward rules (InputGrads::needed) see only the inputs to differentiate.
+      Record& rec = records_[f.record];
+      uint32_t* links = input_records_.data() + f.first_input;
+      for (uint32_t i = 0; i < f.size; ++i) {
+        if (links[i] == unneeded) continue;
+        if (records_[links[i]].needed) {
+          rec.needed = true;
+        } else {
+          links[i] = unneeded;
+        }
+      }
+      order_.push_back(f.record);
+      stack_.pop_back();
+    }
+  }
+
+  // Adds the cotangent u to output y's gradient (y was searched). u is the caller's: never changed.
+  void seed(const Var& y, const Var& u) {
+    if (!y.requires_grad()) return;
+    Record& rec = records_[record_of(y)];
+    if (!rec.needed) return;
+    rec.grad = rec.grad.defined() ? add(rec.grad, u) : u;
+  }
+
+  // Backward rules in reverse topological order. Gradients of nodes that are not targets are freed as
+  // soon as they have been propagated.
+  void sweep() {
+    for (size_t oi = order_.size(); oi-- > 0;) {
+      Record& rec = records_[order_[oi]];
+      if (!rec.needed || !rec.grad.defined()) continue;
+      const Node* n = rec.var->node();
+      const OpDef& op = *n->op;
+      if (op.backward == nullptr) continue;  // a leaf
+      const uint32_t* ins = input_records_.data() + rec.first_input;
+      const size_t k = n->inputs.size();
+      if (!create_graph_ && op.add_input_grad) {
+        for (size_t i = 0; i < k; ++i) {
+          if (ins[i] == unneeded) continue;
+          op.add_input_grad(*rec.var, rec.grad, i, private_accumulator(records_[ins[i]].grad, n->inputs[i].shape()));
+        }
+      } else {
+        grad_in_.assign(k, Var());
+        InputGrads gi(ins, grad_in_.data());
+        op.backward(*rec.var, rec.grad, gi);
+        for (size_t i = 0; i < k; ++i) {
+          if (!grad_in_[i].defined() || ins[i] == unneeded) continue;
+          const Shape& want = n->inputs[i].shape();
+          if (grad_in_[i].shape() != want) {
+            throw std::logic_error(std::string("grad: backward of '") + op.name + "' returned shape " +
+                                   grad_in_[i].shape().str() + " for an input of shape " + want.str());
+          }
+          accumulate(records_[ins[i]].grad, std::move(grad_in_[i]), create_graph_);
+        }
+      }
+      if (!rec.target) rec.grad = Var();
+    }
+  }
+
+  // The gradient accumulated for target i, or zeros of its shape if none reached it.
+  Var gradient(size_t i) const {
+    const Record& rec = records_[targets_[i]];
+    return rec.grad.defined() ? rec.grad : constant(Tensor(rec.var->shape()));
+  }
+
+  // The calling thread's spare tasks: a Lease takes one (or makes one) and gives it back cleared.
+  class Lease {
+   public:
+    explicit Lease(bool create_graph) {
+      if (spare_.empty()) {
+        task_ = std::make_unique<GradTask>();
+      } else {
+        task_ = std::move(spare_.back());
+        spare_.pop_back();
+      }
+      task_->begin(create_graph);
+    }
+    ~Lease() {
+      task_->end();
+      // A task that grew for a very large graph is dropped rather than kept for the thread's lifetime.
+      if (task_->slots_.size() <= max_kept_slots) spare_.push_back(std::move(task_));
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    GradTask* operator->() const { return task_.get(); }
+
+   private:
+    static constexpr size_t max_kept_slots = size_t(1) << 17;
+    static thread_local std::vector<std::unique_ptr<GradTask>> spare_;
+    std::unique_ptr<GradTask> task_;
+  };
+
+ private:
+  struct Record {
+    explicit Record(const Var* v) : var(v) {}
+    const Var* var;            // the node
+    Var grad;                  // gradient accumulated so far
+    uint32_t first_input = 0;  // input i's record is input_records_[first_input + i] (or unneeded)
+    bool target = false;       // one of the call's xs
+    bool expanded = false;     // inputs linked by the search
+    bool needed = false;       // leads to a target
+    bool in_table = false;     // found through slots_ (see new_record for those that are not)
+  };
+  struct Frame {
+    uint32_t record;
+    uint32_t first_input;  // as in its Record
+    uint32_t size;         // number of inputs
+    uint32_t next;         // next input to search below
+  };
+  // Open-addressing table node → record. A slot is in use by this call iff its stamp is the call's,
+  // so starting a call clears the table without touching it.
+  struct Slot {
+    const Node* key = nullptr;
+    uint32_t record = 0;
+    uint32_t stamp = 0;
+  };
+
+  void begin(bool create_graph) {
+    create_graph_ = create_graph;
+    if (slots_.empty()) resize_table(64);
+    if (++stamp_ == 0) {  // wrapped: old stamps would read as in use
+      std::fill(slots_.begin(), slots_.end(), Slot{});
+      stamp_ = 1;
+    }
+  }
+  void end() {
+    records_.clear();
+    in_table_ = 0;
+    targets_.clear();
+    input_records_.clear();
+    order_.clear();
+    stack_.clear();
+    grad_in_.clear();
+  }
+
+  size_t home_slot(const Node* key) const {  // Fibonacci hashing of the address
+    return static_cast<size_t>((reinterpret_cast<uintptr_t>(key) * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
+
+  // The record of v's node, made (not yet expanded) if the node has none in this call. Inlined: it runs
+  // once per edge of the graph, and the call itself cost a third of it.
+  [[gnu::always_inline]] uint32_t record_of(const Var& v) {
+    const Node* key = v.node();
+    const size_t mask = slots_.size() - 1;
+    size_t h = home_slot(key);
+    for (; slots_[h].stamp == stamp_; h = (h + 1) & mask) {
+      if (slots_[h].key == key) return slots_[h].record;
+    }
+    if (2 * (in_table_ + 1) > slots_.size()) [[unlikely]] {  // keep the load ≤ 1/2
+      resize_table(2 * slots_.size());
+      h = home_slot(key);
+      while (slots_[h].stamp == stamp_) h = (h + 1) & (slots_.size() - 1);
+    }
+    const uint32_t r = new_record(v);
+    slots_[h] = Slot{key, r, stamp_};
+    records_[r].in_table = true;
+    ++in_table_;
+    return r;
+  }
+
+  // The record of an input that the edge being followed owns alone (use count 1): nothing else holds
+  // the node — no other input list, no x, no y — so no other path of this call can reach it, and it
+  // needs no table entry (most nodes of an unrolled loop are held only by the node that consumes them).
+  uint32_t new_record(const Var& v) {
+    records_.emplace_back(&v);
+    return static_cast<uint32_t>(records_.size() - 1);
+  }
+
+  [[gnu::noinline]] void resize_table(size_t n) {  // n a power of two; re-inserts this call's entries
+    slots_.assign(n, Slot{});
+    shift_ = 64 - std::countr_zero(n);
+    if (stamp_ == 0) return;
+    for (uint32_t r = 0; r < records_.size(); ++r) {
+      if (!records_[r].in_table) continue;
+      const Node* key = records_[r].var->node();
+      size_t h = home_slot(key);
+      while (slots_[h].stamp == stamp_) h = (h + 1) & (n - 1);
+      slots_[h] = Slot{key, r, stamp_};
+    }
+  }
+
+  // Expands record r: links each input that requires grad to its record (made if new), and pushes
+  // the frame that will search below those inputs.
+  // Links each input of record r that requires grad to its record (made if new), and pushes the frame
+  // that searches below those inputs.
+  [[gnu::always_inline]] void expand(uint32_t r) {
+    const auto first = static_cast<uint32_t>(input_records_.size());
+    const std::vector<Var>& inputs = records_[r].var->node()->inputs;
+    for (const Var& in : inputs) {
+      input_records_.push_back(!in.requires_grad()            ? unneeded
+                               : in.ptr().use_count() == 1 ? new_record(in)
+                                                           : record_of(in));
+    }
+    Record& rec = records_[r];  // after record_of, which may move the records
+    rec.expanded = true;
+    rec.needed = rec.target;
+    rec.first_input = first;
+    stack_.push_back(Frame{r, first, static_cast<uint32_t>(inputs.size()), 0});
+  }
+
+  bool create_graph_ = false;
+  std::vector<Record> records_;
+  std::vector<uint32_t> targets_;  // record of each x, in the order of xs
+  std::vector<uint32_t> input_records_;
+  std::vector<uint32_t> order_;  // records in post-order (inputs before the nodes that use them)
+  std::vector<Frame> stack_;
+  std::vector<Var> grad_in_;
+  std::vector<Slot> slots_;
+  size_t in_table_ = 0;  // slots in use by this call
+  int shift_ = 64;
+  uint32_t stamp_ = 0;
+};
+
+thread_local std::vector<std::unique_ptr<GradTask>> GradTask::Lease::spare_;
 
 std::vector<Var> grad(const std::vector<Var>& ys, const std::vector<Var>& grad_outputs, const std::vector<Var>& xs,
                       bool create_graph) {
@@ -156,90 +394,21 @@ std::vector<Var> grad(const std::vector<Var>& ys, const std::vector<Var>& grad_o
                                   " for an output of shape " + ys[k].shape().str());
     }
   }
-  const uint64_t epoch = g_epoch.fetch_add(1, std::memory_order_relaxed);
   for (const auto& x : xs) {
     if (!x.defined()) throw internal_error("grad: undefined input variable");
-    x.node()->target_epoch = epoch;
   }
-
-  // Post-order depth-first search with an explicit stack (unrolled loops make deep graphs).
-  // Frames point at Vars owned by the roots or by their parents' input lists, which outlive the search.
-  std::vector<const Var*> order;
-  struct Frame {
-    const Var* v;
-    size_t next;
-  };
-  std::vector<Frame> stack;
-  auto enter = [&](const Var* v) {
-    Node* n = v->node();
-    n->visit_epoch = epoch;
-    n->needed = n->target_epoch == epoch;
-    n->grad = Var();
-    stack.push_back({v, 0});
-  };
+  GradTask::Lease task(create_graph);
+  for (const auto& x : xs) task->add_target(x);
   for (const auto& y : ys) {
-    if (!y.requires_grad() || y.node()->visit_epoch == epoch) continue;
-    enter(&y);
-    while (!stack.empty()) {
-      Frame& f = stack.back();
-      Node* n = f.v->node();
-      if (f.next < n->inputs.size()) {
-        const Var* c = &n->inputs[f.next++];
-        if (c->requires_grad() && c->node()->visit_epoch != epoch) enter(c);
-        continue;
-      }
-      for (const auto& in : n->inputs)
-        if (in.requires_grad() && in.node()->needed) n->needed = true;
-      order.push_back(f.v);
-      stack.pop_back();
-    }
+    if (y.requires_grad()) task->search(y);
   }
-
-  // Seed and sweep in reverse topological order.
-  std::vector<Var> result(xs.size());
   {
     GradModeGuard mode(create_graph);
-    for (size_t k = 0; k < ys.size(); ++k) {
-      Node* n = ys[k].node();
-      if (!ys[k].requires_grad() || !n->needed) continue;
-      n->grad = n->grad.defined() ? add(n->grad, grad_outputs[k]) : grad_outputs[k];  // never in place: caller's Var
-    }
-    std::vector<Var> grad_in;
-    for (size_t oi = order.size(); oi-- > 0;) {
-      const Var& out = *order[oi];
-      Node* n = out.node();
-      if (!n->needed || !n->grad.defined() || n->backward == nullptr) continue;
-      if (!create_graph && n->op == view_op_name) {
-        if (n->input_needed(0)) {
-          Node* c = n->inputs[0].node();
-          accumulate_slice(c->grad, n->grad, n->iarg[0], c->value.shape());
-        }
-        if (n->target_epoch != epoch) n->grad = Var();
-        continue;
-      }
-      grad_in.assign(n->inputs.size(), Var());
-      n->backward(out, n->grad, grad_in.data());
-      for (size_t i = 0; i < n->inputs.size(); ++i) {
-        if (!grad_in[i].defined() || !n->input_needed(i)) continue;
-        Node* c = n->inputs[i].node();
-        if (grad_in[i].shape() != c->value.shape()) {
-          throw std::logic_error(std::string("grad: backward of '") + n->op + "' returned shape " +
-                                 grad_in[i].shape().str() + " for an input of shape " + c->value.shape().str());
-        }
-        accumulate(c->grad, std::move(grad_in[i]), create_graph);
-      }
-      if (n->target_epoch != epoch) n->grad = Var();  // free intermediate gradients early
-    }
+    for (size_t k = 0; k < ys.size(); ++k) task->seed(ys[k], grad_outputs[k]);
+    task->sweep();
   }
-  for (size_t i = 0; i < xs.size(); ++i) {
-    Node* n = xs[i].node();
-    if (n->visit_epoch == epoch && n->grad.defined()) {
-      result[i] = n->grad;
-    } else {
-      result[i] = constant(Tensor(xs[i].shape()));
-    }
-  }
-  for (const auto& x : xs) x.node()->grad = Var();
+  std::vector<Var> result(xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) result[i] = task->gradient(i);
   return result;
 }
 

@@ -56,17 +56,18 @@ Var view(const Var& x, int64_t offset, const Shape& shape);
 // Inverse of view: zeros of `shape` with x's elements written at `offset`.
 Var embed(const Var& x, int64_t offset, const Shape& shape);
 // acc + embed(x, offset, acc.shape()) as one op (one copy of acc instead of a zero-filled embed and an add):
-// how the gradients of many views of one flat parameter vector are summed.
+// how the gradients of many views of one flat parameter vector are summed when a graph is recorded.
 Var embed_add(const Var& acc, const Var& x, int64_t offset);
-// Op names of view and embed, so the gradient sweep can recognise them (pointer comparison).
-extern const char* const embed_op_name;
-extern const char* const view_op_name;
 Var slice_rows(const Var& x, int64_t begin, int64_t end);  // rows [begin, end) of axis 0
 Var concat(const std::vector<Var>& xs, int axis = 0);       // along axis 0 (other axes: (m, ·) 2-D only)
 // out[i] = x.flat[idx[i]], out shape `shape` (numel == idx.size()); indices may repeat.
 Var gather(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, const Shape& shape);
-// out = zeros(shape); out.flat[idx[i]] += x.flat[i]. Inverse (adjoint) of gather.
+// out = zeros(shape); out.flat[idx[i]] += x.flat[i]. Adjoint of gather.
 Var scatter_add(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, const Shape& shape);
+// The indices a gather node reads, or nullptr if n was not made by gather (max_pool2x2 and
+// per_example_cross_entropy are gathers: tests use this to tell which piece of a piecewise-smooth graph
+// they are on).
+const std::vector<int64_t>* gather_indices(const Node& n);
 
 // ---- neural-network ops ---------------------------------------------------------------------------
 Var log_softmax(const Var& x);                            // over the last axis of (B, C)

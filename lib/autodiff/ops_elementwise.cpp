@@ -181,85 +181,95 @@ const Var& in1(const Var& out) { return out.node()->inputs[1]; }
 // ---- broadcast_to / sum_to: each the other's backward ----------------------------------------------
 Var sum_to(const Var& x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  Var out = make_op("sum_to", sum_to_value(x.value(), shape), {x}, [](const Var& o, const Var& g, Var* gi) {
-    gi[0] = broadcast_to(g, in0(o).shape());
-  });
-  return out;
+  static constexpr Op<> op({.name = "sum_to", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              gi[0] = broadcast_to(g, in0(o).shape());
+                            }});
+  return make_op(op, sum_to_value(x.value(), shape), {x});
 }
 
 Var broadcast_to(const Var& x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  return make_op("broadcast_to", broadcast_value(x.value(), shape), {x}, [](const Var& o, const Var& g, Var* gi) {
-    gi[0] = sum_to(g, in0(o).shape());
-  });
+  static constexpr Op<> op({.name = "broadcast_to", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              gi[0] = sum_to(g, in0(o).shape());
+                            }});
+  return make_op(op, broadcast_value(x.value(), shape), {x});
 }
 
 // ---- binary --------------------------------------------------------------------------------------
 Var add(const Var& a, const Var& b) {
-  return make_op("add", broadcast_binary(a.value(), b.value(), "add", [](real x, real y) { return x + y; }), {a, b},
-                 [](const Var& o, const Var& g, Var* gi) {
-                   if (o.node()->input_needed(0)) gi[0] = sum_to(g, in0(o).shape());
-                   if (o.node()->input_needed(1)) gi[1] = sum_to(g, in1(o).shape());
-                 });
+  static constexpr Op<> op({.name = "add", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              if (gi.needed(0)) gi[0] = sum_to(g, in0(o).shape());
+                              if (gi.needed(1)) gi[1] = sum_to(g, in1(o).shape());
+                            }});
+  return make_op(op, broadcast_binary(a.value(), b.value(), "add", [](real x, real y) { return x + y; }), {a, b});
 }
 
 Var sub(const Var& a, const Var& b) {
-  return make_op("sub", broadcast_binary(a.value(), b.value(), "sub", [](real x, real y) { return x - y; }), {a, b},
-                 [](const Var& o, const Var& g, Var* gi) {
-                   if (o.node()->input_needed(0)) gi[0] = sum_to(g, in0(o).shape());
-                   if (o.node()->input_needed(1)) gi[1] = neg(sum_to(g, in1(o).shape()));
-                 });
+  static constexpr Op<> op({.name = "sub", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              if (gi.needed(0)) gi[0] = sum_to(g, in0(o).shape());
+                              if (gi.needed(1)) gi[1] = neg(sum_to(g, in1(o).shape()));
+                            }});
+  return make_op(op, broadcast_binary(a.value(), b.value(), "sub", [](real x, real y) { return x - y; }), {a, b});
 }
 
 Var mul(const Var& a, const Var& b) {
-  return make_op("mul", broadcast_binary(a.value(), b.value(), "mul", [](real x, real y) { return x * y; }), {a, b},
-                 [](const Var& o, const Var& g, Var* gi) {
-                   if (o.node()->input_needed(0)) gi[0] = sum_to(mul(g, in1(o)), in0(o).shape());
-                   if (o.node()->input_needed(1)) gi[1] = sum_to(mul(g, in0(o)), in1(o).shape());
-                 });
+  static constexpr Op<> op({.name = "mul", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              if (gi.needed(0)) gi[0] = sum_to(mul(g, in1(o)), in0(o).shape());
+                              if (gi.needed(1)) gi[1] = sum_to(mul(g, in0(o)), in1(o).shape());
+                            }});
+  return make_op(op, broadcast_binary(a.value(), b.value(), "mul", [](real x, real y) { return x * y; }), {a, b});
 }
 
 Var div(const Var& a, const Var& b) {
   // d(a/b)/da = 1/b; d(a/b)/db = −a/b² = −(a/b)/b.
-  return make_op("div", broadcast_binary(a.value(), b.value(), "div", [](real x, real y) { return x / y; }), {a, b},
-                 [](const Var& o, const Var& g, Var* gi) {
-                   if (o.node()->input_needed(0)) gi[0] = sum_to(div(g, in1(o)), in0(o).shape());
-                   if (o.node()->input_needed(1)) gi[1] = neg(sum_to(div(mul(g, o), in1(o)), in1(o).shape()));
-                 });
+  static constexpr Op<> op({.name = "div", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              if (gi.needed(0)) gi[0] = sum_to(div(g, in1(o)), in0(o).shape());
+                              if (gi.needed(1)) gi[1] = neg(sum_to(div(mul(g, o), in1(o)), in1(o).shape()));
+                            }});
+  return make_op(op, broadcast_binary(a.value(), b.value(), "div", [](real x, real y) { return x / y; }), {a, b});
 }
 
 // ---- scalar and unary ----------------------------------------------------------------------------
 Var neg(const Var& x) {
-  return make_op("neg", map_unary(x.value(), [](real v) { return -v; }), {x},
-                 [](const Var&, const Var& g, Var* gi) { gi[0] = neg(g); });
+  static constexpr Op<> op(
+      {.name = "neg", .backward = [](const Var&, const Var& g, InputGrads& gi) { gi[0] = neg(g); }});
+  return make_op(op, map_unary(x.value(), [](real v) { return -v; }), {x});
 }
 
 Var scale(const Var& x, real c) {
-  Var out = make_op("scale", map_unary(x.value(), [c](real v) { return c * v; }), {x},
-                    [](const Var& o, const Var& g, Var* gi) { gi[0] = scale(g, static_cast<real>(o.node()->darg)); });
-  out.node()->darg = c;
-  return out;
+  struct Saved {
+    real c;
+  };
+  static constexpr Op<Saved> op({.name = "scale", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                                   gi[0] = scale(g, op.saved(o).c);
+                                 }});
+  return make_op(op, map_unary(x.value(), [c](real v) { return c * v; }), {x}, Saved{c});
 }
 
 Var add_scalar(const Var& x, real c) {
-  return make_op("add_scalar", map_unary(x.value(), [c](real v) { return v + c; }), {x},
-                 [](const Var&, const Var& g, Var* gi) { gi[0] = g; });
+  static constexpr Op<> op(
+      {.name = "add_scalar", .backward = [](const Var&, const Var& g, InputGrads& gi) { gi[0] = g; }});
+  return make_op(op, map_unary(x.value(), [c](real v) { return v + c; }), {x});
 }
 
 Var exp(const Var& x) {
-  return make_op("exp", map_unary(x.value(), [](real v) { return std::exp(v); }), {x},
-                 [](const Var& o, const Var& g, Var* gi) { gi[0] = mul(g, o); });
+  static constexpr Op<> op(
+      {.name = "exp", .backward = [](const Var& o, const Var& g, InputGrads& gi) { gi[0] = mul(g, o); }});
+  return make_op(op, map_unary(x.value(), [](real v) { return std::exp(v); }), {x});
 }
 
 Var log(const Var& x) {
-  return make_op("log", map_unary(x.value(), [](real v) { return std::log(v); }), {x},
-                 [](const Var& o, const Var& g, Var* gi) { gi[0] = div(g, in0(o)); });
+  static constexpr Op<> op(
+      {.name = "log", .backward = [](const Var& o, const Var& g, InputGrads& gi) { gi[0] = div(g, in0(o)); }});
+  return make_op(op, map_unary(x.value(), [](real v) { return std::log(v); }), {x});
 }
 
 Var tanh(const Var& x) {
   // d tanh = 1 − tanh².
-  return make_op("tanh", map_unary(x.value(), [](real v) { return std::tanh(v); }), {x},
-                 [](const Var& o, const Var& g, Var* gi) { gi[0] = sub(g, mul(g, square(o))); });
+  static constexpr Op<> op({.name = "tanh", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              gi[0] = sub(g, mul(g, square(o)));
+                            }});
+  return make_op(op, map_unary(x.value(), [](real v) { return std::tanh(v); }), {x});
 }
 
 static real sigmoid_value(real v) {
@@ -270,69 +280,84 @@ static real sigmoid_value(real v) {
 
 Var sigmoid(const Var& x) {
   // dσ = σ(1 − σ).
-  return make_op("sigmoid", map_unary(x.value(), sigmoid_value), {x},
-                 [](const Var& o, const Var& g, Var* gi) { gi[0] = mul(g, sub(o, square(o))); });
+  static constexpr Op<> op({.name = "sigmoid", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              gi[0] = mul(g, sub(o, square(o)));
+                            }});
+  return make_op(op, map_unary(x.value(), sigmoid_value), {x});
 }
 
 Var relu(const Var& x) {
-  return make_op("relu", map_unary(x.value(), [](real v) { return v > 0 ? v : real(0); }), {x},
-                 [](const Var& o, const Var& g, Var* gi) {
-                   Var mask = constant(map_unary(in0(o).value(), [](real v) { return v > 0 ? real(1) : real(0); }));
-                   gi[0] = mul(g, mask);
-                 });
+  static constexpr Op<> op({.name = "relu", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              Var mask = constant(
+                                  map_unary(in0(o).value(), [](real v) { return v > 0 ? real(1) : real(0); }));
+                              gi[0] = mul(g, mask);
+                            }});
+  return make_op(op, map_unary(x.value(), [](real v) { return v > 0 ? v : real(0); }), {x});
 }
 
 Var softplus(const Var& x) {
-  return make_op("softplus", map_unary(x.value(), [](real v) {
+  static constexpr Op<> op({.name = "softplus", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              gi[0] = mul(g, sigmoid(in0(o)));
+                            }});
+  return make_op(op, map_unary(x.value(), [](real v) {
                    return v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v));
                  }),
-                 {x}, [](const Var& o, const Var& g, Var* gi) { gi[0] = mul(g, sigmoid(in0(o))); });
+                 {x});
 }
 
 Var sin(const Var& x) {
-  return make_op("sin", map_unary(x.value(), [](real v) { return std::sin(v); }), {x},
-                 [](const Var& o, const Var& g, Var* gi) { gi[0] = mul(g, cos(in0(o))); });
+  static constexpr Op<> op({.name = "sin", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              gi[0] = mul(g, cos(in0(o)));
+                            }});
+  return make_op(op, map_unary(x.value(), [](real v) { return std::sin(v); }), {x});
 }
 
 Var cos(const Var& x) {
-  return make_op("cos", map_unary(x.value(), [](real v) { return std::cos(v); }), {x},
-                 [](const Var& o, const Var& g, Var* gi) { gi[0] = neg(mul(g, sin(in0(o)))); });
+  static constexpr Op<> op({.name = "cos", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              gi[0] = neg(mul(g, sin(in0(o))));
+                            }});
+  return make_op(op, map_unary(x.value(), [](real v) { return std::cos(v); }), {x});
 }
 
 Var pow(const Var& x, real p) {
-  Var out = make_op("pow", map_unary(x.value(), [p](real v) { return std::pow(v, p); }), {x},
-                    [](const Var& o, const Var& g, Var* gi) {
-                      const real pp = static_cast<real>(o.node()->darg);
-                      if (pp == real(0)) {
-                        gi[0] = constant(Tensor(in0(o).shape()));
-                      } else if (pp == real(1)) {
-                        gi[0] = g;
-                      } else {
-                        gi[0] = mul(g, scale(pow(in0(o), pp - real(1)), pp));
-                      }
-                    });
-  out.node()->darg = p;
-  return out;
+  struct Saved {
+    real p;
+  };
+  static constexpr Op<Saved> op({.name = "pow", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                                   const real pp = op.saved(o).p;
+                                   if (pp == real(0)) {
+                                     gi[0] = constant(Tensor(in0(o).shape()));
+                                   } else if (pp == real(1)) {
+                                     gi[0] = g;
+                                   } else {
+                                     gi[0] = mul(g, scale(pow(in0(o), pp - real(1)), pp));
+                                   }
+                                 }});
+  return make_op(op, map_unary(x.value(), [p](real v) { return std::pow(v, p); }), {x}, Saved{p});
 }
 
 Var square(const Var& x) {
-  return make_op("square", map_unary(x.value(), [](real v) { return v * v; }), {x},
-                 [](const Var& o, const Var& g, Var* gi) { gi[0] = mul(g, scale(in0(o), real(2))); });
+  static constexpr Op<> op({.name = "square", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              gi[0] = mul(g, scale(in0(o), real(2)));
+                            }});
+  return make_op(op, map_unary(x.value(), [](real v) { return v * v; }), {x});
 }
 
 Var sqrt(const Var& x) {
-  return make_op("sqrt", map_unary(x.value(), [](real v) { return std::sqrt(v); }), {x},
-                 [](const Var& o, const Var& g, Var* gi) { gi[0] = div(g, scale(o, real(2))); });
+  static constexpr Op<> op({.name = "sqrt", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              gi[0] = div(g, scale(o, real(2)));
+                            }});
+  return make_op(op, map_unary(x.value(), [](real v) { return std::sqrt(v); }), {x});
 }
 
 Var abs(const Var& x) {
-  return make_op("abs", map_unary(x.value(), [](real v) { return std::abs(v); }), {x},
-                 [](const Var& o, const Var& g, Var* gi) {
-                   Var sign = constant(map_unary(in0(o).value(), [](real v) {
-                     return v > 0 ? real(1) : (v < 0 ? real(-1) : real(0));
-                   }));
-                   gi[0] = mul(g, sign);
-                 });
+  static constexpr Op<> op({.name = "abs", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              Var sign = constant(map_unary(in0(o).value(), [](real v) {
+                                return v > 0 ? real(1) : (v < 0 ? real(-1) : real(0));
+                              }));
+                              gi[0] = mul(g, sign);
+                            }});
+  return make_op(op, map_unary(x.value(), [](real v) { return std::abs(v); }), {x});
 }
 
 // ---- reductions built on sum_to ------------------------------------------------------------------

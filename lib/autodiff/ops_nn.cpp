@@ -54,9 +54,10 @@ Var log_softmax(const Var& x) {
     const real lse = m + static_cast<real>(std::log(s));
     for (int64_t j = 0; j < c; ++j) py[i * c + j] = r[j] - lse;
   }
-  return make_op("log_softmax", std::move(y), {x}, [](const Var& o, const Var& g, Var* gi) {
-    gi[0] = sub(g, mul(exp(o), sum(g, 1, true)));
-  });
+  static constexpr Op<> op({.name = "log_softmax", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              gi[0] = sub(g, mul(exp(o), sum(g, 1, true)));
+                            }});
+  return make_op(op, std::move(y), {x});
 }
 
 Var softmax(const Var& x) { return exp(log_softmax(x)); }
@@ -95,29 +96,32 @@ Var softmax_cross_entropy(const Var& logits, const std::vector<int64_t>& labels,
   const double s = sum_reduction ? 1.0 : 1.0 / static_cast<double>(std::max<int64_t>(b, 1));
   std::vector<Var> inputs{logits};
   if (weights.defined()) inputs.push_back(weights);
-  Var out = make_op("softmax_cross_entropy", Tensor::scalar(static_cast<real>(total * s)), std::move(inputs),
-                    [](const Var& o, const Var& g, Var* gi) {
-                      const Node* n = o.node();
-                      const Var& z = n->inputs[0];
-                      const bool weighted = n->inputs.size() > 1;
-                      const real sc = static_cast<real>(n->darg);
-                      const int64_t bb = z.shape()[0];
-                      Var gs = scale(g, sc);
-                      if (n->input_needed(0)) {
-                        Tensor onehot(z.shape());
-                        for (int64_t i = 0; i < bb; ++i) onehot[(*n->idx)[static_cast<size_t>(i)]] = real(1);
-                        Var d = sub(softmax(z), constant(std::move(onehot)));
-                        if (weighted) d = mul(d, reshape(n->inputs[1], Shape{bb, 1}));
-                        gi[0] = mul(d, gs);
-                      }
-                      if (weighted && n->input_needed(1)) {
-                        Var nll = neg(gather(log_softmax(z), n->idx, Shape{bb}));
-                        gi[1] = mul(nll, gs);
-                      }
-                    });
-  out.node()->darg = s;
-  out.node()->idx = std::move(idx);
-  return out;
+  struct Saved {
+    real scale;                                        // s
+    std::shared_ptr<const std::vector<int64_t>> idx;  // flat index of each row's label: i·C + yᵢ
+  };
+  static constexpr Op<Saved> op(
+      {.name = "softmax_cross_entropy", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+         const Saved& sv = op.saved(o);
+         const auto& ins = o.node()->inputs;
+         const Var& z = ins[0];
+         const bool weighted = ins.size() > 1;
+         const int64_t bb = z.shape()[0];
+         Var gs = scale(g, sv.scale);
+         if (gi.needed(0)) {
+           Tensor onehot(z.shape());
+           for (int64_t i = 0; i < bb; ++i) onehot[(*sv.idx)[static_cast<size_t>(i)]] = real(1);
+           Var d = sub(softmax(z), constant(std::move(onehot)));
+           if (weighted) d = mul(d, reshape(ins[1], Shape{bb, 1}));
+           gi[0] = mul(d, gs);
+         }
+         if (weighted && gi.needed(1)) {
+           Var nll = neg(gather(log_softmax(z), sv.idx, Shape{bb}));
+           gi[1] = mul(nll, gs);
+         }
+       }});
+  return make_op(op, Tensor::scalar(static_cast<real>(total * s)), std::move(inputs),
+                 Saved{static_cast<real>(s), std::move(idx)});
 }
 
 Var mse(const Var& pred, const Var& target) {
@@ -174,13 +178,11 @@ void for_each_tap(const ConvGeom& g, F f) {
       }
 }
 
-void set_conv_args(Node* n, int64_t kh, int64_t kw, Conv2dParams p) {
-  n->iarg[0] = kh;
-  n->iarg[1] = kw;
-  n->iarg[2] = p.stride;
-  n->iarg[3] = p.pad;
-}
-Conv2dParams conv_args(const Node* n) { return Conv2dParams{n->iarg[2], n->iarg[3]}; }
+// What im2col and col2im keep for their backward (each the other's adjoint).
+struct ConvSaved {
+  int64_t kh, kw;
+  Conv2dParams p;
+};
 }  // namespace
 
 Var im2col(const Var& x, int64_t kh, int64_t kw, Conv2dParams p) {
@@ -191,12 +193,11 @@ Var im2col(const Var& x, int64_t kh, int64_t kw, Conv2dParams p) {
   for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len) {
     for (int64_t k = 0; k < len; ++k) pc[col0 + k] = px[img0 + k];
   });
-  Var out = make_op("im2col", std::move(cols), {x}, [](const Var& o, const Var& gr, Var* gi) {
-    const Node* n = o.node();
-    gi[0] = col2im(gr, in0(o).shape(), n->iarg[0], n->iarg[1], conv_args(n));
-  });
-  set_conv_args(out.node(), kh, kw, p);
-  return out;
+  static constexpr Op<ConvSaved> op({.name = "im2col", .backward = [](const Var& o, const Var& gr, InputGrads& gi) {
+                                       const ConvSaved& s = op.saved(o);
+                                       gi[0] = col2im(gr, in0(o).shape(), s.kh, s.kw, s.p);
+                                     }});
+  return make_op(op, std::move(cols), {x}, ConvSaved{kh, kw, p});
 }
 
 Var col2im(const Var& cols, const Shape& x_shape, int64_t kh, int64_t kw, Conv2dParams p) {
@@ -211,12 +212,11 @@ Var col2im(const Var& cols, const Shape& x_shape, int64_t kh, int64_t kw, Conv2d
   for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len) {
     for (int64_t k = 0; k < len; ++k) pi[img0 + k] += pc[col0 + k];
   });
-  Var out = make_op("col2im", std::move(img), {cols}, [](const Var& o, const Var& gr, Var* gi) {
-    const Node* n = o.node();
-    gi[0] = im2col(gr, n->iarg[0], n->iarg[1], conv_args(n));
-  });
-  set_conv_args(out.node(), kh, kw, p);
-  return out;
+  static constexpr Op<ConvSaved> op({.name = "col2im", .backward = [](const Var& o, const Var& gr, InputGrads& gi) {
+                                       const ConvSaved& s = op.saved(o);
+                                       gi[0] = im2col(gr, s.kh, s.kw, s.p);
+                                     }});
+  return make_op(op, std::move(img), {cols}, ConvSaved{kh, kw, p});
 }
 
 Var conv2d(const Var& x, const Var& w, const Var& bias, Conv2dParams p) {

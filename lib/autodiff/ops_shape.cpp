@@ -14,8 +14,10 @@ const Var& in0(const Var& out) { return out.node()->inputs[0]; }
 
 Var reshape(const Var& x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  return make_op("reshape", x.value().reshaped(shape), {x},
-                 [](const Var& o, const Var& g, Var* gi) { gi[0] = reshape(g, in0(o).shape()); });
+  static constexpr Op<> op({.name = "reshape", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                              gi[0] = reshape(g, in0(o).shape());
+                            }});
+  return make_op(op, x.value().reshaped(shape), {x});
 }
 
 Var flatten(const Var& x) { return reshape(x, Shape{x.numel()}); }
@@ -29,11 +31,20 @@ Var view(const Var& x, int64_t offset, const Shape& shape) {
   if (offset == 0 && n == x.numel()) return reshape(x, shape);
   Tensor v = Tensor::uninitialized(shape);
   if (n) std::memcpy(v.data(), x.value().data() + offset, static_cast<size_t>(n) * sizeof(real));
-  Var out = make_op(view_op_name, std::move(v), {x}, [](const Var& o, const Var& g, Var* gi) {
-    gi[0] = embed(g, o.node()->iarg[0], in0(o).shape());
-  });
-  out.node()->iarg[0] = offset;
-  return out;
+  struct Saved {
+    int64_t offset;
+  };
+  // Without a graph the gradient goes straight into its slice of x's accumulator (no zero-padded embed).
+  static constexpr Op<Saved> op({.name = "view",
+                                 .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                                   gi[0] = embed(g, op.saved(o).offset, in0(o).shape());
+                                 },
+                                 .add_input_grad = [](const Var& o, const Var& g, size_t, real* acc) {
+                                   real* pa = acc + op.saved(o).offset;
+                                   const real* pg = g.value().data();
+                                   for (int64_t k = 0, m = g.numel(); k < m; ++k) pa[k] += pg[k];
+                                 }});
+  return make_op(op, std::move(v), {x}, Saved{offset});
 }
 
 Var embed(const Var& x, int64_t offset, const Shape& shape) {
@@ -45,16 +56,26 @@ Var embed(const Var& x, int64_t offset, const Shape& shape) {
   if (offset == 0 && n == shape.numel()) return reshape(x, shape);
   Tensor v(shape);
   if (n) std::memcpy(v.data() + offset, x.value().data(), static_cast<size_t>(n) * sizeof(real));
-  Var out = make_op(embed_op_name, std::move(v), {x}, [](const Var& o, const Var& g, Var* gi) {
-    gi[0] = view(g, o.node()->iarg[0], in0(o).shape());
-  });
-  out.node()->iarg[0] = offset;
-  out.node()->iarg[1] = n;  // kept even when no graph is recorded: the sweep adds only this slice
-  return out;
+  // The size is saved because a constant embed (no inputs recorded) is still summed by its slice only.
+  struct Saved {
+    int64_t offset, size;
+  };
+  // As a gradient being summed, an embed adds its slice only, or becomes one embed_add with a graph.
+  static constexpr Op<Saved> op({.name = "embed",
+                                 .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                                   gi[0] = view(g, op.saved(o).offset, in0(o).shape());
+                                 },
+                                 .add_value = [](const Node& o, real* acc) {
+                                   const Saved& s = op.saved(o);
+                                   const real* pv = o.value.data();
+                                   for (int64_t k = s.offset; k < s.offset + s.size; ++k) acc[k] += pv[k];
+                                 },
+                                 .sum = [](const Var& acc, const Var& o) {
+                                   if (o.node()->inputs.empty()) return add(acc, o);
+                                   return embed_add(acc, in0(o), op.saved(o).offset);
+                                 }});
+  return make_op(op, std::move(v), {x}, Saved{offset, n});
 }
-
-const char* const embed_op_name = "embed";
-const char* const view_op_name = "view";
 
 Var embed_add(const Var& acc, const Var& x, int64_t offset) {
   const int64_t n = x.numel();
@@ -66,13 +87,14 @@ Var embed_add(const Var& acc, const Var& x, int64_t offset) {
   const real* px = x.value().data();
   real* pv = v.data() + offset;
   for (int64_t i = 0; i < n; ++i) pv[i] += px[i];
-  Var out = make_op("embed_add", std::move(v), {acc, x}, [](const Var& o, const Var& g, Var* gi) {
-    const Node* nd = o.node();
-    if (nd->input_needed(0)) gi[0] = g;
-    if (nd->input_needed(1)) gi[1] = view(g, nd->iarg[0], nd->inputs[1].shape());
-  });
-  out.node()->iarg[0] = offset;
-  return out;
+  struct Saved {
+    int64_t offset;
+  };
+  static constexpr Op<Saved> op({.name = "embed_add", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                                   if (gi.needed(0)) gi[0] = g;
+                                   if (gi.needed(1)) gi[1] = view(g, op.saved(o).offset, o.node()->inputs[1].shape());
+                                 }});
+  return make_op(op, std::move(v), {acc, x}, Saved{offset});
 }
 
 Var slice_rows(const Var& x, int64_t begin, int64_t end) {
@@ -108,14 +130,15 @@ Var concat(const std::vector<Var>& xs, int axis) {
       if (x.numel()) std::memcpy(v.data() + off, x.value().data(), static_cast<size_t>(x.numel()) * sizeof(real));
       off += x.numel();
     }
-    return make_op("concat", std::move(v), xs, [](const Var& o, const Var& g, Var* gi) {
-      int64_t offset = 0;
-      const auto& ins = o.node()->inputs;
-      for (size_t i = 0; i < ins.size(); ++i) {
-        if (o.node()->input_needed(i)) gi[i] = view(g, offset, ins[i].shape());
-        offset += ins[i].numel();
-      }
-    });
+    static constexpr Op<> op({.name = "concat", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                                int64_t offset = 0;
+                                const auto& ins = o.node()->inputs;
+                                for (size_t i = 0; i < ins.size(); ++i) {
+                                  if (gi.needed(i)) gi[i] = view(g, offset, ins[i].shape());
+                                  offset += ins[i].numel();
+                                }
+                              }});
+    return make_op(op, std::move(v), xs);
   }
   if (axis == 1 || axis == -1) {
     // 2-D along columns: concat of transposes, transposed back.
@@ -127,6 +150,24 @@ Var concat(const std::vector<Var>& xs, int axis) {
     return transpose(concat(ts, 0));
   }
   throw internal_error("concat: axis " + std::to_string(axis) + " is not supported (use 0, or 1 for 2-D)");
+}
+
+namespace {
+// gather and scatter_add keep their (shared, immutable) index list for the backward, each the other's.
+struct IndexSaved {
+  std::shared_ptr<const std::vector<int64_t>> idx;
+};
+constexpr Op<IndexSaved> gather_op({.name = "gather", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                                      gi[0] = scatter_add(g, gather_op.saved(o).idx, in0(o).shape());
+                                    }});
+constexpr Op<IndexSaved> scatter_add_op({.name = "scatter_add",
+                                         .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                                           gi[0] = gather(g, scatter_add_op.saved(o).idx, in0(o).shape());
+                                         }});
+}  // namespace
+
+const std::vector<int64_t>* gather_indices(const Node& n) {
+  return n.op == &gather_op ? gather_op.saved(n).idx.get() : nullptr;
 }
 
 Var gather(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, const Shape& shape) {
@@ -145,11 +186,7 @@ Var gather(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, const 
     }
     v[static_cast<int64_t>(i)] = px[j];
   }
-  Var out = make_op("gather", std::move(v), {x}, [](const Var& o, const Var& g, Var* gi) {
-    gi[0] = scatter_add(g, o.node()->idx, in0(o).shape());
-  });
-  out.node()->idx = std::move(idx);
-  return out;
+  return make_op(gather_op, std::move(v), {x}, IndexSaved{std::move(idx)});
 }
 
 Var scatter_add(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, const Shape& shape) {
@@ -168,11 +205,7 @@ Var scatter_add(const Var& x, std::shared_ptr<const std::vector<int64_t>> idx, c
     }
     v[j] += px[i];
   }
-  Var out = make_op("scatter_add", std::move(v), {x}, [](const Var& o, const Var& g, Var* gi) {
-    gi[0] = gather(g, o.node()->idx, in0(o).shape());
-  });
-  out.node()->idx = std::move(idx);
-  return out;
+  return make_op(scatter_add_op, std::move(v), {x}, IndexSaved{std::move(idx)});
 }
 
 Var transpose(const Var& x) {
@@ -180,25 +213,26 @@ Var transpose(const Var& x) {
   const int64_t m = x.shape()[0], n = x.shape()[1];
   Tensor v = Tensor::uninitialized(Shape{n, m});
   transpose_into(x.value().data(), m, n, n, v.data());
-  return make_op("transpose", std::move(v), {x}, [](const Var&, const Var& g, Var* gi) { gi[0] = transpose(g); });
+  static constexpr Op<> op(
+      {.name = "transpose", .backward = [](const Var&, const Var& g, InputGrads& gi) { gi[0] = transpose(g); }});
+  return make_op(op, std::move(v), {x});
 }
 
 Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b) {
   // C = op(A)·op(B), G = ∂L/∂C.  ∂L/∂op(A) = G·op(B)ᵀ and ∂L/∂op(B) = op(A)ᵀ·G, so
   //   A: ta ? op(B)·Gᵀ : G·op(B)ᵀ          B: tb ? Gᵀ·op(A) : op(A)ᵀ·G
   // each again a single gemm with transpose flags.
-  Var out = make_op("matmul", gemm(a.value(), b.value(), trans_a, trans_b), {a, b},
-                    [](const Var& o, const Var& g, Var* gi) {
-                      const Node* n = o.node();
-                      const bool ta = n->iarg[0] != 0, tb = n->iarg[1] != 0;
-                      const Var& A = n->inputs[0];
-                      const Var& B = n->inputs[1];
-                      if (n->input_needed(0)) gi[0] = ta ? matmul(B, g, tb, true) : matmul(g, B, false, !tb);
-                      if (n->input_needed(1)) gi[1] = tb ? matmul(g, A, true, ta) : matmul(A, g, !ta, false);
-                    });
-  out.node()->iarg[0] = trans_a;
-  out.node()->iarg[1] = trans_b;
-  return out;
+  struct Saved {
+    bool trans_a, trans_b;
+  };
+  static constexpr Op<Saved> op({.name = "matmul", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                                   const bool ta = op.saved(o).trans_a, tb = op.saved(o).trans_b;
+                                   const Var& A = o.node()->inputs[0];
+                                   const Var& B = o.node()->inputs[1];
+                                   if (gi.needed(0)) gi[0] = ta ? matmul(B, g, tb, true) : matmul(g, B, false, !tb);
+                                   if (gi.needed(1)) gi[1] = tb ? matmul(g, A, true, ta) : matmul(A, g, !ta, false);
+                                 }});
+  return make_op(op, gemm(a.value(), b.value(), trans_a, trans_b), {a, b}, Saved{trans_a, trans_b});
 }
 
 }  // namespace bilevel::ad

@@ -663,17 +663,21 @@ TEST_CASE("gradcheck: max_pool2x2 and batch_norm") {
 TEST_CASE("gradcheck helpers: a wrong backward is caught, and so is a crossed kink") {
   // A hand-made op whose backward is off by a factor of two must fail both checks.
   auto wrong = [](const Var& v) {
-    return make_op("wrong_square", square(v).value(), {v},
-                   [](const Var& o, const Var& g, Var* gi) { gi[0] = mul(g, o.node()->inputs[0]); });
+    static constexpr Op<> op({.name = "wrong_square", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                                gi[0] = mul(g, o.node()->inputs[0]);
+                              }});
+    return make_op(op, square(v).value(), {v});
   };
   const Tensor x = randn(Shape{3}, 900);
   CHECK_FALSE(gc::check_jacobian(wrong, x).ok);
   CHECK_FALSE(gc::check_second_order(wrong, x).ok);
   // Correct first order but wrong second order: backward uses a constant copy of x.
   auto flat_backward = [](const Var& v) {
-    return make_op("square_const_backward", square(v).value(), {v}, [](const Var& o, const Var& g, Var* gi) {
-      gi[0] = mul(g, constant(scaled(o.node()->inputs[0].value(), 2)));
-    });
+    static constexpr Op<> op(
+        {.name = "square_const_backward", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+           gi[0] = mul(g, constant(scaled(o.node()->inputs[0].value(), 2)));
+         }});
+    return make_op(op, square(v).value(), {v});
   };
   CHECK(gc::check_jacobian(flat_backward, x).ok);
   CHECK_FALSE(gc::check_second_order(flat_backward, x).ok);

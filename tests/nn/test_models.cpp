@@ -293,12 +293,12 @@ Pattern pattern_of(const ad::Var& y) {
     const ad::Node* n = stack.back();
     stack.pop_back();
     if (!n || !seen.insert(n).second) continue;
-    const std::string op = n->op;
+    const std::string op = n->op->name;
     if (op == "relu") {
       const Tensor& z = n->inputs[0].value();
       for (int64_t i = 0; i < z.numel(); ++i) p.relu_positive.push_back(z[i] > 0 ? 1 : 0);
-    } else if (op == "gather" && n->idx) {
-      p.gather_indices.insert(p.gather_indices.end(), n->idx->begin(), n->idx->end());
+    } else if (const std::vector<int64_t>* idx = ad::gather_indices(*n)) {
+      p.gather_indices.insert(p.gather_indices.end(), idx->begin(), idx->end());
     }
     for (const auto& in : n->inputs) stack.push_back(in.node());
   }
