@@ -208,17 +208,22 @@ class GradTask {
           op.add_input_grad(*rec.var, rec.grad, i, private_accumulator(records_[ins[i]].grad, n->inputs[i].shape()));
         }
       } else {
-        grad_in_.assign(k, Var());
+        if (grad_in_.size() < k) grad_in_.resize(k);  // entries are undefined between calls
         InputGrads gi(ins, grad_in_.data());
         op.backward(*rec.var, rec.grad, gi);
         for (size_t i = 0; i < k; ++i) {
-          if (!grad_in_[i].defined() || ins[i] == unneeded) continue;
-          const Shape& want = n->inputs[i].shape();
-          if (grad_in_[i].shape() != want) {
-            throw std::logic_error(std::string("grad: backward of '") + op.name + "' returned shape " +
-                                   grad_in_[i].shape().str() + " for an input of shape " + want.str());
+          Var& gin = grad_in_[i];
+          if (!gin.defined()) continue;
+          if (ins[i] == unneeded) {
+            gin = Var();
+            continue;
           }
-          accumulate(records_[ins[i]].grad, std::move(grad_in_[i]), create_graph_);
+          const Shape& want = n->inputs[i].shape();
+          if (gin.shape() != want) {
+            throw std::logic_error(std::string("grad: backward of '") + op.name + "' returned shape " +
+                                   gin.shape().str() + " for an input of shape " + want.str());
+          }
+          accumulate(records_[ins[i]].grad, std::move(gin), create_graph_);  // leaves gin undefined
         }
       }
       if (!rec.target) rec.grad = Var();
@@ -372,7 +377,7 @@ class GradTask {
   std::vector<uint32_t> input_records_;
   std::vector<uint32_t> order_;  // records in post-order (inputs before the nodes that use them)
   std::vector<Frame> stack_;
-  std::vector<Var> grad_in_;
+  std::vector<Var> grad_in_;  // the backward rule's output (InputGrads), undefined between rules
   std::vector<Slot> slots_;
   size_t in_table_ = 0;  // slots in use by this call
   int shift_ = 64;

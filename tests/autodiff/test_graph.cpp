@@ -1,12 +1,14 @@
 // Tests of lib/autodiff/graph.cpp: the reverse sweep (no accumulation, zeros for unrelated inputs,
-// shared subexpressions, vector-Jacobian products, higher order), grad mode, deep graphs (no stack
-// overflow on backward or destruction, no leaked nodes), threads, and the error messages of ops.
+// shared subexpressions, vector-Jacobian products, higher order, repeated and nested calls), saved
+// state, grad mode, deep graphs (no stack overflow on backward or destruction, no leaked nodes),
+// threads, and the error messages of ops.
 #include <doctest/doctest.h>
 
 #include <pthread.h>
 
 #include <cmath>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -167,6 +169,94 @@ TEST_CASE("gradients of views of one flat vector add up, and no caller-held Var 
   const auto gv = grad({view(x, 1, Shape{2}), view(x, 0, Shape{2})}, {constant(Tensor::vector({1, 1})), view(u, 0, Shape{2})}, {x});
   CHECK(gv[0].value().to_vector() == std::vector<real>{1, 11, 1});
   CHECK(u.value().to_vector() == std::vector<real>{1, 10, 100});
+}
+
+namespace {
+
+// c·x², element-wise, whose backward asks grad() for d(x²)/dx = 2x on the graph below x (which it
+// shares with the call running the backward): a backward rule that itself differentiates. The inner
+// call needs a recorded graph, so the calls that run this backward must pass create_graph=true
+// (without it, ops inside backward rules record nothing and the inner gradient would be zero).
+Var scaled_square_by_inner_grad(const Var& x, real c) {
+  struct Saved {
+    real c;
+  };
+  static constexpr Op<Saved> op({.name = "scaled_square_by_inner_grad",
+                                 .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                                   const Var& in = o.node()->inputs[0];
+                                   const Var two_x = grad(sum(square(in)), {in}, /*create_graph=*/true)[0];
+                                   gi[0] = mul(g, scale(two_x, op.saved(o).c));
+                                 }});
+  return make_op(op, scaled(square(x).value(), c), {x}, Saved{c});
+}
+
+}  // namespace
+
+TEST_CASE("grad inside a backward rule: the inner call leaves the outer call's gradients alone") {
+  // a = eˣ, y = Σ (c·a²)·a = c Σ e^{3x}: dy/dx = 3c e^{3x}, d²(Σ dy/dx)/dx² = 9c e^{3x}. The outer
+  // call reaches a (and x) twice — through the op, whose backward runs the inner grad() over a and
+  // x, and directly — so per-call state kept on the nodes would be overwritten mid-sweep.
+  const real c = real(0.75);
+  Var x = leaf(Tensor::vector({0.2f, -0.4f, 0.1f}));
+  Var a = exp(x);
+  Var y = sum(mul(scaled_square_by_inner_grad(a, c), a));
+  const Var g1 = grad(y, {x}, /*create_graph=*/true)[0];
+  REQUIRE(g1.requires_grad());
+  const Var g2 = grad(sum(g1), {x}, /*create_graph=*/true)[0];
+  const auto both = grad(y, {a, x}, /*create_graph=*/true);  // an intermediate target beside the leaf
+  for (int64_t i = 0; i < 3; ++i) {
+    const double e = std::exp(static_cast<double>(x.value()[i]));
+    CHECK(g1.value()[i] == doctest::Approx(3 * c * e * e * e));
+    CHECK(g2.value()[i] == doctest::Approx(9 * c * e * e * e));
+    CHECK(both[0].value()[i] == doctest::Approx(3 * c * e * e));
+    CHECK(both[1].value()[i] == g1.value()[i]);
+  }
+}
+
+TEST_CASE("grad twice on the same graph, with another call in between, gives the same bits") {
+  // Nothing of a call stays on the graph: the second call on y repeats the first exactly, whatever ran
+  // in between (a call on a graph sharing y's nodes, and a double backward through the first result).
+  Var x = leaf(Tensor::vector({0.3f, -1.1f, 0.8f, 2.0f}));
+  Var th = leaf(Tensor::vector({0.5f, 0.25f, -0.75f}));
+  Var h = tanh(mul(view(x, 1, Shape{3}), th));
+  Var y = add(sum(mul(h, h)), dot(view(x, 0, Shape{2}), view(th, 1, Shape{2})));
+  for (bool create_graph : {false, true}) {
+    INFO("create_graph " << create_graph);
+    const auto first = grad(y, {x, th}, create_graph);
+    const auto other = grad(sum(exp(h)), {th, x}, create_graph);  // shares h, th and x with y
+    if (create_graph) (void)grad(sum(mul(first[0], first[0])), {x, th});
+    const auto again = grad(y, {x, th}, create_graph);
+    for (size_t k = 0; k < 2; ++k) {
+      CHECK(again[k].value().to_vector() == first[k].value().to_vector());
+      CHECK(again[k].requires_grad() == create_graph);
+    }
+    CHECK(other[0].shape() == th.shape());
+    if (create_graph) {  // the second-order results agree too
+      const Tensor h1 = grad(sum(first[0]), {th})[0].value();
+      const Tensor h2 = grad(sum(again[0]), {th})[0].value();
+      CHECK(h1.to_vector() == h2.to_vector());
+    }
+  }
+}
+
+TEST_CASE("saved state: read back typed, shared data released with the node") {
+  auto idx = std::make_shared<const std::vector<int64_t>>(std::vector<int64_t>{2, 0, 2});
+  Var x = leaf(Tensor::vector({1.0f, 2.0f, 3.0f}));
+  {
+    Var g = gather(x, idx, Shape{3});
+    REQUIRE(gather_indices(*g.node()) == idx.get());
+    CHECK(idx.use_count() == 2);  // the node holds the indices for its backward
+    CHECK(gather_indices(*x.node()) == nullptr);
+    CHECK(gather_indices(*exp(x).node()) == nullptr);
+    CHECK(grad(sum(g), {x})[0].value().to_vector() == std::vector<real>{1, 0, 2});
+    NoGradGuard off;
+    Var c = gather(x, idx, Shape{3});  // a constant keeps its op and state too
+    CHECK(std::string(c.node()->op->name) == "gather");
+    CHECK(idx.use_count() == 3);
+  }
+  CHECK(idx.use_count() == 1);  // ... and releases them when it dies
+  CHECK(std::string(x.node()->op->name) == "leaf");
+  CHECK(std::string(view(x, 1, Shape{2}).node()->op->name) == "view");
 }
 
 TEST_CASE("create_graph: results are differentiable only when asked, up to third order") {

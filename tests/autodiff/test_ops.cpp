@@ -516,7 +516,7 @@ TEST_CASE("gradcheck: matmul with all four transpose flags, and transpose") {
   check_op(gc::unary([](const Var& v) { return matmul(v, v, true, false); }), {randn(Shape{3, 2}, 431)});
 }
 
-TEST_CASE("gradcheck: shape ops (reshape, flatten, view, embed, slice_rows, concat, gather, scatter_add)") {
+TEST_CASE("gradcheck: shape ops (reshape, flatten, view, embed, embed_add, slice_rows, concat, gather, scatter_add)") {
   SUBCASE("reshape and flatten") {
     check_op(gc::unary([](const Var& v) { return reshape(v, Shape{3, 4}); }), {randn(Shape{2, 6}, 500)});
     check_op(gc::unary([](const Var& v) { return reshape(v, Shape{12}); }), {randn(Shape{2, 3, 2}, 501)});
@@ -526,6 +526,9 @@ TEST_CASE("gradcheck: shape ops (reshape, flatten, view, embed, slice_rows, conc
     check_op(gc::unary([](const Var& v) { return view(v, 3, Shape{2, 4}); }), {randn(Shape{20}, 503)});
     check_op(gc::unary([](const Var& v) { return view(v, 0, Shape{3, 2}); }), {randn(Shape{3, 3}, 504)});
     check_op(gc::unary([](const Var& v) { return embed(v, 4, Shape{3, 5}); }), {randn(Shape{2, 3}, 505)});
+    // embed_add, which the sweep uses to sum gradients of views when it records a graph.
+    auto ea = [](const std::vector<Var>& in) { return embed_add(in[0], in[1], 2); };
+    check_op(ea, {randn(Shape{3, 3}, 519), randn(Shape{4}, 520)});
     // Parameters read from one flat vector, as models do.
     auto model = [](const Var& th) { return matmul(view(th, 0, Shape{2, 3}), view(th, 6, Shape{3, 2})); };
     check_op(gc::unary(model), {randn(Shape{13}, 506)});
