@@ -7,9 +7,9 @@
 // are themselves graph nodes and can be differentiated again (Hessian-vector products, mixed
 // partials, JVPs by double backward).
 //
-// Nodes are immutable once made and hold nothing about any backward call: the visit marks and
-// gradients of one grad() call live in that call (graph.cpp), so a graph can be differentiated again,
-// and a backward rule may itself call grad().
+// Nodes hold nothing about any backward call: the visit marks and gradients of one grad() call live
+// in that call (graph.cpp), so a graph can be differentiated any number of times, and a backward rule
+// may itself call grad().
 //
 // Threads: there is no global tape. A graph belongs to the thread that builds it; a Var must not be
 // used by two threads at once (give each task its own leaves: leaf(tensor) is cheap).
@@ -125,7 +125,7 @@ struct Node {
   // The op's saved state: an Op<State>'s State, written by make_op, read by Op<State>::saved.
   alignas(int64_t) unsigned char saved_state[max_saved_bytes];
 
-  Node() = default;
+  Node() {}  // user-provided, so that make_shared does not zero saved_state first
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
   ~Node();
