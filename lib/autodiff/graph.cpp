@@ -251,14 +251,16 @@ class GradTask {
     ~Lease() {
       task_->end();
       // A task that grew for a very large graph is dropped rather than kept for the thread's lifetime.
-      if (task_->slots_.size() <= max_kept_slots) spare_.push_back(std::move(task_));
+      if (task_->records_.capacity() <= max_kept_records && task_->slots_.size() <= 2 * max_kept_records) {
+        spare_.push_back(std::move(task_));
+      }
     }
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
     GradTask* operator->() const { return task_.get(); }
 
    private:
-    static constexpr size_t max_kept_slots = size_t(1) << 17;
+    static constexpr size_t max_kept_records = size_t(1) << 16;  // a few MB of vectors per thread at most
     static thread_local std::vector<std::unique_ptr<GradTask>> spare_;
     std::unique_ptr<GradTask> task_;
   };
@@ -352,8 +354,6 @@ class GradTask {
     }
   }
 
-  // Expands record r: links each input that requires grad to its record (made if new), and pushes
-  // the frame that will search below those inputs.
   // Links each input of record r that requires grad to its record (made if new), and pushes the frame
   // that searches below those inputs.
   [[gnu::always_inline]] void expand(uint32_t r) {

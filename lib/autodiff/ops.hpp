@@ -3,6 +3,11 @@
 // ops, so gradients can be differentiated again. Shapes are stated per op; row-major throughout.
 // Misuse (shape mismatch, bad argument) throws internal_error naming the op and the shapes.
 //
+// Adding an op touches its function in ops_*.cpp, its declaration here and its finite-difference
+// check in tests/autodiff/test_ops.cpp, never the engine: the function computes the value, defines
+// its Op (var.hpp: name, backward rule, and a named State struct if the backward needs more than the
+// inputs and the output) as a static beside the code, and returns make_op(op, value, inputs[, state]).
+//
 // Image layout is NHWC: (batch, height, width, channels).
 #include <cstdint>
 #include <memory>

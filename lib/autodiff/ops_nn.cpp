@@ -156,7 +156,8 @@ ConvGeom conv_geom(const Shape& x, int64_t kh, int64_t kw, Conv2dParams prm, con
   return g;
 }
 
-// Visits every (column entry, image element) pair: f(col_index, image_index) for in-bounds taps.
+// Visits every in-bounds tap: f(col0, img0, len) for the C channels of one tap, contiguous from column
+// index col0 and from image index img0 (len = C).
 template <class F>
 void for_each_tap(const ConvGeom& g, F f) {
   const int64_t kcols = g.kh * g.kw * g.c;
