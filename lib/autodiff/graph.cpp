@@ -26,6 +26,10 @@ struct GradModeGuard {
 };
 }  // namespace
 
+// A node is the unit of graph memory in unrolled loops (one per op per inner step): value, inputs, op and
+// inline saved state fit in two cache lines, with nothing per backward call.
+static_assert(sizeof(Node) <= 128, "Node grew: keep per-call state in GradTask and saved state small");
+
 const Tensor& Var::value() const {
   if (!ptr_) throw std::logic_error("Var: use of an undefined variable");
   return ptr_->value;
