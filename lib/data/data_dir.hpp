@@ -16,6 +16,10 @@ struct data_error : usage_error {
   using usage_error::usage_error;
 };
 
+// Text from a data file as a message shows it: at most `max_bytes` bytes (then "…"), control characters as
+// '?', so a hostile field or name cannot make a message span lines or grow without bound.
+std::string printable(const std::string& text, size_t max_bytes = 40);
+
 // option if non-empty, else $BILEVEL_DATA if set and non-empty, else "data".
 std::string resolve_data_dir(const std::string& option = "");
 

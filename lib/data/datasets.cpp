@@ -1,6 +1,8 @@
 #include "data/datasets.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "data/csv.hpp"
@@ -23,12 +25,8 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
-std::string spec_file(const ManifestDataset& d, const char* role) {
-  if (!d.spec["files"].contains(role)) {
-    throw data_error("dataset manifest entry '" + d.name + "': missing files." + role);
-  }
-  return d.spec["files"][role].get<std::string>();
-}
+// read_manifest has checked that every role the dataset's format reads is there.
+std::string spec_file(const ManifestDataset& d, const char* role) { return d.file_roles.at(role); }
 
 void check_labels(const std::vector<int64_t>& y, int64_t classes, const std::string& path, const std::string& hint) {
   for (size_t i = 0; i < y.size(); ++i) {
@@ -42,18 +40,14 @@ void check_labels(const std::vector<int64_t>& y, int64_t classes, const std::str
 Examples read_idx_pair(const std::string& dir, const ManifestDataset& d, const char* images_role,
                        const char* labels_role, int64_t n, const std::string& hint) {
   std::vector<int64_t> image_dims{n};
-  for (const auto& s : d.spec.at("image_shape")) image_dims.push_back(s.get<int64_t>());
+  image_dims.insert(image_dims.end(), d.image_shape.begin(), d.image_shape.end());
   const std::string ip = (fs::path(dir) / spec_file(d, images_role)).string();
   const std::string lp = (fs::path(dir) / spec_file(d, labels_role)).string();
   IdxArray images = read_idx(ip, image_dims, hint);
   IdxArray labels = read_idx(lp, {n}, hint);
   Examples e;
   e.n = n;
-  e.d = d.features;
-  if (static_cast<int64_t>(images.data.size()) != n * d.features) {
-    throw data_error(ip + ": image size " + std::to_string(images.data.size() / static_cast<size_t>(n)) +
-                     " differs from the manifest's features = " + std::to_string(d.features));
-  }
+  e.d = d.features;  // = the product of image_shape (read_manifest), so images hold n × features bytes
   e.x.assign(images.data.begin(), images.data.end());
   e.y.assign(labels.data.begin(), labels.data.end());
   check_labels(e.y, d.classes, lp, hint);
@@ -105,7 +99,7 @@ Dataset load_dataset(const std::string& name, const std::string& data_dir, bool 
   out.source = src ? src->describe() : d->source;
   out.features = d->features;
   out.classes = d->classes;
-  out.scale = d->spec.value("scale", 1.0);
+  out.scale = d->scale;
   if (d->format == "idx") {
     out.train = read_idx_pair(data_dir, *d, "train_images", "train_labels", d->train, hint);
     out.test = read_idx_pair(data_dir, *d, "test_images", "test_labels", d->test, hint);
@@ -114,9 +108,10 @@ Dataset load_dataset(const std::string& name, const std::string& data_dir, bool 
   // csv: features then the label in each row.
   const std::string path = (fs::path(data_dir) / spec_file(*d, "table")).string();
   CsvOptions o;
-  o.header_lines = static_cast<int>(d->spec.value("header_lines", 0));
-  o.expected_rows = d->train + d->test;
+  o.header_lines = d->header_lines;
+  o.expected_rows = d->train + d->test;  // both ≤ kMaxCount: no overflow here or below
   o.expected_cols = d->features + 1;
+  o.float_range = true;                  // the values are stored as float
   const CsvTable t = read_csv(path, o, hint);
   Rng split_rng(0, {kTableSplitStream});
   const std::vector<int64_t> perm = split_rng.permutation(t.rows);
@@ -126,15 +121,17 @@ Dataset load_dataset(const std::string& name, const std::string& data_dir, bool 
   for (int64_t r = 0; r < t.rows; ++r) {
     Examples& e = is_test[static_cast<size_t>(r)] ? out.test : out.train;
     for (int64_t c = 0; c < d->features; ++c) e.x.push_back(static_cast<float>(t.at(r, c)));
+    // The label: an integer in [0, classes), checked as a double before it is converted.
     const double label = t.at(r, d->features);
-    if (label != static_cast<double>(static_cast<int64_t>(label))) {
-      throw data_error(path + ": row " + std::to_string(r + 1) + " has a non-integer label " + std::to_string(label));
+    if (!(label >= 0 && label < static_cast<double>(d->classes)) || label != std::floor(label)) {
+      char shown[32];
+      std::snprintf(shown, sizeof shown, "%.17g", label);
+      throw data_error(path + ": data row " + std::to_string(r + 1) + " has the label " + shown +
+                       ", expected an integer in [0, " + std::to_string(d->classes) + "); fetch it with " + hint);
     }
     e.y.push_back(static_cast<int64_t>(label));
     ++e.n;
   }
-  check_labels(out.train.y, d->classes, path, hint);
-  check_labels(out.test.y, d->classes, path, hint);
   return out;
 }
 

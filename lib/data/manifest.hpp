@@ -6,12 +6,28 @@
 //
 // Lookup (locate_manifest): an explicit path; else <data_dir>/manifest.json (the copy fetch.sh leaves
 // beside the data it verified); else the source tree's datasets/manifest.json.
+//
+// A manifest is input like any other: every key is checked for its type and range when it is read (a wrong
+// type is a data_error naming the file, the entry and the key, never a JSON library exception), and the
+// counts are bounded so that nothing derived from them overflows:
+//   - the file at most kMaxManifestBytes, JSON nesting at most kMaxManifestDepth;
+//   - file sizes in [0, kMaxFileSize];
+//   - examples, features, classes, header lines and image sides at most kMaxCount, and
+//     (train + test) × features at most kMaxDatasetValues (the values of one dataset, as float).
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace bilevel::data {
+
+inline constexpr int64_t kMaxManifestBytes = int64_t(16) << 20;  // 16 MiB (the repository's: 7 KB)
+inline constexpr int kMaxManifestDepth = 32;
+inline constexpr int64_t kMaxFileSize = int64_t(1) << 40;        // 1 TiB
+inline constexpr int64_t kMaxCount = (int64_t(1) << 31) - 1;
+inline constexpr int64_t kMaxDatasetValues = int64_t(1) << 31;
 
 struct ManifestFile {
   std::string path;    // relative to the data directory, e.g. "mnist/train-images-idx3-ubyte"
@@ -44,7 +60,11 @@ struct ManifestDataset {
   int64_t test = 0;         // examples in the test pool (strokes: images of the evaluation characters)
   int64_t features = 0;
   int64_t classes = 0;
+  double scale = 1;                // ≥ 0, finite (see Dataset::scale)
+  std::vector<int64_t> image_shape;  // idx: e.g. {28, 28}, product = features
+  int header_lines = 0;            // csv: lines before the data
   std::vector<std::string> files;  // every file the dataset reads (relative paths)
+  std::map<std::string, std::string> file_roles;  // role ("train_images", "table", …) → relative path
   nlohmann::json spec;             // the whole entry (format-specific keys: see datasets.hpp)
 };
 
@@ -59,9 +79,12 @@ struct Manifest {
   std::vector<std::string> dataset_names() const;
 };
 
-// Parses and checks a manifest: every dataset's files are listed by a source, sizes and checksums are
-// well-formed, counts positive. Throws data_error naming the file and the bad entry.
+// Parses and checks a manifest: every dataset's files are listed by a source (and the roles its format
+// reads are given), sizes and checksums are well-formed, names are unique, counts are positive and within the
+// bounds above. Throws data_error naming the file, the bad entry and the key.
 Manifest read_manifest(const std::string& path);
+// The same from the text of a manifest (tests, fuzzing); `path` names it in messages and in Manifest::path.
+Manifest parse_manifest(std::string_view text, const std::string& path);
 
 // The source tree's datasets/manifest.json (a path fixed at compile time; may not exist when the binary
 // has been moved away from its sources).

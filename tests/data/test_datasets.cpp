@@ -2,10 +2,16 @@
 // parsed; every failure names the file, what was expected and the fetch command.
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
 #include <string>
+#include <tuple>
 
+#include "data/address_space_limit.hpp"
 #include "data/data_dir.hpp"
 #include "data/datasets.hpp"
 #include "data/fake_data.hpp"
@@ -73,7 +79,7 @@ TEST_CASE("manifest: lookup order and malformed manifests") {
                R"({"sources": [{"name": "s", "kind": "npm", "package": "p", "version": "1",
                    "files": [{"path": "a", "size": 3, "sha256": "xyz"}]}], "datasets": []})",
                false);
-  CHECK_THROWS_WITH_AS(data::read_manifest(d.path("badsha.json")), doctest::Contains("sha256 64 hex digits"),
+  CHECK_THROWS_WITH_AS(data::read_manifest(d.path("badsha.json")), doctest::Contains("'sha256' must be 64 lower-case hex digits"),
                        data::data_error);
   d.write_text("unlisted.json",
                R"({"sources": [{"name": "s", "kind": "npm", "package": "p", "version": "1", "files": []}],
@@ -201,4 +207,156 @@ TEST_CASE("check_file: states and their descriptions") {
   CHECK(data::check_file(d.dir(), f, false).describe(f) == "wrong size: 5 bytes, expected 2");
   f.path = "b.bin";
   CHECK(data::check_file(d.dir(), f, true).describe(f) == "missing (expected 2 bytes)");
+}
+
+// ---- issue 12, finding 5: a manifest is input; its keys are typed and its counts bounded ------------------
+namespace {
+// Applies `edit` to the fixture's manifest.json.
+void edit_manifest(const testing::FakeDataDir& d, const std::function<void(nlohmann::json&)>& edit) {
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(d.path("manifest.json")));
+  edit(j);
+  std::ofstream(d.path("manifest.json")) << j.dump(1);
+}
+nlohmann::json& dataset_entry(nlohmann::json& j, const std::string& name) {
+  for (auto& e : j["datasets"])
+    if (e["name"] == name) return e;
+  throw std::runtime_error("no dataset " + name);
+}
+}  // namespace
+
+TEST_CASE("manifest: features = 2^63-1 is refused by name (it overflowed features + 1 and crashed the loader)") {
+  testing::FakeDataDir d;
+  d.add_csv_dataset("iris", "sklearn/iris.csv", 40, 3, 2, 10, "40,3,a,b");
+  d.write_manifest();
+  edit_manifest(d, [](nlohmann::json& j) { dataset_entry(j, "iris")["features"] = INT64_MAX; });
+  CHECK_THROWS_WITH_AS(data::load_dataset("iris", d.dir()),
+                       contains(d.path("manifest.json") + ": dataset iris: 'features' must be an integer in [1, 2147483647]"),
+                       data::data_error);
+}
+
+TEST_CASE("manifest: a key of the wrong type is a data_error naming the file and the key, never a JSON exception") {
+  testing::FakeDataDir d;
+  d.add_idx_dataset("mnist", 12, 6, 4, 3, false);
+  d.add_csv_dataset("iris", "sklearn/iris.csv", 40, 3, 2, 10, "40,3,a,b");
+  d.write_manifest();
+  const std::string original = nlohmann::json::parse(std::ifstream(d.path("manifest.json"))).dump();
+  struct Case {
+    const char* what;      // the edit, for CAPTURE
+    const char* dataset;   // what to load
+    const char* expected;  // in the message, after "<manifest path>: "
+    std::function<void(nlohmann::json&)> edit;
+  };
+  const std::vector<Case> cases = {
+      {"header_lines []", "iris", "dataset iris: 'header_lines' must be an integer",
+       [](nlohmann::json& j) { dataset_entry(j, "iris")["header_lines"] = nlohmann::json::array(); }},
+      {"header_lines \"1\"", "iris", "dataset iris: 'header_lines' must be an integer",
+       [](nlohmann::json& j) { dataset_entry(j, "iris")["header_lines"] = "1"; }},
+      {"header_lines 2^40", "iris", "dataset iris: 'header_lines' must be an integer in [0, 2147483647]",
+       [](nlohmann::json& j) { dataset_entry(j, "iris")["header_lines"] = int64_t(1) << 40; }},
+      {"scale \"255\"", "mnist", "dataset mnist: 'scale' must be a number ≥ 0",
+       [](nlohmann::json& j) { dataset_entry(j, "mnist")["scale"] = "255"; }},
+      {"image_shape \"4\"", "mnist", "dataset mnist: 'image_shape' must be an array, not \"4\"",
+       [](nlohmann::json& j) { dataset_entry(j, "mnist")["image_shape"] = "4"; }},
+      {"image_shape [4, \"4\"]", "mnist", "dataset mnist: 'image_shape' must be an integer",
+       [](nlohmann::json& j) { dataset_entry(j, "mnist")["image_shape"] = {4, "4"}; }},
+      {"image_shape [4, 5]", "mnist", "dataset mnist: 'image_shape' [4,5] holds 20 pixels, but features = 16",
+       [](nlohmann::json& j) { dataset_entry(j, "mnist")["image_shape"] = {4, 5}; }},
+      {"description 5", "mnist", "dataset mnist: 'description' must be a string, not 5",
+       [](nlohmann::json& j) { dataset_entry(j, "mnist")["description"] = 5; }},
+      {"train 2^64-1", "mnist", "dataset mnist: 'train' must be an integer in [1, 2147483647], not 18446744073709551615",
+       [](nlohmann::json& j) { dataset_entry(j, "mnist")["train"] = UINT64_MAX; }},
+      {"source name 5", "mnist", "source #1: 'name' must be a string, not 5",
+       [](nlohmann::json& j) { j["sources"][0]["name"] = 5; }},
+      {"file member 1", "mnist", "source fixture, file mnist/train-images-idx3-ubyte: 'member' must be a string, not 1",
+       [](nlohmann::json& j) { j["sources"][0]["files"][0]["member"] = 1; }},
+      {"artifact {}", "mnist", "source fixture: 'artifact' must be a string, not {}",
+       [](nlohmann::json& j) { j["sources"][0]["artifact"] = nlohmann::json::object(); }},
+      {"file entry 7", "mnist", "source fixture, file #2: must be a JSON object, not 7",
+       [](nlohmann::json& j) { j["sources"][0]["files"][1] = 7; }},
+      {"dataset entry a string", "iris", "dataset #1: must be a JSON object, not \"mnist\"",
+       [](nlohmann::json& j) { j["datasets"][0] = "mnist"; }},
+      {"top level an array", "iris", "a dataset manifest needs arrays 'sources' and 'datasets'",
+       [](nlohmann::json& j) { j = nlohmann::json::array({1, 2}); }},
+      {"a second dataset of the same name", "iris", "dataset mnist: a second dataset of this name",
+       [](nlohmann::json& j) { j["datasets"].push_back(j["datasets"][0]); }},
+      {"a file listed twice", "iris", "source fixture, file mnist/train-images-idx3-ubyte: listed twice",
+       [](nlohmann::json& j) { j["sources"][0]["files"].push_back(j["sources"][0]["files"][0]); }},
+      {"a control character in a path", "iris", "source fixture, file mnist/a?b: paths must be relative to the data directory",
+       [](nlohmann::json& j) { j["sources"][0]["files"][0]["path"] = std::string("mnist/a\0b", 9); }},
+      {"a role the format needs is missing", "mnist", "dataset mnist: missing files.test_labels (format idx)",
+       [](nlohmann::json& j) { dataset_entry(j, "mnist")["files"].erase("test_labels"); }},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    std::ofstream(d.path("manifest.json")) << original;
+    edit_manifest(d, c.edit);
+    CHECK_THROWS_WITH_AS(data::load_dataset(c.dataset, d.dir()), contains(d.path("manifest.json") + ": " + c.expected),
+                         data::data_error);
+  }
+}
+
+TEST_CASE("manifest: a dataset of 21 000 000 MNIST-sized images is refused before anything is allocated") {
+  // The files match the manifest's sizes and the IDX headers match its counts: the old loader allocated the
+  // 16.5 GB the headers promise before finding that the file holds 100 bytes.
+  testing::FakeDataDir d;
+  d.add_idx_dataset("mnist", 12, 6, 28, 3, false);
+  auto header = [](std::vector<uint32_t> dims, size_t data) {
+    std::string s{'\0', '\0', '\x08', static_cast<char>(dims.size())};
+    for (uint32_t x : dims)
+      for (int sh = 24; sh >= 0; sh -= 8) s += static_cast<char>((x >> sh) & 0xff);
+    return s + std::string(data, '\0');
+  };
+  d.write_text("mnist/train-images-idx3-ubyte", header({21000000, 28, 28}, 100), false);
+  d.write_text("mnist/train-labels-idx1-ubyte", header({21000000}, 100), false);
+  d.write_manifest();
+  edit_manifest(d, [](nlohmann::json& j) { dataset_entry(j, "mnist")["train"] = 21000000; });
+  testing::AddressSpaceLimit limit(int64_t(1) << 30);
+  CHECK_THROWS_WITH_AS(data::load_dataset("mnist", d.dir()),
+                       doctest::Contains("dataset mnist: (train + test) × features = 21000006 × 784 is more than the 2147483648 values"),
+                       data::data_error);
+}
+
+TEST_CASE("manifest: JSON nesting and file size are bounded") {
+  testing::FakeDataDir d;
+  d.add_idx_dataset("mnist", 12, 6, 4, 3, false);
+  d.write_manifest();
+  std::ostringstream buffer;
+  buffer << std::ifstream(d.path("manifest.json")).rdbuf();
+  const std::string text = buffer.str();
+  // 100 000 nested arrays inside a dataset entry: copying or printing them recurses once per level.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const size_t pos = text.find("\"description\"");
+  REQUIRE(pos != std::string::npos);
+  d.write_text("deep.json", text.substr(0, pos) + "\"extra\": " + deep + ", " + text.substr(pos), false);
+  CHECK_THROWS_WITH_AS(data::read_manifest(d.path("deep.json")), doctest::Contains("deep.json: JSON nested deeper than 32 levels"),
+                       data::data_error);
+  d.write_text("huge.json", text.substr(0, pos) + "\"extra\": \"" + std::string(17 << 20, 'x') + "\", " + text.substr(pos), false);
+  CHECK_THROWS_WITH_AS(data::read_manifest(d.path("huge.json")), doctest::Contains("huge.json: more than 16777216 bytes"),
+                       data::data_error);
+}
+
+TEST_CASE("load_dataset: CSV values beyond float range and labels far out of range are refused with the file and line") {
+  testing::FakeDataDir d;
+  d.write_text("t.csv", "h\n0.5,1.5,0\n\n2.5,1e39,1\n", false);  // 1e39 became inf as a float
+  d.write_text("l.csv", "0.5,1.5,0\n2.5,3.5,1e30\n", false);  // 1e30 overflowed the conversion to int64
+  d.write_text("ok.csv", "0.5,-3e38,0\n2.5,3.5,1\n", false);
+  nlohmann::json files = nlohmann::json::array();
+  for (const char* f : {"t.csv", "l.csv", "ok.csv"}) {
+    files.push_back({{"path", f}, {"size", std::filesystem::file_size(d.path(f))}, {"sha256", data::sha256_file(d.path(f))}});
+  }
+  nlohmann::json datasets = nlohmann::json::array();
+  for (const auto& [name, file, header] : {std::tuple{"t", "t.csv", 1}, std::tuple{"l", "l.csv", 0}, std::tuple{"ok", "ok.csv", 0}}) {
+    datasets.push_back({{"name", name}, {"format", "csv"}, {"source", "s"}, {"files", {{"table", file}}},
+                        {"header_lines", header}, {"examples", 2}, {"test_examples", 1}, {"features", 2}, {"classes", 2}});
+  }
+  std::ofstream(d.path("manifest.json"))
+      << nlohmann::json{{"sources", {{{"name", "s"}, {"kind", "npm"}, {"package", "p"}, {"version", "1"}, {"files", files}}}},
+                        {"datasets", datasets}}
+             .dump();
+  CHECK_THROWS_WITH_AS(data::load_dataset("t", d.dir()),
+                       contains(d.path("t.csv") + ":4: field 2 '1e39' is beyond the range of float"), data::data_error);
+  CHECK_THROWS_WITH_AS(data::load_dataset("l", d.dir()),
+                       contains(d.path("l.csv") + ": data row 2 has the label 1e+30, expected an integer in [0, 2)"),
+                       data::data_error);
+  CHECK(data::load_dataset("ok", d.dir()).train.n + data::load_dataset("ok", d.dir()).test.n == 2);
 }
