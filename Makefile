@@ -1,14 +1,24 @@
 # bilevel-opt build wrapper.
 #   make            release binary at build/release/bilevel-opt
 #   make demo       build, then run the small estimator comparison (the README's main job)
-#   make test       install missing Debian packages, build float and double, run every test
+#   make test       install missing Debian packages, build float and double, run every test, then each fuzz
+#                   target for FUZZ_TEST_SECONDS (default 20) from its seed corpus
 #   make sanitize   tests under AddressSanitizer + UndefinedBehaviorSanitizer (double build)
+#   make fuzz       libFuzzer targets of the parsers (fuzz/: IDX raw and gzip, CSV plain and gzip, manifest.json),
+#                   built with clang + ASan + UBSan in build/fuzz (parser sources only), each run for
+#                   FUZZ_SECONDS (default 600), FUZZ_JOBS (default 1) at a time. Fails on any crash; the crashing
+#                   input is in build/fuzz/work/crashes/TARGET/ (add it to fuzz/corpus/TARGET/ after the fix).
+#                   New inputs go to build/fuzz/work/corpus/, never into the repository.
 #   make bench      autodiff micro-benchmarks (experiments/benchmarks)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 BUILD ?= build
 
-.PHONY: all release double debug test sanitize deps bench demo clean
+FUZZ_SECONDS ?= 600
+FUZZ_TEST_SECONDS ?= 20
+FUZZ_JOBS ?= 1
+
+.PHONY: all release double debug test sanitize deps bench demo clean fuzz fuzz-build
 
 all: release
 
@@ -19,6 +29,8 @@ $(BUILD)/release/CMakeCache.txt:
 	$(CMAKE) -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=Release
 $(BUILD)/double/CMakeCache.txt:
 	$(CMAKE) -S . -B $(BUILD)/double -DCMAKE_BUILD_TYPE=Release -DBILEVEL_DOUBLE=ON -DBILEVEL_BENCHMARKS=OFF
+$(BUILD)/fuzz/CMakeCache.txt:
+	$(CMAKE) -S . -B $(BUILD)/fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DBILEVEL_FUZZ=ON
 $(BUILD)/asan/CMakeCache.txt:
 	$(CMAKE) -S . -B $(BUILD)/asan -DCMAKE_BUILD_TYPE=Debug -DBILEVEL_DOUBLE=ON -DBILEVEL_SANITIZE=address,undefined -DBILEVEL_BENCHMARKS=OFF
 
@@ -28,9 +40,16 @@ release: deps $(BUILD)/release/CMakeCache.txt
 double: deps $(BUILD)/double/CMakeCache.txt
 	$(CMAKE) --build $(BUILD)/double -j $(JOBS)
 
-test: release double
+test: release double fuzz-build
 	cd $(BUILD)/double && ctest --output-on-failure
 	cd $(BUILD)/release && ctest --output-on-failure
+	cd $(BUILD)/fuzz && FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) ctest -j $(JOBS) --output-on-failure
+
+fuzz-build: deps $(BUILD)/fuzz/CMakeCache.txt
+	$(CMAKE) --build $(BUILD)/fuzz -j $(JOBS)
+
+fuzz: fuzz-build
+	cd $(BUILD)/fuzz && FUZZ_SECONDS=$(FUZZ_SECONDS) ctest -j $(FUZZ_JOBS) --timeout $$(( $(FUZZ_SECONDS) + 600 )) --output-on-failure
 
 sanitize: deps $(BUILD)/asan/CMakeCache.txt
 	$(CMAKE) --build $(BUILD)/asan -j $(JOBS)

@@ -3,7 +3,8 @@
 # Works as root, uses sudo otherwise, and says what to install when it can do neither.
 set -euo pipefail
 packages=(cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libopenblas-dev libtbb-dev doctest-dev zlib1g-dev libpng-dev libtomlplusplus-dev
-          gnuplot-nox)  # gnuplot-nox: `bilevel-opt compare --plot` draws its SVG and PNG with it
+          gnuplot-nox   # gnuplot-nox: `bilevel-opt compare --plot` draws its SVG and PNG with it
+          clang libclang-rt-14-dev)  # the parser fuzz targets (make fuzz; make test runs them briefly): libFuzzer
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
