@@ -43,13 +43,15 @@ double: deps $(BUILD)/double/CMakeCache.txt
 test: release double fuzz-build
 	cd $(BUILD)/double && ctest --output-on-failure
 	cd $(BUILD)/release && ctest --output-on-failure
-	cd $(BUILD)/fuzz && FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) ctest -j $(JOBS) --output-on-failure
+	cd $(BUILD)/fuzz && FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) ctest -j $(JOBS) --output-on-failure; \
+	  status=$$?; cat work/*.result 2>/dev/null; exit $$status
 
 fuzz-build: deps $(BUILD)/fuzz/CMakeCache.txt
 	$(CMAKE) --build $(BUILD)/fuzz -j $(JOBS)
 
 fuzz: fuzz-build
-	cd $(BUILD)/fuzz && FUZZ_SECONDS=$(FUZZ_SECONDS) ctest -j $(FUZZ_JOBS) --timeout $$(( $(FUZZ_SECONDS) + 600 )) --output-on-failure
+	cd $(BUILD)/fuzz && FUZZ_SECONDS=$(FUZZ_SECONDS) ctest -j $(FUZZ_JOBS) --timeout $$(( $(FUZZ_SECONDS) + 600 )) \
+	  --output-on-failure; status=$$?; cat work/*.result 2>/dev/null; exit $$status
 
 sanitize: deps $(BUILD)/asan/CMakeCache.txt
 	$(CMAKE) --build $(BUILD)/asan -j $(JOBS)
