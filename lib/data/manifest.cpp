@@ -23,8 +23,8 @@ bool is_hex64(const std::string& s) {
   return true;
 }
 
-// A JSON value as a message shows it: compact, bounded, one line.
-std::string shown(const json& v) { return printable(v.dump(), 40); }
+// A JSON value as a message shows it: compact, bounded, one line (never throws on odd UTF-8).
+std::string shown(const json& v) { return printable(v.dump(-1, ' ', false, json::error_handler_t::replace), 40); }
 
 // One object of the manifest and where it is ("manifest.json: dataset iris"), with typed reads of its keys:
 // every type or range error is a data_error naming the place and the key.
