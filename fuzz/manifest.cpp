@@ -24,12 +24,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     BILEVEL_FUZZ_CHECK((d.train + d.test) * d.features <= data::kMaxDatasetValues);
     BILEVEL_FUZZ_CHECK(d.scale >= 0 && d.header_lines >= 0);
     for (const auto& [role, path] : d.file_roles) BILEVEL_FUZZ_CHECK(m.file(path) != nullptr);
-    if (d.format == "idx") {
+    if (!d.image_shape.empty()) {
       int64_t product = 1;
       for (int64_t s : d.image_shape) product *= s;
-      BILEVEL_FUZZ_CHECK(product == d.features && d.file_roles.count("test_labels") == 1);
+      BILEVEL_FUZZ_CHECK(product == d.features);
+    }
+    if (d.format == "idx") {
+      BILEVEL_FUZZ_CHECK(!d.image_shape.empty() && d.file_roles.count("test_labels") == 1);
+    } else if (d.format == "csv") {
+      BILEVEL_FUZZ_CHECK(d.file_roles.count("table") == 1);
     } else {
-      BILEVEL_FUZZ_CHECK(d.format == "csv" && d.file_roles.count("table") == 1);
+      BILEVEL_FUZZ_CHECK(d.format == "strokes" && d.file_roles.count("medians") == 1);
     }
   }
   return 0;

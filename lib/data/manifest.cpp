@@ -176,9 +176,12 @@ ManifestDataset parse_dataset(const Entry& e, const Manifest& m, const std::set<
   for (const auto& role : roles_of(d.format))
     if (!d.file_roles.count(role)) e.fail("missing files." + role + " (format " + d.format + ")");
 
-  if (d.format == "idx" || d.format == "strokes") {  // strokes: images drawn per character, image_shape each
+  if (d.format == "idx" || d.format == "strokes") {  // strokes: images drawn from characters (data/hanzi.hpp)
     d.train = e.integer("train", 1, kMaxCount);
     d.test = e.integer("test", 0, kMaxCount);
+  }
+  // image_shape: required for idx (the IDX headers must match it), checked when given for strokes.
+  if (d.format == "idx" || (d.format == "strokes" && e.has("image_shape"))) {
     const json& shape = e.array("image_shape");
     if (shape.empty() || shape.size() > 3) e.fail_key("image_shape", "must list 1 to 3 image dimensions");
     int64_t product = 1;
@@ -191,7 +194,8 @@ ManifestDataset parse_dataset(const Entry& e, const Manifest& m, const std::set<
       e.fail("'image_shape' " + shown(shape) + " holds " + (product < 0 ? "too many" : std::to_string(product)) +
              " pixels, but features = " + std::to_string(d.features));
     }
-  } else {
+  }
+  if (d.format == "csv") {
     const int64_t n = e.integer("examples", 1, kMaxCount);
     d.test = e.integer("test_examples", 0, n - 1);
     d.train = n - d.test;

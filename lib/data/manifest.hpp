@@ -61,7 +61,7 @@ struct ManifestDataset {
   int64_t features = 0;
   int64_t classes = 0;
   double scale = 1;                // ≥ 0, finite (see Dataset::scale)
-  std::vector<int64_t> image_shape;  // idx: e.g. {28, 28}, product = features
+  std::vector<int64_t> image_shape;  // idx (strokes if given): e.g. {28, 28}, product = features
   int header_lines = 0;            // csv: lines before the data
   std::vector<std::string> files;  // every file the dataset reads (relative paths)
   std::map<std::string, std::string> file_roles;  // role ("train_images", "table", …) → relative path
