@@ -18,22 +18,33 @@ void setup_sweep(CLI::App& app) {
   auto opts = std::make_shared<SweepCliOptions>();
   auto* sub = app.add_subcommand(
       "sweep",
-      "Run a grid of train runs from a TOML spec (format: experiments/sweeps/README.md); each run is a child "
-      "process writing OUT/runs/NAME, with an index of all runs in OUT/index.json and OUT/index.md");
-  sub->add_option("spec", opts->params.spec_file, "Sweep spec (TOML)")->required();
+      "Run a grid of train runs from a TOML spec. Format: experiments/sweeps/README.md; each run is a child "
+      "process writing OUT/runs/NAME, with an index of all runs in OUT/index.json and OUT/index.md.");
+  sub->add_option("SPEC", opts->params.spec_file, "Sweep spec (TOML)")->required();
   sub->add_option("--out", opts->params.out_dir, "Sweep directory (runs/NAME per run, index.json, index.md)")
+      ->type_name("DIR")
       ->required();
-  sub->add_option("--jobs", opts->params.jobs, "Runs at a time")->check(CLI::PositiveNumber);
+  sub->add_option("--jobs", opts->params.jobs, "Runs at a time")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(integer_at_least(1));
   sub->add_option("--threads", opts->params.threads,
                   "Threads for the whole sweep, divided among the jobs (default: the spec's per-run `threads`, "
                   "else all CPUs divided among the jobs)")
-      ->check(CLI::PositiveNumber);
+      ->type_name("N")
+      ->check(integer_at_least(1));
   sub->add_flag("--resume", opts->params.resume,
                 "Continue a sweep: skip runs whose result.json says ok, rerun the rest");
   sub->add_option("--shard", opts->shard,
-                  "Run only slice I of N (runs k with k mod N = I-1), e.g. --shard $((SLURM_ARRAY_TASK_ID+1))/8");
+                  "Run only slice I of N (runs k with k mod N = I-1), e.g. --shard $((SLURM_ARRAY_TASK_ID+1))/8")
+      ->type_name("I/N");
   sub->add_flag("--dry-run", opts->params.dry_run, "List the runs (and their train command lines); run nothing");
   sub->add_flag("--quiet", [opts](int64_t) { opts->params.progress = false; }, "No progress lines");
+  sub->footer(examples_footer({
+      "bilevel-opt sweep experiments/sweeps/ufo-counterexample.toml --out runs/cx --jobs 2",
+      "bilevel-opt sweep experiments/sweeps/ufo-counterexample.toml --out runs/cx --jobs 2 --resume",
+      "bilevel-opt sweep spec.toml --out /shared/x --shard $((SLURM_ARRAY_TASK_ID + 1))/8   # job array",
+  }));
   sub->callback([opts] {
     SweepParams p = opts->params;
     if (!opts->shard.empty()) p.shard = sweep_shard_parse(opts->shard);

@@ -4,8 +4,10 @@
 #include <CLI/CLI.hpp>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "base/errors.hpp"
+#include "cli.hpp"
 
 namespace bilevel::app {
 
@@ -23,7 +25,12 @@ struct not_available : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The command line as given (argv), recorded in the config.json of runs (main sets it before parsing).
+std::vector<std::string>& command_line();
+
 void setup_train(CLI::App& app);
+void setup_eval(CLI::App& app);
+void setup_search(CLI::App& app);
 void setup_sweep(CLI::App& app);
 void setup_compare(CLI::App& app);
 void setup_check(CLI::App& app);

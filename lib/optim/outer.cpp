@@ -18,6 +18,17 @@ OuterOptimizerConfig outer_optimizer_config(const Options& o) {
 OuterOptimizer::OuterOptimizer(const OuterOptimizerConfig& config, int64_t dim)
     : config_(config), m_(Shape{dim}), v_(Shape{dim}) {}
 
+void OuterOptimizer::restore(const Tensor& first_moment, const Tensor& second_moment, int64_t steps_taken) {
+  if (first_moment.numel() != m_.numel() || second_moment.numel() != v_.numel() || steps_taken < 0) {
+    throw usage_error("outer optimizer state of sizes " + first_moment.shape().str() + " and " +
+                      second_moment.shape().str() + " at step " + std::to_string(steps_taken) +
+                      " does not fit λ of " + m_.shape().str());
+  }
+  m_ = first_moment.reshaped(m_.shape());
+  v_ = second_moment.reshaped(v_.shape());
+  t_ = steps_taken;
+}
+
 void OuterOptimizer::step(Tensor& lambda, const Tensor& g, double lr) {
   BILEVEL_CHECK(lambda.numel() == g.numel() && g.numel() == m_.numel(),
                 "OuterOptimizer::step: λ " + lambda.shape().str() + ", g " + g.shape().str() + ", state " +

@@ -30,6 +30,9 @@ class OuterOptimizer {
   const Tensor& first_moment() const { return m_; }
   const Tensor& second_moment() const { return v_; }
   int64_t steps_taken() const { return t_; }
+  // Restores a saved state (a checkpoint's moments and step count). Throws usage_error when the moments'
+  // sizes are not this optimizer's dimension.
+  void restore(const Tensor& first_moment, const Tensor& second_moment, int64_t steps_taken);
 
  private:
   OuterOptimizerConfig config_;

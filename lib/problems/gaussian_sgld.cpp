@@ -342,7 +342,7 @@ ProblemInfo gaussian_sgld_problem_info() {
   info.name = "gaussian-sgld";
   info.description =
       "L_T = ½(θ−a)ᵀA(θ−a) + ½λ‖θ‖², L_V = ½‖θ−b‖²: Gibbs law N(μ, τB⁻¹) and every sgld variant's expected value "
-      "in closed form (reference/hpo-sgld.md §8)";
+      "in closed form (derivation: lib/problems/gaussian_sgld.cpp)";
   info.options = {
       opt_choice("instance", "worked", {"worked", "random"},
                  "worked: the §8.3 instance (P = 2); random: seeded A (eigenvalues in [0.5, 3]), a, b of size dim"),
@@ -353,6 +353,7 @@ ProblemInfo gaussian_sgld_problem_info() {
                10, true),
   };
   info.make = make_gaussian_sgld;
+  info.metrics = {"val_loss_star", "F_tau1", "ift_grad"};
   info.run_defaults = {{"outer_opt", "sgd"}, {"outer_lr", "0.1"}};
   return info;
 }

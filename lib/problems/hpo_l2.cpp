@@ -88,6 +88,14 @@ class HpoL2Problem final : public classification::FixedTaskProblem {
             {"mean_decay", mean_decay}};
   }
 
+  // Per-weight: one log weight decay per model parameter, in the model's layout; scalar: one number.
+  nlohmann::json lambda_layout() const override {
+    if (scalar_) return nlohmann::json::array({{{"name", "log_weight_decay"}, {"offset", 0}, {"shape", {1}}}});
+    nlohmann::json layout = model_->layout().to_json();
+    for (auto& block : layout) block["name"] = "log_decay." + block["name"].get<std::string>();
+    return layout;
+  }
+
   nlohmann::json describe() const override {
     return {{"model", model_->describe()},
             {"layout", model_->layout().to_json()},
@@ -162,6 +170,7 @@ ProblemInfo hpo_l2_problem_info() {
       classification::verify_checksums_option(),
   };
   info.make = make_hpo_l2;
+  info.metrics = {"val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "train_acc", "mean_decay"};
   info.run_defaults = {{"outer_opt", "adam"}, {"outer_lr", "0.05"}, {"eval_every", "10"}};
   return info;
 }

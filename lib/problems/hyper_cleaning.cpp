@@ -230,6 +230,9 @@ ProblemInfo hyper_cleaning_problem_info() {
       classification::verify_checksums_option(),
   };
   info.make = make_hyper_cleaning;
+  info.metrics = {"test_acc",  "test_loss",        "val_loss",         "val_acc",         "precision",
+                  "recall",    "f1",               "flagged_frac",     "weight_clean",    "weight_corrupted",
+                  "uniform_test_acc", "uniform_val_loss", "oracle_test_acc", "oracle_val_loss"};
   info.run_defaults = {{"outer_opt", "adam"}, {"outer_lr", "0.1"}, {"eval_every", "10"}};
   return info;
 }

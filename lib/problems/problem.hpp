@@ -96,6 +96,13 @@ class Problem {
 
   // Everything needed to rebuild the instance elsewhere (model layout, fixed matrices, …).
   virtual nlohmann::json describe() const { return nlohmann::json::object(); }
+
+  // λ's layout, for people and other frameworks loading lambda.npy: [{"name", "offset", "shape"}, …], blocks in
+  // order covering λ. Default: one block "lambda" of shape (H,).
+  virtual nlohmann::json lambda_layout() const {
+    nlohmann::json block = {{"name", "lambda"}, {"offset", 0}, {"shape", nlohmann::json::array({lambda_dim()})}};
+    return nlohmann::json::array({block});
+  }
 };
 
 // One row of the --problem table. Each problem defines its row in its own file (lib/problems/<name>.cpp) and
@@ -110,6 +117,9 @@ struct ProblemInfo {
   // Defaults of run-loop options that suit this problem (e.g. {"outer_lr", "10"}, {"schedule", "inv"});
   // the user's --set still wins.
   std::vector<std::pair<std::string, std::string>> run_defaults = {};
+  // The metrics it logs: evaluate()'s names, then diagnostics()'s, in order (`list problems`; a test checks
+  // them against a built instance).
+  std::vector<std::string> metrics = {};
 };
 
 // All problems, in listing order (problems/registry.cpp).

@@ -354,6 +354,7 @@ ProblemInfo quadratic_problem_info() {
       opt_choice("theta0", "random", {"zeros", "random"}, "inner initial point θ₀: zeros or a fixed seeded N(0, 1) vector"),
   };
   info.make = make_quadratic;
+  info.metrics = {"val_loss", "val_loss_star", "hypergrad_norm_exact", "theta_dist"};
   // Outer SGD with the exact hypergradient and lr 1 reaches |∇| < 1e-3 in ~3000 steps on the default
   // instance for seeds 1–10; lr ≥ 3 sometimes jumps past the cliff where α·λmax(K) reaches 2.
   info.run_defaults = {{"outer_opt", "sgd"}, {"outer_lr", "1"}, {"schedule", "constant"}, {"meta_batch", "1"}};

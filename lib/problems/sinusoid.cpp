@@ -116,6 +116,9 @@ class SinusoidProblem final : public Problem {
     return {{"test_mse", post / n}, {"test_mse_preadapt", pre / n}};
   }
 
+  // λ is the meta-initialisation θ₀: the model's parameter layout.
+  nlohmann::json lambda_layout() const override { return model_.layout().to_json(); }
+
   nlohmann::json describe() const override {
     return {{"model", model_.describe()},
             {"layout", model_.layout().to_json()},
@@ -173,6 +176,7 @@ ProblemInfo sinusoid_problem_info() {
       opt_int("eval_inner_steps", -1, "adaptation steps at evaluation (-1 = inner_steps)", -1, 100000),
   };
   info.make = make_sinusoid;
+  info.metrics = {"test_mse", "test_mse_preadapt"};
   info.run_defaults = {{"outer_opt", "adam"}, {"outer_lr", "0.001"}, {"meta_batch", "25"}};
   return info;
 }

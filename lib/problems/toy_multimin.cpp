@@ -288,6 +288,7 @@ ProblemInfo toy_multimin_problem_info() {
                1e6, true),
   };
   info.make = make_toy_multimin;
+  info.metrics = {"val_loss", "good_fraction", "val_loss_gibbs", "l2_weight", "val_loss_rNN"};  // NN: 00, 01, … per eval_restarts
   info.run_defaults = {{"outer_opt", "adam"}, {"outer_lr", "0.05"}, {"eval_every", "10"}};
   return info;
 }

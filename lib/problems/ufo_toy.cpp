@@ -335,6 +335,7 @@ ProblemInfo ufo_counterexample_problem_info() {
       opt_real("x0_max", 30, "upper end of the initial θ range", -1e6, 1e6),
   };
   info.make = make_counterexample;
+  info.metrics = {"M", "theta", "abs_dM", "hypergrad_norm_exact"};
   info.run_defaults = toy_run_defaults();
   return info;
 }
@@ -355,6 +356,7 @@ ProblemInfo ufo_qcurve_problem_info() {
       opt_real("x0_max", 50, "upper end of the initial θ range", -1e6, 1e6),
   };
   info.make = make_qcurve;
+  info.metrics = {"M", "theta", "abs_dM", "hypergrad_norm_exact"};
   info.run_defaults = toy_run_defaults();
   return info;
 }

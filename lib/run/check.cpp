@@ -9,6 +9,9 @@
 #include "base/number_text.hpp"
 #include "hypergrad/estimator.hpp"
 #include "run/check_ufo.hpp"
+#include "run/listing.hpp"
+#include "run/number_format.hpp"
+#include "run/train_config.hpp"
 #include "sys/files.hpp"
 
 namespace bilevel {
@@ -64,10 +67,14 @@ CheckSetup resolve_check(const CheckParams& cp) {
   }
   if (!left.empty()) {
     std::vector<std::string> valid;
+    std::string methods;
     for (const auto& spec : s.problem->options) valid.push_back(spec.key);
-    for (const auto* m : s.methods)
+    for (const auto* m : s.methods) {
+      methods += (methods.empty() ? "" : ", ") + m->name;
       for (const auto& spec : m->options) valid.push_back(spec.key);
-    throw_unknown_keys(left, valid);
+    }
+    throw option_error(unplaced_keys_message(
+        left, "problem '" + s.problem->name + "' or the methods checked (" + methods + ")", valid));
   }
   if (cp.bias_variance && !ufo_toy::params_for(s.problem->name, s.problem_opts)) {
     throw option_error("--bias-variance needs a UFOM toy problem (ufo-counterexample, ufo-qcurve), got '" +
@@ -104,7 +111,7 @@ nlohmann::json sample_estimator(Estimator& est, const Problem& problem, const Te
                                 const Tensor& g_exact, const CheckParams& cp, uint64_t mi) {
   Tensor mean(lambda.shape());
   std::vector<Tensor> draws;
-  double ge = 0, hv = 0, pk = 0, loss = 0;
+  double ge = 0, hv = 0, cost = 0, pk = 0, loss = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t s = 0; s < cp.samples; ++s) {
     est.begin_step(s);
@@ -114,6 +121,7 @@ nlohmann::json sample_estimator(Estimator& est, const Problem& problem, const Te
     axpy(real(1), r.grad, mean);
     ge += static_cast<double>(r.grad_evals);
     hv += static_cast<double>(r.hvps);
+    cost += cost_of(r);
     pk = std::max(pk, static_cast<double>(r.peak_bytes));
     loss = r.outer_loss;
     draws.push_back(std::move(r.grad));
@@ -135,6 +143,7 @@ nlohmann::json sample_estimator(Estimator& est, const Problem& problem, const Te
   e["outer_loss"] = json_number(loss);
   e["grad_evals_per_sample"] = ge / n;
   e["hvps_per_sample"] = hv / n;
+  e["cost_per_sample"] = cost / n;
   e["peak_bytes"] = pk;
   e["seconds_per_sample"] = secs / n;
   return e;
@@ -198,17 +207,26 @@ nlohmann::json run_check(const CheckParams& cp) {
 
 std::string check_table_text(const nlohmann::json& check) {
   std::ostringstream s;
-  s << std::left << std::setw(14) << "method" << std::setw(14) << "rel. bias" << std::setw(12) << "cosine"
-    << std::setw(14) << "variance" << std::setw(12) << "grads" << "hvps\n";
+  s << "Per estimator, over " << check["samples"].get<int64_t>() << " samples: ‖bias‖ = ‖mean − exact‖ beside the "
+    << "standard error ‖s.e.‖ of the mean (a bias within about 2 s.e. is noise), relative bias, cosine to exact,\n"
+    << "variance (trace), and cost per sample.\n\n";
   auto num = [](const nlohmann::json& j) { return j.is_null() ? NAN : j.get<double>(); };
+  auto col = [](const std::string& text, size_t width) {
+    const size_t w = display_width(text);
+    return text + std::string(w < width ? width - w : 1, ' ');
+  };
+  s << col("method", 14) << col("‖bias‖", 12) << col("‖s.e.‖", 12) << col("bias/s.e.", 11) << col("rel. bias", 11)
+    << col("cosine", 10) << col("variance", 12) << col("grads", 9) << "hvps\n";
   for (const auto& [name, e] : check["estimators"].items()) {
     if (!e["applicable"].get<bool>()) {
-      s << std::setw(14) << name << "(does not apply)\n";
+      s << col(name, 14) << "(does not apply)\n";
       continue;
     }
-    s << std::setw(14) << name << std::setw(14) << std::setprecision(4) << num(e["relative_bias"]) << std::setw(12)
-      << num(e["cosine_to_exact"]) << std::setw(14) << num(e["variance"]) << std::setw(12)
-      << num(e["grad_evals_per_sample"]) << num(e["hvps_per_sample"]) << "\n";
+    const double bias = num(e["bias_norm"]), se = num(e["standard_error"]);
+    s << col(name, 14) << col(format_value(bias), 12) << col(format_value(se), 12)
+      << col(se > 0 ? format_value(bias / se) : std::string("—"), 11) << col(format_value(num(e["relative_bias"])), 11)
+      << col(format_value(num(e["cosine_to_exact"])), 10) << col(format_value(num(e["variance"])), 12)
+      << col(format_count(num(e["grad_evals_per_sample"])), 9) << format_count(num(e["hvps_per_sample"])) << "\n";
   }
   if (check.contains("bias_variance")) s << ufo_theory_text(check["bias_variance"]);
   return s.str();

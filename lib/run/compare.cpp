@@ -1,8 +1,11 @@
 #include "run/compare.hpp"
 
+#include <algorithm>
+#include <filesystem>
 #include <sstream>
 
 #include "base/errors.hpp"
+#include "base/names.hpp"
 #include "run/plot.hpp"
 #include "sys/files.hpp"
 
@@ -19,17 +22,37 @@ std::vector<std::string> split_keys(const std::string& text) {
   return out;
 }
 
+// compare draws SVG and PNG; any other extension is refused rather than silently replaced.
+void check_plot_file(const std::string& plot) {
+  if (plot.empty()) return;
+  const std::string ext = std::filesystem::path(plot).extension().string();
+  if (ext.empty() || ext == ".svg" || ext == ".png") return;
+  throw option_error("--plot '" + plot + "': compare draws SVG and PNG (FILE.svg and FILE.png, with FILE.csv and " +
+                     "FILE.gp), not " + ext + "; give FILE.svg (for a PDF: rsvg-convert -f pdf FILE.svg > FILE.pdf)");
+}
+
+// The curve metric must be one the runs log, whether or not curves are drawn: a typo is an error, not an
+// unused flag.
+void check_metric(const Comparison& c, const std::string& metric) {
+  const std::vector<std::string> logged = compare_logged_metrics(c);
+  if (std::find(logged.begin(), logged.end(), metric) != logged.end()) return;
+  throw option_error("compare --metric: " + unknown_name_message("metric", metric, logged) + " (what these runs log)");
+}
+
 }  // namespace
 
 void run_compare(const CompareParams& p, std::ostream& out, std::ostream& err) {
   const std::vector<std::string> by = split_keys(p.by);
   if (by.empty()) throw usage_error("--by needs at least one key, e.g. --by method");
+  compare_check_x(p.x);
+  check_plot_file(p.plot);
   const Comparison c = compare_build(compare_find_runs(p.dirs), by);
+  check_metric(c, p.metric);
   const bool want_curves = !p.plot.empty() || !p.curves_csv.empty();
   CompareCurves curves;
   if (want_curves) curves = compare_curves(c, p.metric, p.x, p.points);
   for (const auto& w : c.warnings) err << "bilevel-opt compare: warning: " << w << "\n";
-  out << compare_table(c, p.format, p.robust) << std::flush;
+  out << (p.per_run ? compare_per_run(c, p.format) : compare_table(c, p.format, p.robust, p.ci)) << std::flush;
   if (!p.curves_csv.empty()) {
     sys::write_file_atomic(p.curves_csv, compare_curves_csv(curves));
     err << "bilevel-opt compare: curves of " << p.metric << " written to " << p.curves_csv << "\n";

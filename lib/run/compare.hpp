@@ -1,8 +1,9 @@
 #pragma once
 // `bilevel-opt compare`: reads run directories (found recursively), groups them by options (`--by`), and
-// summarises each group — a table of final metrics, time, cost counters and status counts, and learning
-// curves aligned on a common x grid (step, grad_evals + hvps, or seconds), aggregated as the median with an
-// interquartile band. In four parts:
+// summarises each group — a table of final metrics, outer steps, cost, time and status counts, and learning
+// curves aligned on a common x grid (step, cost, or seconds), aggregated as the median with an interquartile
+// band. Nothing is substituted silently: a --by key no run has, a metric no run logs, an x axis or a plot
+// extension compare does not draw are refused (exit 2) with what would be valid. In four parts:
 //
 //   compare_runs    discovery: the run directories and their option values
 //   compare_stats   grouping and statistics of the final metrics, time and cost
@@ -27,9 +28,11 @@ struct CompareParams {
   std::string metric = "outer_loss";
   std::string x = "step";
   std::string format = "md";
-  std::string plot;                 // FILE.svg (also .png, .csv, .gp), or "" for no plot
+  std::string plot;                 // FILE.svg or FILE.png (both are drawn, with .csv and .gp), or "" for no plot
   std::string curves_csv;           // aggregated curves as CSV, or ""
   bool robust = false;
+  bool ci = false;                  // the 95% confidence interval of the mean beside mean ± std
+  bool per_run = false;             // one row per run instead of per group
   bool logy = false;
   int points = 200;
 };

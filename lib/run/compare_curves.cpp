@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "base/errors.hpp"
+#include "base/names.hpp"
 #include "sys/files.hpp"
 
 namespace bilevel {
@@ -23,11 +24,13 @@ struct Series {
   std::set<std::string> metrics;  // every metric the run's rows carry
 };
 
-const std::set<std::string> not_metrics = {"step", "seconds", "grad_evals", "hvps", "eval_seconds"};
+const std::set<std::string> not_metrics = {"step", "seconds", "cost", "grad_evals", "hvps", "eval_seconds"};
 
 double row_x(const nlohmann::json& row, const std::string& x) {
-  if (x != "grad_evals") return json_number_or_nan(row, x.c_str());
-  const double hvps = json_number_or_nan(row, "hvps");
+  if (x != "cost") return json_number_or_nan(row, x.c_str());
+  const double cost = json_number_or_nan(row, "cost");
+  if (std::isfinite(cost)) return cost;
+  const double hvps = json_number_or_nan(row, "hvps");  // a run written before rows carried `cost`
   return json_number_or_nan(row, "grad_evals") + (std::isfinite(hvps) ? hvps : 0.0);
 }
 
@@ -100,7 +103,7 @@ void check_metric_logged(const Comparison& c, const std::map<size_t, Series>& se
                      (avail.empty() ? "none" : avail));
 }
 
-// `points` equally spaced x values in [0, x_max] (rounded to integers for step and grad_evals; duplicates
+// `points` equally spaced x values in [0, x_max] (rounded to integers for step; duplicates
 // dropped).
 std::vector<double> x_grid(double x_max, int points, bool integer_x) {
   std::vector<double> grid;
@@ -141,10 +144,42 @@ CurveBand aggregate(const std::string& label, const std::vector<const Series*>& 
 
 }  // namespace
 
-CompareCurves compare_curves(const Comparison& c, const std::string& metric, const std::string& x, int points) {
-  if (x != "step" && x != "grad_evals" && x != "seconds") {
-    throw option_error("--x '" + x + "': expected step, grad_evals or seconds");
+void compare_check_x(const std::string& x) {
+  if (x == "grad_evals") {
+    throw option_error("--x grad_evals was renamed --x cost: gradient evaluations + Hessian-vector products in "
+                       "full-batch units, the rows' `cost` (what --budget-cost limits)");
   }
+  if (x != "step" && x != "cost" && x != "seconds") {
+    throw option_error(unknown_name_message("x axis", x, {"step", "cost", "seconds"}));
+  }
+}
+
+std::vector<std::string> compare_logged_metrics(const Comparison& c) {
+  std::set<std::string> all(c.metric_names.begin(), c.metric_names.end());
+  for (const auto& g : c.groups) {
+    for (size_t i : g.runs) {
+      if (c.runs[i].status != "ok") continue;
+      std::string text;
+      try {
+        text = sys::read_file(c.runs[i].dir / "curve.jsonl");
+      } catch (const usage_error&) {
+        break;
+      }
+      const auto end = text.find_last_not_of('\n');
+      const auto begin = end == std::string::npos ? std::string::npos : text.rfind('\n', end);
+      const std::string last = end == std::string::npos ? "" : text.substr(begin == std::string::npos ? 0 : begin + 1);
+      const nlohmann::json row = nlohmann::json::parse(last, nullptr, false);
+      if (row.is_object())
+        for (auto it = row.begin(); it != row.end(); ++it)
+          if (it->is_number() && !not_metrics.count(it.key())) all.insert(it.key());
+      break;
+    }
+  }
+  return {all.begin(), all.end()};
+}
+
+CompareCurves compare_curves(const Comparison& c, const std::string& metric, const std::string& x, int points) {
+  compare_check_x(x);
   if (points < 2) throw option_error("--points must be ≥ 2, got " + std::to_string(points));
   CompareCurves out;
   out.problem = c.problem;
@@ -164,7 +199,7 @@ CompareCurves compare_curves(const Comparison& c, const std::string& metric, con
 
   double x_max = 0;
   for (const auto& [i, s] : series) x_max = std::max(x_max, s.x_end);
-  const std::vector<double> grid = x_grid(x_max, points, x != "seconds");
+  const std::vector<double> grid = x_grid(x_max, points, x == "step");  // cost may be fractional (minibatches)
   for (const auto& g : c.groups) {
     std::vector<const Series*> members;
     for (size_t i : g.runs)

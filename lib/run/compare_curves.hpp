@@ -1,6 +1,7 @@
 #pragma once
-// `compare`, curves: one metric's learning curves, aligned on a common x grid (step, grad_evals + hvps, or
-// seconds) and aggregated per group as the median with an interquartile band.
+// `compare`, curves: one metric's learning curves, aligned on a common x grid (step, cost, or seconds) and
+// aggregated per group as the median with an interquartile band. x = cost reads each row's `cost` — the
+// counter --budget-cost limits and result.json totals (grad_evals + hvps for runs written before it existed).
 //
 // Alignment is last-value carry (an as-of join, pandas' merge_asof direction="backward"): at grid point x a
 // run's value is its most recent logged value at or before x. Evaluation metrics logged every eval_every
@@ -23,13 +24,19 @@ struct CurveBand {
   std::vector<size_t> n;  // runs counted at each x
 };
 struct CompareCurves {
-  std::string problem, metric, x;  // x: step | grad_evals | seconds
+  std::string problem, metric, x;  // x: step | cost | seconds
   std::vector<CurveBand> bands;
 };
 
-// Reads curve.jsonl of every ok run. x = grad_evals means grad_evals + hvps (the count --budget-grad-evals
-// limits). Throws option_error for an unknown x, or when some runs do not log `metric` (naming them and the
-// metrics every run logs).
+// Reads curve.jsonl of every ok run. Throws option_error for an unknown x (--x grad_evals: with its new
+// name), or when some runs do not log `metric` (naming them and the metrics every run logs).
 CompareCurves compare_curves(const Comparison& c, const std::string& metric, const std::string& x, int points);
+
+// The x axes compare accepts; throws option_error for another one (a renamed one says its new name).
+void compare_check_x(const std::string& x);
+
+// Every metric the runs log: their final metrics and the numeric fields of the last curve row of the first ok
+// run of each group (so the check reads one curve per group, not every run's).
+std::vector<std::string> compare_logged_metrics(const Comparison& c);
 
 }  // namespace bilevel

@@ -5,7 +5,6 @@
 #include <sstream>
 
 #include "base/errors.hpp"
-#include "base/number_text.hpp"
 #include "sys/files.hpp"
 
 namespace bilevel {
@@ -84,14 +83,6 @@ std::vector<CompareRun> compare_find_runs(const std::vector<std::string>& roots)
     throw option_error("compare: no run directories (with a config.json from `bilevel-opt train`) under " + list);
   }
   return runs;
-}
-
-std::string config_value_text(const nlohmann::json& j) {
-  if (j.is_string()) return j.get<std::string>();
-  if (j.is_null()) return "";
-  if (j.is_boolean()) return j.get<bool>() ? "true" : "false";
-  if (j.is_number_float()) return shortest_text(j.get<double>());
-  return j.dump();
 }
 
 std::string compare_config_value(const nlohmann::json& config, const std::string& key) {

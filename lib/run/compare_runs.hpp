@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "run/train_config.hpp"  // config_value_text
+
 namespace bilevel {
 
 struct CompareRun {
@@ -23,10 +25,6 @@ std::vector<CompareRun> compare_find_runs(const std::vector<std::string>& roots)
 // a top-level key ("method", "seed", "steps"), or an option name looked up in problem_options,
 // method_options and run_options ("q", "inner_steps").
 std::string compare_config_value(const nlohmann::json& config, const std::string& key);
-
-// A config value as option text: strings as they are, numbers as the shortest exact text (10.0 → "10"),
-// booleans true/false, null "".
-std::string config_value_text(const nlohmann::json& j);
 
 // j[key] as a double if it is a number, else NaN.
 double json_number_or_nan(const nlohmann::json& j, const char* key);

@@ -6,10 +6,20 @@
 #include <set>
 
 #include "base/errors.hpp"
+#include "base/names.hpp"
 
 namespace bilevel {
 
 namespace {
+
+// A run's cost: result.json's `cost`, or grad_evals + hvps for runs written before it was recorded (the same
+// quantity for full-batch estimators).
+double run_cost(const nlohmann::json& result) {
+  const double c = json_number_or_nan(result, "cost");
+  if (std::isfinite(c)) return c;
+  const double hv = json_number_or_nan(result, "hvps");
+  return json_number_or_nan(result, "grad_evals") + (std::isfinite(hv) ? hv : 0.0);
+}
 
 bool parse_number(const std::string& s, double& v) {
   if (s.empty()) return false;
@@ -72,6 +82,28 @@ void check_one_problem(Comparison& c) {
   for (const auto& [p, idx] : by_problem) c.problem += (c.problem.empty() ? "" : ", ") + p;
 }
 
+// Every --by key must name something in at least one run's config: a mistyped key would put every run in
+// one group "(no mehtod)" and compare nothing.
+void check_by_keys(const Comparison& c) {
+  for (const auto& key : c.by) {
+    bool found = false;
+    for (const auto& r : c.runs) found = found || !compare_config_value(r.config, key).empty();
+    if (found) continue;
+    std::set<std::string> keys;
+    for (const auto& r : c.runs) {
+      std::map<std::string, std::string> flat;
+      flatten(r.config, "", flat);
+      for (const auto& [k, v] : flat) {
+        if (k.rfind("command_line", 0) == 0 || k.rfind("resumed", 0) == 0) continue;
+        keys.insert(compare_short_key(k));
+      }
+    }
+    const std::vector<std::string> valid(keys.begin(), keys.end());
+    throw option_error("compare --by: " + unknown_name_message("key", key, valid) +
+                       " (any config key: top-level, an option name, or a dotted path)");
+  }
+}
+
 // The groups' --by values and runs, in natural order of the values.
 std::vector<std::pair<std::vector<std::string>, std::vector<size_t>>> ordered_groups(const Comparison& c) {
   std::map<std::vector<std::string>, std::vector<size_t>> groups;
@@ -104,7 +136,7 @@ CompareGroup summarize_group(const Comparison& c, const std::vector<std::string>
   }
   if (g.label.empty()) g.label = "(no " + compare_short_key(c.by.front()) + ")";
   std::map<std::string, std::vector<double>> finals;
-  std::vector<double> secs, wall, ge, hv;
+  std::vector<double> secs, wall, ge, hv, steps, cost;
   for (size_t i : g.runs) {
     const CompareRun& r = c.runs[i];
     ++g.status_counts[r.status];
@@ -120,12 +152,16 @@ CompareGroup summarize_group(const Comparison& c, const std::vector<std::string>
     wall.push_back(json_number_or_nan(r.result, "wall_seconds"));
     ge.push_back(json_number_or_nan(r.result, "grad_evals"));
     hv.push_back(json_number_or_nan(r.result, "hvps"));
+    steps.push_back(json_number_or_nan(r.result, "steps"));
+    cost.push_back(run_cost(r.result));
   }
   for (auto& [m, v] : finals) g.final_metrics[m] = compare_summarize(v);
   g.seconds = compare_summarize(secs);
   g.wall_seconds = compare_summarize(wall);
   g.grad_evals = compare_summarize(ge);
   g.hvps = compare_summarize(hv);
+  g.steps = compare_summarize(steps);
+  g.cost = compare_summarize(cost);
   return g;
 }
 
@@ -193,7 +229,20 @@ CompareSummary compare_summarize(std::vector<double> values) {
   s.median = quantile_sorted(values, 0.5);
   s.q25 = quantile_sorted(values, 0.25);
   s.q75 = quantile_sorted(values, 0.75);
+  s.se = s.std / std::sqrt(static_cast<double>(s.n));
+  const double half = s.n > 1 ? student_t975(s.n - 1) * s.se : NAN;
+  s.ci95_lo = s.mean - half;
+  s.ci95_hi = s.mean + half;
   return s;
+}
+
+double student_t975(size_t df) {
+  static const double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                 2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                 2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+  if (df == 0) return NAN;
+  if (df <= 30) return table[df - 1];
+  return 1.95996 + 2.4 / static_cast<double>(df);  // within 0.002 of the exact quantile above 30
 }
 
 Comparison compare_build(std::vector<CompareRun> runs, const std::vector<std::string>& by) {
@@ -201,6 +250,7 @@ Comparison compare_build(std::vector<CompareRun> runs, const std::vector<std::st
   Comparison c;
   c.by = by;
   c.runs = std::move(runs);
+  check_by_keys(c);
   check_one_problem(c);
   std::set<std::string> metric_set;
   std::map<std::string, MixedKey> mixed;  // options that differ inside a group, over all groups

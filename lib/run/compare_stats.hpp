@@ -13,12 +13,16 @@
 namespace bilevel {
 
 // Summary of the finite values among `values` (quantiles by linear interpolation, numpy's default; std is
-// the sample standard deviation, 0 for one value). n = 0: every statistic NaN.
+// the sample standard deviation, 0 for one value; se = std/√n the standard error of the mean; ci95 the 95%
+// confidence interval of the mean, mean ± t(0.975, n−1)·se, NaN for one value). n = 0: every statistic NaN.
 struct CompareSummary {
   size_t n = 0;
   double mean = 0, std = 0, median = 0, q25 = 0, q75 = 0;
+  double se = 0, ci95_lo = 0, ci95_hi = 0;
 };
 CompareSummary compare_summarize(std::vector<double> values);
+// Student's t quantile t(0.975, df) (the 95% two-sided interval); df ≥ 1.
+double student_t975(size_t df);
 
 struct CompareGroup {
   std::string label;                                       // "fo", or "method=ufo, q=0.1"
@@ -27,6 +31,7 @@ struct CompareGroup {
   std::map<std::string, size_t> status_counts;
   std::map<std::string, CompareSummary> final_metrics;     // result.json "final", ok runs
   CompareSummary seconds, wall_seconds, grad_evals, hvps;  // ok runs
+  CompareSummary steps, cost;                              // ok runs: outer steps, and cost (grads + HVPs)
 };
 
 struct Comparison {
@@ -40,7 +45,7 @@ struct Comparison {
 
 // Groups the runs, in natural order of their --by values (numbers by value, then text). Throws option_error
 // when the runs come from different problems (unless `problem` is a --by key: then they are kept apart,
-// never averaged) or `by` is empty.
+// never averaged), `by` is empty, or a --by key is in no run's config (with a "did you mean").
 Comparison compare_build(std::vector<CompareRun> runs, const std::vector<std::string>& by);
 
 // The last component of a dotted key ("method_options.q" → "q").

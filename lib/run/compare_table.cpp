@@ -8,6 +8,7 @@
 
 #include "base/errors.hpp"
 #include "base/number_text.hpp"
+#include "run/number_format.hpp"
 
 namespace bilevel {
 
@@ -21,26 +22,23 @@ std::string csv_field(const std::string& s) {
   return out + "\"";
 }
 
-// printf-formatted number; "" for NaN and ±inf.
-std::string fmt(double v, const char* f = "%.4g") {
+// Full precision for machines (CSV): "" for NaN and ±inf.
+std::string fmt(double v, const char* f = "%.9g") {
   if (!std::isfinite(v)) return "";
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
 }
 
-std::string fmt_count(double v) { return std::fabs(v) < 1e15 && v == std::round(v) ? fmt(v, "%.0f") : fmt(v, "%.4g"); }
-
-// A Markdown cell: "mean ± std" or "median [q25, q75]"; one value alone when there is no spread.
-std::string cell(const CompareSummary& s, bool robust, bool count = false) {
+// A Markdown cell (run/number_format.hpp): "mean ± std" (with " [lo, hi]", the 95% CI of the mean, when `ci`),
+// or "median [q25, q75]"; one value alone when there is no spread (`count`: an integer as an integer).
+std::string cell(const CompareSummary& s, bool robust, bool ci, bool count = false) {
   if (s.n == 0) return "—";
-  auto f = [&](double v) { return count ? fmt_count(v) : fmt(v); };
-  if (robust) {
-    if (s.n == 1 || (s.q25 == s.median && s.q75 == s.median)) return f(s.median);
-    return f(s.median) + " [" + f(s.q25) + ", " + f(s.q75) + "]";
-  }
-  if (s.n == 1 || s.std == 0) return f(s.mean);
-  return f(s.mean) + " ± " + fmt(s.std, "%.2g");
+  if (robust) return format_median_range(s.median, s.q25, s.q75);
+  if (s.n == 1 || s.std == 0) return count ? format_count(s.mean) : format_value(s.mean);
+  std::string out = format_mean_spread(s.mean, s.std);
+  if (ci && std::isfinite(s.ci95_lo)) out += " [" + format_value(s.ci95_lo) + ", " + format_value(s.ci95_hi) + "]";
+  return out;
 }
 
 // "ok 3, diverged 1": ok first, then the rest alphabetically.
@@ -60,10 +58,28 @@ nlohmann::json summary_json(const CompareSummary& s) {
   if (s.n == 0) return j;
   j["mean"] = json_number(s.mean);
   j["std"] = json_number(s.std);
+  j["se"] = json_number(s.se);
+  j["ci95"] = {json_number(s.ci95_lo), json_number(s.ci95_hi)};
   j["median"] = json_number(s.median);
   j["q25"] = json_number(s.q25);
   j["q75"] = json_number(s.q75);
   return j;
+}
+
+const std::set<std::string> count_columns = {"steps", "cost", "grad_evals", "hvps"};
+
+// The time and cost columns after the final metrics.
+const std::vector<std::string> total_columns = {"steps", "cost", "seconds", "wall_seconds", "grad_evals", "hvps"};
+
+// The summary a column shows for group g: a final metric, or one of the totals.
+CompareSummary column_summary(const CompareGroup& g, const std::string& m) {
+  if (m == "steps") return g.steps;
+  if (m == "cost") return g.cost;
+  if (m == "seconds") return g.seconds;
+  if (m == "wall_seconds") return g.wall_seconds;
+  if (m == "grad_evals") return g.grad_evals;
+  if (m == "hvps") return g.hvps;
+  return g.final_metrics.count(m) ? g.final_metrics.at(m) : CompareSummary{};
 }
 
 std::string table_json(const Comparison& c, bool robust) {
@@ -84,10 +100,7 @@ std::string table_json(const Comparison& c, bool robust) {
     nlohmann::json fin = nlohmann::json::object();
     for (const auto& [m, s] : g.final_metrics) fin[m] = summary_json(s);
     gj["final"] = fin;
-    gj["seconds"] = summary_json(g.seconds);
-    gj["wall_seconds"] = summary_json(g.wall_seconds);
-    gj["grad_evals"] = summary_json(g.grad_evals);
-    gj["hvps"] = summary_json(g.hvps);
+    for (const auto& col : total_columns) gj[col] = summary_json(column_summary(g, col));
     nlohmann::json dirs = nlohmann::json::array();
     for (size_t i : g.runs) dirs.push_back(c.runs[i].dir.string());
     gj["dirs"] = dirs;
@@ -96,15 +109,6 @@ std::string table_json(const Comparison& c, bool robust) {
   j["groups"] = groups;
   j["warnings"] = c.warnings;
   return j.dump(2) + "\n";
-}
-
-// The summary a column shows for group g: a final metric, or one of the time and cost totals.
-CompareSummary column_summary(const CompareGroup& g, const std::string& m) {
-  if (m == "seconds") return g.seconds;
-  if (m == "wall_seconds") return g.wall_seconds;
-  if (m == "grad_evals") return g.grad_evals;
-  if (m == "hvps") return g.hvps;
-  return g.final_metrics.count(m) ? g.final_metrics.at(m) : CompareSummary{};
 }
 
 void csv_line(std::ostringstream& out, const std::vector<std::string>& fields) {
@@ -121,10 +125,10 @@ std::string table_csv(const Comparison& c, bool robust) {
   head.insert(head.end(), {"group", "n"});
   for (const auto& s : statuses) head.push_back("n_" + s);
   std::vector<std::string> cols = c.metric_names;
-  cols.insert(cols.end(), {"seconds", "wall_seconds", "grad_evals", "hvps"});
+  cols.insert(cols.end(), total_columns.begin(), total_columns.end());
   for (const auto& m : cols) {
     if (robust) head.insert(head.end(), {m + "_median", m + "_q25", m + "_q75"});
-    else head.insert(head.end(), {m + "_mean", m + "_std"});
+    else head.insert(head.end(), {m + "_mean", m + "_std", m + "_se", m + "_ci95_lo", m + "_ci95_hi"});
   }
   std::ostringstream out;
   csv_line(out, head);
@@ -136,30 +140,27 @@ std::string table_csv(const Comparison& c, bool robust) {
     for (const auto& s : statuses) row.push_back(std::to_string(g.status_counts.count(s) ? g.status_counts.at(s) : 0));
     for (const auto& m : cols) {
       const CompareSummary s = column_summary(g, m);
-      auto v = [&](double x) { return s.n ? fmt(x, "%.9g") : std::string(); };
+      auto v = [&](double x) { return s.n ? fmt(x) : std::string(); };
       if (robust) row.insert(row.end(), {v(s.median), v(s.q25), v(s.q75)});
-      else row.insert(row.end(), {v(s.mean), v(s.n ? s.std : NAN)});
+      else row.insert(row.end(), {v(s.mean), v(s.n ? s.std : NAN), v(s.se), v(s.ci95_lo), v(s.ci95_hi)});
     }
     csv_line(out, row);
   }
   return out.str();
 }
 
-std::string table_md(const Comparison& c, bool robust) {
-  bool any_hvps = false;
-  for (const auto& g : c.groups) any_hvps = any_hvps || (g.hvps.n > 0 && g.hvps.q75 + g.hvps.mean > 0);
+std::string table_md(const Comparison& c, bool robust, bool ci) {
   size_t n_ok = 0;
   for (const auto& r : c.runs) n_ok += r.status == "ok";
   std::ostringstream out;
   out << c.problem << ": " << c.runs.size() << " runs (" << n_ok << " ok) in " << c.groups.size() << " group"
       << (c.groups.size() == 1 ? "" : "s") << " by ";
   for (size_t i = 0; i < c.by.size(); ++i) out << (i ? "," : "") << c.by[i];
-  out << "; final metrics, estimator seconds and cost counters of the ok runs as "
-      << (robust ? "median [q25, q75]" : "mean ± std") << "\n\n";
+  out << "; final metrics, outer steps, cost (gradient evaluations + HVPs) and estimator seconds of the ok runs as "
+      << (robust ? "median [q25, q75]" : ci ? "mean ± std [95% CI of the mean]" : "mean ± std") << "\n\n";
   std::vector<std::string> head = {c.by.size() == 1 ? compare_short_key(c.by.front()) : "group", "n", "status"};
   for (const auto& m : c.metric_names) head.push_back(m);
-  head.insert(head.end(), {"seconds", "grad_evals"});
-  if (any_hvps) head.push_back("hvps");
+  head.insert(head.end(), {"steps", "cost", "seconds"});
   out << "|";
   for (const auto& h : head) out << " " << h << " |";
   out << "\n|";
@@ -167,10 +168,10 @@ std::string table_md(const Comparison& c, bool robust) {
   out << "\n";
   for (const auto& g : c.groups) {
     std::vector<std::string> row = {g.label, std::to_string(g.runs.size()), status_text(g.status_counts)};
-    for (const auto& m : c.metric_names) row.push_back(g.final_metrics.count(m) ? cell(g.final_metrics.at(m), robust) : "—");
-    row.push_back(cell(g.seconds, robust));
-    row.push_back(cell(g.grad_evals, robust, true));
-    if (any_hvps) row.push_back(cell(g.hvps, robust, true));
+    for (const auto& m : c.metric_names) row.push_back(g.final_metrics.count(m) ? cell(g.final_metrics.at(m), robust, ci) : "—");
+    row.push_back(cell(g.steps, robust, false, true));
+    row.push_back(cell(g.cost, robust, false, true));
+    row.push_back(cell(g.seconds, robust, false));
     out << "|";
     for (auto s : row) {
       std::replace(s.begin(), s.end(), '|', '/');
@@ -183,11 +184,68 @@ std::string table_md(const Comparison& c, bool robust) {
 
 }  // namespace
 
-std::string compare_table(const Comparison& c, const std::string& format, bool robust) {
+std::string compare_table(const Comparison& c, const std::string& format, bool robust, bool ci) {
   if (format == "json") return table_json(c, robust);
   if (format == "csv") return table_csv(c, robust);
   if (format != "md") throw option_error("--format '" + format + "': expected md, csv or json");
-  return table_md(c, robust);
+  return table_md(c, robust, ci);
+}
+
+std::string compare_per_run(const Comparison& c, const std::string& format) {
+  if (format != "md" && format != "csv" && format != "json") {
+    throw option_error("--format '" + format + "': expected md, csv or json");
+  }
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& g : c.groups) {
+    for (size_t i : g.runs) {
+      const CompareRun& r = c.runs[i];
+      nlohmann::json row = {{"dir", r.dir.string()}, {"group", g.label}};
+      for (const auto& k : c.by) row[compare_short_key(k)] = compare_config_value(r.config, k);
+      row["status"] = r.status;
+      for (const char* k : {"steps", "cost", "grad_evals", "hvps", "seconds", "wall_seconds"})
+        row[k] = json_number(json_number_or_nan(r.result, k));
+      for (const auto& m : c.metric_names) {
+        const bool has = r.result.is_object() && r.result.contains("final") && r.result["final"].is_object();
+        row[m] = has ? json_number(json_number_or_nan(r.result["final"], m.c_str())) : nlohmann::json();
+      }
+      rows.push_back(row);
+    }
+  }
+  if (format == "json") return rows.dump(2) + "\n";
+  std::vector<std::string> head = {"dir", "group"};
+  for (const auto& k : c.by) head.push_back(compare_short_key(k));
+  head.insert(head.end(), {"status", "steps", "cost", "grad_evals", "hvps", "seconds", "wall_seconds"});
+  head.insert(head.end(), c.metric_names.begin(), c.metric_names.end());
+  std::ostringstream out;
+  if (format == "csv") csv_line(out, head);
+  else {
+    out << "|";
+    for (const auto& h : head) out << " " << h << " |";
+    out << "\n|";
+    for (size_t i = 0; i < head.size(); ++i) out << (i < 4 ? "---|" : "--:|");
+    out << "\n";
+  }
+  for (const auto& row : rows) {
+    std::vector<std::string> f;
+    for (const auto& h : head) {
+      const nlohmann::json& v = row[h];
+      if (v.is_string()) f.push_back(v.get<std::string>());
+      else if (v.is_number() && format == "csv") f.push_back(fmt(v.get<double>(), "%.17g"));
+      else if (v.is_number()) f.push_back(count_columns.count(h) ? format_count(v.get<double>()) : format_value(v.get<double>()));
+      else f.push_back("");
+    }
+    if (format == "csv") {
+      csv_line(out, f);
+    } else {
+      out << "|";
+      for (auto s : f) {
+        std::replace(s.begin(), s.end(), '|', '/');
+        out << " " << s << " |";
+      }
+      out << "\n";
+    }
+  }
+  return out.str();
 }
 
 std::string compare_curves_csv(const CompareCurves& curves) {

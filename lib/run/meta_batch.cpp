@@ -33,6 +33,7 @@ MetaBatchResult reduce_meta_batch(const std::vector<HypergradResult>& results, i
     loss += r.outer_loss;
     m.grad_evals += r.grad_evals;
     m.hvps += r.hvps;
+    m.cost += cost_of(r);
     m.peak_bytes = std::max(m.peak_bytes, r.peak_bytes);
     for (const auto& [k, v] : r.extras) {
       auto it = std::find_if(m.extras.begin(), m.extras.end(), [&](const auto& kv) { return kv.first == k; });

@@ -20,6 +20,7 @@ struct MetaBatchResult {
   double outer_loss = 0;    // mean outer loss
   int64_t grad_evals = 0;   // sums over the tasks
   int64_t hvps = 0;
+  double cost = 0;          // Σ cost_of over the tasks
   int64_t peak_bytes = 0;   // max over the tasks
   Metrics extras;           // per key, the sum over the tasks (keys in order of first appearance)
 };

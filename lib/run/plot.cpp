@@ -24,7 +24,7 @@ std::string gp_quote(const std::string& s) {
 
 std::string x_label(const std::string& x) {
   if (x == "step") return "outer step";
-  if (x == "grad_evals") return "gradient evaluations + Hessian-vector products";
+  if (x == "cost") return "cost: gradient evaluations + Hessian-vector products (full-batch units)";
   if (x == "seconds") return "estimator seconds (evaluation excluded)";
   return x;
 }

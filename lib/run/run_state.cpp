@@ -9,16 +9,16 @@ void RunState::record_loss(double loss) {
   if (recent_losses.size() > 10) recent_losses.erase(recent_losses.begin());
 }
 
-RunState initial_run_state(const Problem& problem, const Options& run_opts, uint64_t seed) {
+RunState initial_run_state(const Problem& problem, const Options& run_opts, uint64_t seed, const Tensor& lambda0) {
   Rng init_rng(seed, {stream_init});
-  return RunState{problem.init_lambda(init_rng), OuterOptimizer(outer_optimizer_config(run_opts), problem.lambda_dim()),
-                  {}, {}, {}};
+  Tensor lambda = lambda0.numel() > 0 ? lambda0 : problem.init_lambda(init_rng);
+  return RunState{std::move(lambda), OuterOptimizer(outer_optimizer_config(run_opts), problem.lambda_dim()), {}, {}, {}};
 }
 
 double Budget::fraction(const RunCounters& c) const {
   double f = 0;
   if (steps > 0) f = std::max(f, static_cast<double>(c.step) / static_cast<double>(steps));
-  if (grad_evals > 0) f = std::max(f, static_cast<double>(c.grad_evals + c.hvps) / static_cast<double>(grad_evals));
+  if (cost > 0) f = std::max(f, c.cost / cost);
   if (seconds > 0) f = std::max(f, c.est_seconds / seconds);
   return std::min(f, 1.0);
 }

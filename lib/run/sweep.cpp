@@ -9,6 +9,7 @@
 #include <sstream>
 #include <vector>
 
+#include "run/progress.hpp"
 #include "run/sweep_index.hpp"
 #include "sys/files.hpp"
 #include "sys/host.hpp"
@@ -145,6 +146,7 @@ class Scheduler {
         runs_dir_(fs::path(params.out_dir) / "runs") {}
 
   void run() {
+    start_ = clock_type::now();
     sys::StopSignals signals(/*watch_children=*/true);
     while (true) {
       handle_stop(signals);
@@ -240,14 +242,18 @@ class Scheduler {
     if (!ended.empty()) index_.write();
   }
 
-  // One line per finished run: "[3/6] ok          method=fo,seed=3 (0.41 s)", with the note and log if not ok.
+  // One line per finished run: "[3/6] ok          method=fo,seed=3 (0.41 s; sweep 00:03, ETA 00:03)", with the
+  // note and log if not ok. The ETA extrapolates the sweep's own pace (runs finished per wall second).
   void report(const std::string& name, const IndexEntry& e, double secs) {
     ++done_;
     if (!params_.progress) return;
-    char head[96], tail[32];
+    char head[96], tail[96];
     const int width = static_cast<int>(std::to_string(todo_.size()).size());
     std::snprintf(head, sizeof head, "[%*zu/%zu] %-11s ", width, done_, todo_.size(), e.status.c_str());
-    std::snprintf(tail, sizeof tail, " (%.2f s)", secs);
+    const double elapsed = std::chrono::duration<double>(clock_type::now() - start_).count();
+    const double eta = elapsed * static_cast<double>(todo_.size() - done_) / static_cast<double>(done_);
+    std::snprintf(tail, sizeof tail, " (%.2f s; sweep %s, ETA %s)", secs, clock_text(elapsed).c_str(),
+                  clock_text(eta).c_str());
     std::ostringstream line;
     line << "bilevel-opt sweep: " << head << name << tail;
     if (e.status != "ok" && !e.note.empty()) line << ": " << e.note;
@@ -264,6 +270,7 @@ class Scheduler {
   fs::path runs_dir_;
   std::map<int, Running> running_;
   size_t next_ = 0, done_ = 0;
+  clock_type::time_point start_;
   bool stopping_ = false, killed_ = false;
 };
 

@@ -1,6 +1,9 @@
 #include "run/sweep_index.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <set>
@@ -22,9 +25,25 @@ std::string json_string_field(const nlohmann::json& j, const std::string& key) {
 }
 
 // The options that decide a run's result: a finished run is reused only if these match what the spec gives.
-const std::vector<std::string> config_identity_keys = {"problem", "method", "seed", "steps", "budget_grad_evals",
+const std::vector<std::string> config_identity_keys = {"problem", "method", "seed", "steps", "budget_cost",
                                                        "budget_seconds", "problem_options", "method_options",
                                                        "run_options", "real"};
+
+// An option's text as a JSON value for programs: integers and finite numbers as numbers, true/false as booleans,
+// anything else ("adaptive", "ufo") as the text.
+nlohmann::json typed_value(const std::string& text) {
+  if (text == "true" || text == "false") return text == "true";
+  if (!text.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    const long long i = std::strtoll(text.c_str(), &end, 10);
+    if (*end == '\0' && errno == 0) return static_cast<int64_t>(i);
+    errno = 0;
+    const double d = std::strtod(text.c_str(), &end);
+    if (*end == '\0' && errno == 0 && std::isfinite(d)) return d;
+  }
+  return text;
+}
 
 }  // namespace
 
@@ -78,10 +97,10 @@ nlohmann::json SweepIndex::to_json(const std::string& updated) const {
     j["name"] = r.name;
     j["dir"] = "runs/" + r.name;
     nlohmann::json opts = nlohmann::json::object();
-    for (const auto& [k, v] : r.varying) opts[k] = v;
+    for (const auto& [k, v] : r.varying) opts[k] = typed_value(v);
     j["varying"] = opts;
     nlohmann::json all = nlohmann::json::object();
-    for (const auto& [k, v] : r.assignments) all[k] = v;
+    for (const auto& [k, v] : r.assignments) all[k] = typed_value(v);
     j["options"] = all;
     j["status"] = e.status;
     if (e.seconds >= 0) j["seconds"] = e.seconds;
@@ -132,7 +151,12 @@ void SweepIndex::write() {
   }
 }
 
-std::string sweep_config_difference(const nlohmann::json& want, const nlohmann::json& have) {
+std::string sweep_config_difference(const nlohmann::json& want, const nlohmann::json& have_in) {
+  nlohmann::json have = have_in;
+  // Runs made before budget_grad_evals was renamed budget_cost (the same quantity).
+  if (have.is_object() && have.contains("budget_grad_evals") && !have.contains("budget_cost")) {
+    have["budget_cost"] = have["budget_grad_evals"];
+  }
   for (const auto& key : config_identity_keys) {
     const nlohmann::json a = want.contains(key) ? want[key] : nlohmann::json(),
                          b = have.contains(key) ? have[key] : nlohmann::json();

@@ -390,7 +390,7 @@ TrainParams sweep_run_params(const SweepSpec& spec, const SweepRun& run) {
       if (s < 0) throw option_error("sweep spec '" + spec.path + "': seed must be ≥ 0, got " + v);
       p.seed = static_cast<uint64_t>(s);
     } else if (k == "steps") p.steps = parse_int("steps", v);
-    else if (k == "budget_grad_evals") p.budget_grad_evals = parse_int("budget_grad_evals", v);
+    else if (k == "budget_cost") p.budget_cost = parse_real("budget_cost", v);
     else if (k == "budget_seconds") p.budget_seconds = parse_real("budget_seconds", v);
     else p.sets.push_back(k + "=" + v);
   }
@@ -428,7 +428,7 @@ std::vector<std::string> sweep_train_argv(const SweepSpec& spec, const SweepRun&
   for (const auto& [k, v] : run.assignments) {
     if (k == "seed") a.insert(a.end(), {"--seed", v});
     else if (k == "steps") a.insert(a.end(), {"--steps", v});
-    else if (k == "budget_grad_evals") a.insert(a.end(), {"--budget-grad-evals", v});
+    else if (k == "budget_cost") a.insert(a.end(), {"--budget-cost", v});
     else if (k == "budget_seconds") a.insert(a.end(), {"--budget-seconds", v});
   }
   a.insert(a.end(), {"--threads", std::to_string(threads), "--out", run_dir.string(), "--quiet", "--force"});

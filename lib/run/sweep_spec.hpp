@@ -2,7 +2,7 @@
 // A sweep spec: which `train` runs a sweep consists of, their options, their directory names and shards.
 //
 // Spec (TOML; experiments/sweeps/README.md documents it with examples):
-//   problem, method, seed | seeds, steps, budget_grad_evals, budget_seconds, config  → train's flags
+//   problem, method, seed | seeds, steps, budget_cost, budget_seconds, config  → train's flags
 //   threads                                                                          → per-run threads
 //   description                                                                      → kept in the index
 //   any other key, top level or in [set] / [problem_options] / [method_options] / [run] → --set key=value
@@ -55,7 +55,7 @@ void sweep_spec_validate(const SweepSpec& spec);
 TrainParams sweep_run_params(const SweepSpec& spec, const SweepRun& run);
 
 // The child's argument vector: EXE train --problem … --method … [--config F] [--set k=v]… [--seed S]
-// [--steps N] [--budget-grad-evals N] [--budget-seconds S] --threads T --out RUN_DIR --quiet --force.
+// [--steps N] [--budget-cost N] [--budget-seconds S] --threads T --out RUN_DIR --quiet --force.
 std::vector<std::string> sweep_train_argv(const SweepSpec& spec, const SweepRun& run, const std::string& exe,
                                           const std::filesystem::path& run_dir, int threads);
 

@@ -11,9 +11,12 @@
 
 #include "base/number_text.hpp"
 #include "hypergrad/estimator.hpp"
+#include "run/checkpoint.hpp"
 #include "run/meta_batch.hpp"
+#include "run/progress.hpp"
 #include "run/run_dir.hpp"
 #include "run/run_state.hpp"
+#include "run/sweep_index.hpp"
 #include "sys/host.hpp"
 
 namespace bilevel {
@@ -31,14 +34,6 @@ void add_metrics(nlohmann::json& row, const Metrics& m) {
   for (const auto& [k, v] : m) row[k] = json_number(v);
 }
 
-std::string format_eta(double s) {
-  char buf[32];
-  if (!std::isfinite(s) || s < 0) return "?";
-  if (s < 120) std::snprintf(buf, sizeof buf, "%.0fs", s);
-  else std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(s / 60), std::fmod(s, 60));
-  return buf;
-}
-
 // What stays fixed while one run goes.
 struct Loop {
   const TrainParams& params;
@@ -46,8 +41,12 @@ struct Loop {
   const Problem& problem;
   Estimator& estimator;  // its state (begin_step/end_step) changes from step to step
   Budget budget;
-  int64_t meta_batch, eval_every, log_every;
-  bool progress;                   // a progress line on stderr
+  int64_t meta_batch, eval_every, log_every, checkpoint_every;
+  fs::path dir;
+  nlohmann::json identity;         // what a checkpoint must match (run/checkpoint.hpp)
+  clock_type::time_point wall_start;  // of this session
+  double earlier_wall;             // wall seconds of earlier sessions (a resumed run)
+  ProgressLine* progress;          // null: no progress line
   const std::atomic<bool>* stop;   // may be null
 
   bool stop_requested() const { return stop != nullptr && stop->load(); }
@@ -84,6 +83,7 @@ nlohmann::json initial_row(const Loop& loop, RunState& s) {
   nlohmann::json row;
   row["step"] = 0;
   row["seconds"] = 0.0;
+  row["cost"] = 0;
   row["grad_evals"] = 0;
   row["hvps"] = 0;
   row["outer_loss"] = nullptr;
@@ -105,6 +105,7 @@ StepReport outer_step(const Loop& loop, RunState& s, std::vector<HypergradResult
   MetaBatchResult m = reduce_meta_batch(results, loop.problem.lambda_dim());
   c.grad_evals += m.grad_evals;
   c.hvps += m.hvps;
+  c.cost += m.cost;
   c.peak_bytes = std::max(c.peak_bytes, m.peak_bytes);
   loop.estimator.end_step(results);
   // The schedule sees this step's cost already counted (schedule=linear) and the step not yet done.
@@ -128,6 +129,7 @@ nlohmann::json step_row(const Loop& loop, RunState& s, const StepReport& r, cons
   nlohmann::json row;
   row["step"] = c.step;
   row["seconds"] = c.est_seconds;
+  row["cost"] = c.cost;
   row["grad_evals"] = c.grad_evals;
   row["hvps"] = c.hvps;
   row["outer_loss"] = json_number(r.loss);
@@ -144,17 +146,24 @@ nlohmann::json step_row(const Loop& loop, RunState& s, const StepReport& r, cons
   return row;
 }
 
-void print_progress(const Loop& loop, const RunState& s, const StepReport& r) {
-  const double frac = loop.budget.fraction(s.counters);
-  const double eta = frac > 0 ? s.counters.est_seconds * (1 - frac) / frac : NAN;
-  std::fprintf(stderr, "\r  step %lld  %3.0f%%  ETA %s  outer_loss %.4g", static_cast<long long>(s.counters.step),
-               100 * frac, format_eta(eta).c_str(), r.loss);
-  for (const auto& [k, v] : loop.estimator.state()) std::fprintf(stderr, "  %s %.3g", k.c_str(), v);
-  std::fprintf(stderr, "   ");
+// The progress line's values: the latest evaluation metric, the outer loss, the estimator's state (q).
+void show_progress(const Loop& loop, const RunState& s, const StepReport& r, bool force) {
+  if (loop.progress == nullptr) return;
+  Metrics values;
+  if (!s.last_eval.empty()) values.push_back(s.last_eval.front());
+  values.emplace_back("outer_loss", r.loss);
+  for (const auto& kv : loop.estimator.state()) values.push_back(kv);
+  loop.progress->update(s.counters, values, force);
+}
+
+void save_checkpoint(const Loop& loop, RunState& s, const CurveLog& curve) {
+  s.counters.wall_seconds = loop.earlier_wall + seconds_since(loop.wall_start);
+  write_checkpoint(loop.dir, s, loop.estimator.save_state(), curve.bytes(), loop.identity);
 }
 
 // Outer steps until the budget is used, a stop is requested, the run diverges or something fails (status
-// "error" with the message; an internal error says so).
+// "error" with the message; an internal error says so). A stopped run checkpoints where it stopped; its last
+// row is an ordinary one, so a resumed run logs exactly the rows an uninterrupted one would.
 RunEnd train_loop(const Loop& loop, RunState& s, CurveLog& curve) {
   RunEnd end;
   std::vector<HypergradResult> results(static_cast<size_t>(loop.meta_batch));
@@ -163,13 +172,15 @@ RunEnd train_loop(const Loop& loop, RunState& s, CurveLog& curve) {
       if (loop.budget.fraction(s.counters) >= 1.0) break;
       if (loop.stop_requested()) {
         end.status = "interrupted";
+        save_checkpoint(loop, s, curve);
         break;
       }
       const StepReport r = outer_step(loop, s, results, end);
-      const bool last = !end.ok() || loop.budget.fraction(s.counters) >= 1.0 || loop.stop_requested();
+      const bool last = !end.ok() || loop.budget.fraction(s.counters) >= 1.0;
       if (s.counters.step % loop.log_every == 0 || last) curve.write_row(step_row(loop, s, r, end, last));
-      if (loop.progress) print_progress(loop, s, r);
+      show_progress(loop, s, r, last);
       if (!end.ok()) break;
+      if (!last && loop.checkpoint_every > 0 && s.counters.step % loop.checkpoint_every == 0) save_checkpoint(loop, s, curve);
     }
     curve.close();
   } catch (const internal_error& e) {
@@ -177,7 +188,7 @@ RunEnd train_loop(const Loop& loop, RunState& s, CurveLog& curve) {
   } catch (const std::exception& e) {
     end = {"error", e.what()};
   }
-  if (loop.progress) std::fprintf(stderr, "\n");
+  if (loop.progress) loop.progress->clear();
   return end;
 }
 
@@ -188,7 +199,9 @@ nlohmann::json final_metrics(const Loop& loop, const RunState& s, const RunEnd& 
     for (double v : s.recent_losses) sum += v;
     fin["outer_loss"] = json_number(sum / static_cast<double>(s.recent_losses.size()));
   }
-  for (const auto& [k, v] : s.last_eval) fin[k] = json_number(v);
+  // An interrupted run's last row was an ordinary one: its result reports λ as it stands now.
+  const Metrics eval = end.status == "interrupted" ? loop.problem.evaluate(s.lambda) : s.last_eval;
+  for (const auto& [k, v] : eval) fin[k] = json_number(v);
   if (end.status == "ok" || end.status == "interrupted") {
     for (const auto& [k, v] : loop.problem.diagnostics(s.lambda)) fin[k] = json_number(v);
   }
@@ -205,6 +218,7 @@ nlohmann::json result_json(const Loop& loop, const RunState& s, const RunEnd& en
   res["method"] = p.method;
   res["seed"] = p.seed;
   res["steps"] = c.step;
+  res["cost"] = c.cost;
   res["grad_evals"] = c.grad_evals;
   res["hvps"] = c.hvps;
   res["seconds"] = c.est_seconds;
@@ -213,17 +227,19 @@ nlohmann::json result_json(const Loop& loop, const RunState& s, const RunEnd& en
   res["peak_rss_bytes"] = sys::peak_rss_bytes();
   res["peak_estimator_bytes"] = c.peak_bytes;
   res["final"] = final_metrics(loop, s, end);
-  res["lambda"] = lambda_summary(s.lambda);
+  res["lambda"] = lambda_summary(s.lambda, loop.problem.lambda_layout());
   return res;
 }
 
 struct Built {
   std::unique_ptr<Problem> problem;
   std::unique_ptr<Estimator> estimator;
+  Tensor lambda0;  // from lambda_init_file, or empty
 };
 
-// The problem (which may load data) and the estimator are built before anything is written: a missing data
-// file or an estimator refused for this problem leaves no run directory behind.
+// The problem (which may load data), the estimator and a saved initial λ are built and checked before anything
+// is written: a missing data file, an estimator refused for this problem or a λ of the wrong shape leaves no run
+// directory behind.
 Built build_problem_and_estimator(const ResolvedRun& run, const fs::path& out, bool out_existed) {
   const ProblemInfo& pinfo = find_problem(run.params.problem);
   const MethodInfo& minfo = find_method(run.params.method);
@@ -231,6 +247,7 @@ Built build_problem_and_estimator(const ResolvedRun& run, const fs::path& out, b
   try {
     b.problem = pinfo.make(run.problem_opts, static_cast<uint64_t>(run.run_opts.get_int("instance_seed")));
     b.estimator = make_estimator(minfo, run.method_opts, *b.problem);
+    b.lambda0 = saved_initial_lambda(run.run_opts, *b.problem);
   } catch (...) {
     std::error_code ignored;
     if (!out_existed && fs::is_empty(out, ignored)) fs::remove(out, ignored);
@@ -239,35 +256,129 @@ Built build_problem_and_estimator(const ResolvedRun& run, const fs::path& out, b
   return b;
 }
 
+// --out: refused when it holds a finished run (unless --force). --resume: the directory must hold an unfinished
+// run (no result.json, or one that says interrupted) made with the options this binary resolves from it.
+void check_out_dir(const ResolvedRun& run, const fs::path& out) {
+  const TrainParams& p = run.params;
+  std::error_code ec;
+  const bool has_result = fs::exists(out / "result.json", ec);
+  if (!p.resume) {
+    if (has_result && !p.force) {
+      throw option_error("--out '" + p.out_dir +
+                         "' already holds a finished run (result.json); choose another directory or pass --force");
+    }
+    return;
+  }
+  if (has_result) {
+    const std::string status = sweep_run_state(out);
+    if (status != "interrupted") {
+      throw option_error("--resume '" + p.out_dir + "': the run already ended (status " + status +
+                         "); to run it again: bilevel-opt train --from " + p.out_dir + " --out NEW_DIR");
+    }
+  }
+  const std::string diff = sweep_config_difference(run.config, sys::read_json(out / "config.json"));
+  if (!diff.empty()) {
+    throw option_error("--resume '" + p.out_dir + "': this binary resolves other options for the run (" + diff +
+                       "); it was made by another version or build");
+  }
+}
+
+// config.json: the resolved options plus how and where the run started; a resumed run keeps its config.json and
+// appends the session to its "resumed" list.
+nlohmann::json session_config(const ResolvedRun& run, const fs::path& out, int64_t from_step) {
+  const nlohmann::json session = {
+      {"command_line", run.params.command_line}, {"time", sys::utc_now_text()}, {"host", sys::host_name()}};
+  if (!run.params.resume) {
+    nlohmann::json c = run.config;
+    c["command_line"] = session["command_line"];
+    c["start_time"] = session["time"];
+    c["host"] = session["host"];
+    return c;
+  }
+  nlohmann::json c = sys::read_json(out / "config.json");
+  nlohmann::json s = session;
+  s["from_step"] = from_step;
+  if (!c.contains("resumed") || !c["resumed"].is_array()) c["resumed"] = nlohmann::json::array();
+  c["resumed"].push_back(s);
+  return c;
+}
+
+// A resumed run continues from its checkpoint (λ, optimizer, counters, estimator state, the curve cut back to
+// the checkpoint); without one it starts over. Returns the curve to append to.
+std::unique_ptr<CurveLog> start_session(const ResolvedRun& run, const Loop& loop, RunState& state) {
+  const fs::path curve_file = loop.dir / "curve.jsonl";
+  std::error_code ec;
+  if (run.params.resume && fs::exists(loop.dir / checkpoint_file_name, ec)) {
+    Checkpoint ck = read_checkpoint(loop.dir, state, loop.identity);
+    loop.estimator.load_state(ck.estimator);
+    auto curve = std::make_unique<CurveLog>(curve_file, ck.curve_bytes);
+    state = std::move(ck.state);
+    return curve;
+  }
+  auto curve = std::make_unique<CurveLog>(curve_file);
+  curve->write_row(initial_row(loop, state));
+  return curve;
+}
+
 }  // namespace
+
+Tensor saved_initial_lambda(const Options& run_opts, const Problem& problem) {
+  const std::string& file = run_opts.get_string("lambda_init_file");
+  if (file.empty()) return {};
+  Tensor t;
+  try {
+    t = read_saved_lambda(file, "lambda_init_file");
+  } catch (const usage_error& e) {
+    throw option_error(e.what());
+  }
+  if (t.numel() != problem.lambda_dim()) {
+    throw option_error("lambda_init_file '" + file + "': λ has " + std::to_string(t.numel()) + " values, but problem '" +
+                       problem.name() + "' with these options has " + std::to_string(problem.lambda_dim()) +
+                       " (its layout: " + problem.lambda_layout().dump() + ")");
+  }
+  if (!t.all_finite()) throw option_error("lambda_init_file '" + file + "': λ has non-finite values");
+  return t.reshaped(Shape{problem.lambda_dim()});
+}
 
 TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
   const TrainParams& p = run.params;
   const fs::path out(p.out_dir);
-  const bool out_existed = fs::exists(out);
-  sys::ensure_writable_dir(out);
-  if (fs::exists(out / "result.json") && !p.force) {
-    throw option_error("--out '" + p.out_dir +
-                       "' already holds a finished run (result.json); choose another directory or pass --force");
-  }
-  Built built = build_problem_and_estimator(run, out, out_existed);
   std::error_code ec;
-  fs::remove(out / "result.json", ec);
-  sys::write_json_atomic(out / "config.json", run.config);
+  const bool out_existed = fs::exists(out, ec);
+  if (p.resume && !fs::exists(out / "config.json", ec)) {
+    throw option_error("--resume '" + p.out_dir + "': no config.json (not a run directory of `train`)");
+  }
+  sys::ensure_writable_dir(out, p.resume ? "--resume" : "--out");
+  check_out_dir(run, out);
+  Built built = build_problem_and_estimator(run, out, out_existed);
 
   tbb::global_control threads_ctl(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(p.threads));
   const Options& ro = run.run_opts;
-  const Loop loop{p, ro, *built.problem, *built.estimator, Budget{p.steps, p.budget_grad_evals, p.budget_seconds},
-                  ro.get_int("meta_batch"), ro.get_int("eval_every"), ro.get_int("log_every"),
-                  !p.quiet && ::isatty(STDERR_FILENO), stop};
-  RunState state = initial_run_state(*built.problem, ro, p.seed);
-  CurveLog curve(out / "curve.jsonl");
-  const auto wall_start = clock_type::now();
-  curve.write_row(initial_row(loop, state));
-  const RunEnd end = train_loop(loop, state, curve);
-  const nlohmann::json res = result_json(loop, state, end, seconds_since(wall_start));
+  const Budget budget{p.steps, p.budget_cost, p.budget_seconds};
+  const nlohmann::json identity = {{"problem", p.problem}, {"method", p.method}, {"seed", p.seed}, {"real", real_name}};
+  Loop loop{p,   ro, *built.problem, *built.estimator, budget, ro.get_int("meta_batch"), ro.get_int("eval_every"),
+            ro.get_int("log_every"), ro.get_int("checkpoint_every"), out, identity, clock_type::now(), 0.0, nullptr,
+            stop};
+  RunState state = initial_run_state(*built.problem, ro, p.seed, built.lambda0);
+  if (!p.resume) {
+    fs::remove(out / "result.json", ec);
+    fs::remove(out / checkpoint_file_name, ec);
+  }
+  std::unique_ptr<CurveLog> curve = start_session(run, loop, state);
+  const int64_t resumed_from = p.resume ? state.counters.step : -1;
+  loop.earlier_wall = state.counters.wall_seconds;
+  sys::write_json_atomic(out / "config.json", session_config(run, out, state.counters.step));
+  fs::remove(out / "result.json", ec);
+  std::unique_ptr<ProgressLine> progress;
+  if (!p.quiet && ::isatty(STDERR_FILENO)) progress = std::make_unique<ProgressLine>(budget, state.counters.wall_seconds);
+  loop.progress = progress.get();
+
+  const RunEnd end = train_loop(loop, state, *curve);
+  state.counters.wall_seconds = loop.earlier_wall + seconds_since(loop.wall_start);
+  const nlohmann::json res = result_json(loop, state, end, state.counters.wall_seconds);
   write_run_result(out, state.lambda, res);
-  return {end.status, res};
+  if (end.ok()) fs::remove(out / checkpoint_file_name, ec);
+  return {end.status, res, resumed_from};
 }
 
 }  // namespace bilevel

@@ -1,12 +1,16 @@
 #include "run/train_config.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
 
 #include "base/config.hpp"
+#include "base/names.hpp"
+#include "base/number_text.hpp"
 #include "hypergrad/estimator.hpp"
 #include "run/build_info.hpp"
+#include "sys/files.hpp"
 
 namespace bilevel {
 
@@ -26,12 +30,31 @@ const std::vector<OptionSpec>& run_option_specs() {
       opt_int("log_every", 1, "write a curve row every N outer steps", 1),
       opt_int("instance_seed", 0,
               "seed of the problem instance (fixed matrices, evaluation tasks), kept fixed across --seed", 0),
+      opt_int("checkpoint_every", 100,
+              "write checkpoint.json every N outer steps, so `train --resume` continues a killed run (0: only when "
+              "stopped by a signal)",
+              0),
+      opt_string("lambda_init_file", "",
+                 "start from a saved λ instead of the problem's init: a run directory, or a lambda.npy / .npy file "
+                 "(float32 or float64, the problem's λ shape)"),
   };
   return specs;
 }
 
 std::map<std::string, std::string> read_config_file(const std::string& path) {
   if (!fs::exists(path)) throw option_error("--config '" + path + "': file not found");
+  std::string head;
+  try {
+    head = sys::read_file(path).substr(0, 256);
+  } catch (const usage_error& e) {
+    throw option_error(std::string("--config: ") + e.what());
+  }
+  const auto first = head.find_first_not_of(" \t\r\n");
+  if (fs::path(path).extension() == ".json" || (first != std::string::npos && head[first] == '{')) {
+    const fs::path dir = fs::path(path).parent_path();
+    throw option_error("--config '" + path + "' is JSON, not a TOML config file; to rerun the run whose config.json it "
+                       "is: bilevel-opt train --from " + (dir.empty() ? std::string(".") : dir.string()) + " --out NEW_DIR");
+  }
   toml::table tbl;
   try {
     tbl = toml::parse_file(path);
@@ -60,12 +83,53 @@ std::map<std::string, std::string> read_config_file(const std::string& path) {
   return out;
 }
 
+std::string config_value_text(const nlohmann::json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_null()) return "";
+  if (j.is_boolean()) return j.get<bool>() ? "true" : "false";
+  if (j.is_number_float()) return shortest_text(j.get<double>());
+  return j.dump();
+}
+
+std::map<std::string, std::string> read_run_config(const std::string& run_dir, const std::string& flag) {
+  const fs::path file = fs::path(run_dir) / "config.json";
+  nlohmann::json c;
+  try {
+    c = sys::read_json(file);
+  } catch (const usage_error& e) {
+    throw option_error(flag + " '" + run_dir + "': " + e.what() + " (expected a run directory of `train`)");
+  }
+  if (!c.is_object() || !c.contains("problem") || !c["problem"].is_string() || !c.contains("method") ||
+      !c["method"].is_string()) {
+    throw option_error(flag + " '" + run_dir + "': " + file.string() + " is not a run's config.json (no problem and method)");
+  }
+  std::map<std::string, std::string> out;
+  for (const char* key : {"problem", "method", "seed", "steps", "budget_cost", "budget_seconds", "threads"})
+    if (c.contains(key) && !c[key].is_object()) out[key] = config_value_text(c[key]);
+  // Runs written before the rename: budget_grad_evals limited the same quantity.
+  if (!c.contains("budget_cost") && c.contains("budget_grad_evals")) out["budget_cost"] = config_value_text(c["budget_grad_evals"]);
+  for (const char* table : {"problem_options", "method_options", "run_options"}) {
+    if (!c.contains(table) || !c[table].is_object()) continue;
+    for (auto it = c[table].begin(); it != c[table].end(); ++it) out[it.key()] = config_value_text(*it);
+  }
+  return out;
+}
+
 namespace {
 
-// Moves the config file's run-level keys into `p` (where the command line left them unset) and returns the
-// rest: problem, method and run options.
-std::map<std::string, std::string> apply_config_file(TrainParams& p) {
-  auto cfg = read_config_file(p.config_file);
+// Keys that were renamed: the old name is refused with the new one and what it counts.
+void refuse_renamed_keys(const std::map<std::string, std::string>& given) {
+  if (given.count("budget_grad_evals")) {
+    throw option_error("'budget_grad_evals' was renamed 'budget_cost' (--budget-cost): it counts gradient "
+                       "evaluations + Hessian-vector products in full-batch units, the `cost` of curve.jsonl and "
+                       "result.json");
+  }
+}
+
+// Moves the run-level keys of `cfg` (--from's config.json merged with the config file) into `p` where the
+// command line left them unset, and returns the rest: problem, method and run options.
+std::map<std::string, std::string> apply_config_map(TrainParams& p, std::map<std::string, std::string> cfg) {
+  refuse_renamed_keys(cfg);
   auto take = [&](const char* key, auto apply) {
     auto it = cfg.find(key);
     if (it == cfg.end()) return;
@@ -75,17 +139,19 @@ std::map<std::string, std::string> apply_config_file(TrainParams& p) {
   take("problem", [&](const std::string& v) { if (p.problem.empty()) p.problem = v; });
   take("method", [&](const std::string& v) { if (p.method.empty()) p.method = v; });
   take("seed", [&](const std::string& v) {
-    if (p.seed == 0) {
+    if (!p.seed_given && p.seed == 0) {
       const int64_t s = parse_int("seed", v);
       if (s < 0) throw option_error("config key 'seed': must be ≥ 0, got " + v);
       p.seed = static_cast<uint64_t>(s);
     }
   });
   take("steps", [&](const std::string& v) { if (p.steps == 0) p.steps = parse_int("steps", v); });
-  take("budget_grad_evals",
-       [&](const std::string& v) { if (p.budget_grad_evals == 0) p.budget_grad_evals = parse_int("budget_grad_evals", v); });
+  take("budget_cost", [&](const std::string& v) { if (p.budget_cost == 0) p.budget_cost = parse_real("budget_cost", v); });
   take("budget_seconds",
        [&](const std::string& v) { if (p.budget_seconds == 0) p.budget_seconds = parse_real("budget_seconds", v); });
+  take("threads", [&](const std::string& v) {
+    if (!p.threads_given) p.threads = static_cast<int>(std::clamp<int64_t>(parse_int("threads", v), 1, 1 << 16));
+  });
   return cfg;
 }
 
@@ -93,10 +159,10 @@ void check_params(TrainParams& p) {
   if (p.problem.empty()) throw option_error("no problem given (--problem NAME; see `bilevel-opt list problems`)");
   if (p.method.empty()) throw option_error("no method given (--method NAME; see `bilevel-opt list methods`)");
   if (p.steps < 0) throw option_error("--steps must be ≥ 0, got " + std::to_string(p.steps));
-  if (p.budget_grad_evals < 0) throw option_error("--budget-grad-evals must be ≥ 0");
+  if (p.budget_cost < 0 || !std::isfinite(p.budget_cost)) throw option_error("--budget-cost must be ≥ 0");
   if (p.budget_seconds < 0 || !std::isfinite(p.budget_seconds)) throw option_error("--budget-seconds must be ≥ 0");
   if (p.threads < 1) throw option_error("--threads must be ≥ 1, got " + std::to_string(p.threads));
-  if (p.steps == 0 && p.budget_grad_evals == 0 && p.budget_seconds == 0) p.steps = 1000;
+  if (p.steps == 0 && p.budget_cost == 0 && p.budget_seconds == 0) p.steps = 1000;
 }
 
 nlohmann::json config_json(const ResolvedRun& run) {
@@ -106,7 +172,7 @@ nlohmann::json config_json(const ResolvedRun& run) {
   c["method"] = p.method;
   c["seed"] = p.seed;
   c["steps"] = p.steps;
-  c["budget_grad_evals"] = p.budget_grad_evals;
+  c["budget_cost"] = p.budget_cost;
   c["budget_seconds"] = p.budget_seconds;
   c["threads"] = p.threads;
   c["problem_options"] = run.problem_opts.to_json();
@@ -117,21 +183,78 @@ nlohmann::json config_json(const ResolvedRun& run) {
   c["build_type"] = build_type;
   c["real"] = real_name;
   if (!p.config_file.empty()) c["config_file"] = p.config_file;
+  if (!p.from_dir.empty()) c["from"] = p.from_dir;
   return c;
 }
 
+std::string join_names(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+  return out;
+}
+
+// "q" → "ufo", "dim" → "problem quadratic": who declares a key, or "" when nobody does.
+std::string owners_of(const std::string& key) {
+  std::vector<std::string> methods, problems;
+  for (const auto& m : method_registry())
+    for (const auto& s : m.options)
+      if (s.key == key) methods.push_back(m.name);
+  for (const auto& pr : problem_registry())
+    for (const auto& s : pr.options)
+      if (s.key == key) problems.push_back(pr.name);
+  const std::string pr_text = (problems.size() > 1 ? "problems " : "problem ") + join_names(problems);
+  if (problems.empty()) return join_names(methods);
+  if (methods.empty()) return pr_text;
+  return (methods.size() > 1 ? "methods " : "method ") + join_names(methods) + "; " + pr_text;
+}
+
 }  // namespace
+
+std::string unplaced_keys_message(const std::map<std::string, std::string>& left, const std::string& here,
+                                  const std::vector<std::string>& valid) {
+  std::string msg, names;
+  size_t unknown = 0;
+  for (const auto& [k, v] : left) {
+    const std::string owners = owners_of(k);
+    if (!owners.empty()) {
+      msg += (msg.empty() ? "" : "; ") + ("option '" + k + "' is not taken by " + here + "; it is an option of: " + owners);
+      continue;
+    }
+    ++unknown;
+    names += (names.empty() ? "'" : ", '") + k + "'";
+    const std::string hint = suggest(k, valid);
+    if (!hint.empty()) names += " (did you mean '" + hint + "'?)";
+  }
+  if (unknown > 0) {
+    msg += (msg.empty() ? "" : "; ") + std::string("unknown option") + (unknown > 1 ? "s " : " ") + names +
+           "; valid options here: " + join_names(valid);
+  }
+  return msg;
+}
 
 ResolvedRun resolve_run(const TrainParams& in) {
   ResolvedRun run;
   run.params = in;
   TrainParams& p = run.params;
-  std::map<std::string, std::string> given;
-  if (!p.config_file.empty()) given = apply_config_file(p);
+  std::map<std::string, std::string> cfg;
+  if (p.resume) {
+    if (!p.from_dir.empty() || !p.config_file.empty() || !p.sets.empty() || !p.problem.empty() || !p.method.empty() ||
+        p.seed_given || p.steps != 0 || p.budget_cost != 0 || p.budget_seconds != 0) {
+      throw option_error("--resume continues a run with its own options (its config.json); only --threads and "
+                         "--quiet may be given (to change options, start a new run: --from DIR --set …)");
+    }
+    cfg = read_run_config(p.out_dir, "--resume");
+  }
+  if (!p.from_dir.empty()) cfg = read_run_config(p.from_dir);
+  if (!p.config_file.empty()) {
+    for (auto& [k, v] : read_config_file(p.config_file)) cfg[k] = v;
+  }
+  std::map<std::string, std::string> given = apply_config_map(p, std::move(cfg));
   for (const auto& tok : p.sets) {
     auto [k, v] = parse_key_value(tok);
     given[k] = v;
   }
+  refuse_renamed_keys(given);
   check_params(p);
 
   const ProblemInfo& pinfo = find_problem(p.problem);
@@ -147,7 +270,7 @@ ResolvedRun resolve_run(const TrainParams& in) {
     for (const auto& s : pinfo.options) valid.push_back(s.key);
     for (const auto& s : minfo.options) valid.push_back(s.key);
     for (const auto& s : run_option_specs()) valid.push_back(s.key);
-    throw_unknown_keys(given, valid);
+    throw option_error(unplaced_keys_message(given, "method '" + minfo.name + "' or problem '" + pinfo.name + "'", valid));
   }
   run.config = config_json(run);
   return run;

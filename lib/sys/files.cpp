@@ -102,6 +102,22 @@ OutputFile::OutputFile(const fs::path& path) : path_(path) {
   if (fd_ < 0) throw_write_error("write", path_, os_error());
 }
 
+OutputFile::OutputFile(const fs::path& path, int64_t keep_bytes) : path_(path) {
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd_ < 0) throw_write_error("write", path_, os_error());
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) throw_write_error("write", path_, os_error());
+  if (!S_ISREG(st.st_mode) || st.st_size < keep_bytes || keep_bytes < 0) {
+    ::close(fd_);
+    fd_ = -1;
+    throw usage_error(path_.string() + ": " + std::to_string(static_cast<int64_t>(st.st_size)) +
+                      " bytes, expected at least " + std::to_string(keep_bytes) + " (the checkpoint's share)");
+  }
+  if (::ftruncate(fd_, static_cast<off_t>(keep_bytes)) != 0 || ::lseek(fd_, 0, SEEK_END) < 0) {
+    throw_write_error("truncate", path_, os_error());
+  }
+}
+
 OutputFile::~OutputFile() {
   if (fd_ >= 0) ::close(fd_);
 }

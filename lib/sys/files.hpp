@@ -33,6 +33,10 @@ void remove_stale_temps(const std::filesystem::path& dir);
 class OutputFile {
  public:
   explicit OutputFile(const std::filesystem::path& path);
+  // Continues an existing file: keeps its first `keep_bytes` bytes (the rest — what was appended after a
+  // checkpoint — is cut off) and appends after them. Throws usage_error naming the file when it is shorter
+  // than `keep_bytes` (it is not the file the checkpoint describes), io_error when it cannot be opened.
+  OutputFile(const std::filesystem::path& path, int64_t keep_bytes);
   ~OutputFile();  // closes without checking: call close() to learn about a late error
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;

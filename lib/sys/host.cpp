@@ -1,6 +1,7 @@
 #include "sys/host.hpp"
 
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -36,6 +37,12 @@ std::string utc_now_text() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+int terminal_columns(int fd, int fallback) {
+  struct winsize ws {};
+  if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return fallback;
 }
 
 }  // namespace bilevel::sys

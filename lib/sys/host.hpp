@@ -13,5 +13,7 @@ int available_cpus();
 int64_t peak_rss_bytes();
 // The current UTC time as ISO 8601, "2026-01-31T12:00:00Z".
 std::string utc_now_text();
+// Columns of the terminal on file descriptor `fd`, or `fallback` when it is not a terminal or does not say.
+int terminal_columns(int fd, int fallback);
 
 }  // namespace bilevel::sys

@@ -41,8 +41,8 @@ void make_run(const fs::path& dir, const std::string& problem, const std::string
   std::ofstream curve(dir / "curve.jsonl");
   for (const auto& r : rows) curve << r.dump() << "\n";
   if (status.empty()) return;
-  json res = {{"status", status}, {"seconds", 1.0 + seed}, {"wall_seconds", 2.0 + seed},
-              {"grad_evals", 100}, {"hvps", 10 * seed}, {"final", final_metrics}};
+  json res = {{"status", status}, {"seconds", 1.0 + seed}, {"wall_seconds", 2.0 + seed}, {"steps", 10},
+              {"grad_evals", 100}, {"hvps", 10 * seed}, {"cost", 100 + 10 * seed}, {"final", final_metrics}};
   sys::write_json_atomic(dir / "result.json", res);
 }
 
@@ -104,16 +104,25 @@ TEST_SUITE("run") {
     CHECK(c.groups[1].status_counts.at("incomplete") == 1);
     CHECK(c.metric_names == std::vector<std::string>{"outer_loss", "acc"});
 
+    // One number format: the spread to 2 significant digits, the mean to the same decimal place; steps and cost
+    // are columns of their own (100 + 10·seed, as make_run writes).
     const std::string md = compare_table(c, "md", false);
-    CHECK(md.find("| fo | 3 | ok 2, diverged 1 | 4 ± 1.4 | 0.6 ± 0.14 |") != std::string::npos);
-    CHECK(md.find("| ufo | 2 | ok 1, incomplete 1 | 1 | — |") != std::string::npos);
+    CHECK(md.find("| method | n | status | outer_loss | acc | steps | cost | seconds |") != std::string::npos);
+    CHECK(md.find("| fo | 3 | ok 2, diverged 1 | 4.0 ± 1.4 | 0.60 ± 0.14 | 10 | 115.0 ± 7.1 | 2.50 ± 0.71 |") !=
+          std::string::npos);
+    CHECK(md.find("| ufo | 2 | ok 1, incomplete 1 | 1.000 | — | 10 | 110 | 2.000 |") != std::string::npos);
     const std::string robust = compare_table(c, "md", true);
-    CHECK(robust.find("4 [3.5, 4.5]") != std::string::npos);
+    CHECK(robust.find("4.0 [3.5, 4.5]") != std::string::npos);
+    // --ci: the 95% interval of the mean, t(0.975, 1) = 12.706 for two runs: 4 ± 12.706·√2/√2.
+    CHECK(compare_table(c, "md", false, true).find("4.0 ± 1.4 [-8.706, 16.71]") != std::string::npos);
     const std::string csv = compare_table(c, "csv", false);
-    CHECK(csv.rfind("method,group,n,n_diverged,n_incomplete,n_ok,outer_loss_mean,outer_loss_std,acc_mean", 0) == 0);
-    CHECK(csv.find("\nfo,fo,3,1,0,2,4,1.41421356,0.6,") != std::string::npos);
+    CHECK(csv.rfind("method,group,n,n_diverged,n_incomplete,n_ok,outer_loss_mean,outer_loss_std,outer_loss_se,"
+                    "outer_loss_ci95_lo,outer_loss_ci95_hi,acc_mean", 0) == 0);
+    CHECK(csv.find("\nfo,fo,3,1,0,2,4,1.41421356,1,-8.706,16.706,0.6,") != std::string::npos);
     const json j = json::parse(compare_table(c, "json", false));
     CHECK(j["groups"][0]["final"]["outer_loss"]["median"] == doctest::Approx(4));
+    CHECK(j["groups"][0]["final"]["outer_loss"]["se"] == doctest::Approx(1));
+    CHECK(j["groups"][0]["cost"]["mean"] == doctest::Approx(115));
     CHECK(j["groups"][1]["status"]["incomplete"] == 1);
     CHECK_THROWS_AS(compare_table(c, "xml", false), option_error);
 
@@ -159,7 +168,7 @@ TEST_SUITE("run") {
     fs::remove_all(tmp);
   }
 
-  TEST_CASE("curves align by last-value carry, end where a run ends, and use grad_evals + hvps") {
+  TEST_CASE("curves align by last-value carry, end where a run ends, and use the rows' cost") {
     const fs::path tmp = testing::scratch_dir("compare_curves");
     // Run a logs at steps 0, 10; run b at 0, 5, 10 and its metric only on some rows; run c stops at step 5.
     make_run(tmp / "a", "toy", "fo", 1, "ok", {row(0, 1, 0, 0), row(10, 3, 100, 0)}, {});
@@ -180,13 +189,22 @@ TEST_SUITE("run") {
     CHECK(band.q25[0] == doctest::Approx(1.5));
     CHECK(band.q75[0] == doctest::Approx(5));
 
-    // grad_evals + hvps: run a reaches 100 at its last row, b 100 too (80 + 20), c 50.
-    const CompareCurves by_cost = compare_curves(c, "outer_loss", "grad_evals", 3);
+    // cost (these rows predate the `cost` field, so grad_evals + hvps): a reaches 100 at its last row, b 100
+    // too (80 + 20), c 50.
+    const CompareCurves by_cost = compare_curves(c, "outer_loss", "cost", 3);
     CHECK(by_cost.bands[0].x == std::vector<double>{0, 50, 100});
     CHECK(by_cost.bands[0].median == std::vector<double>{2, 2, 4.5});  // at 50: a 1, b 2 (4 lacks the metric), c 9
     const std::string csv = compare_curves_csv(by_cost);
-    CHECK(csv.rfind("group,grad_evals,outer_loss_median,outer_loss_q25,outer_loss_q75,n\n", 0) == 0);
+    CHECK(csv.rfind("group,cost,outer_loss_median,outer_loss_q25,outer_loss_q75,n\n", 0) == 0);
     CHECK(csv.find("\nfo,100,4.5,3.75,5.25,2\n") != std::string::npos);
+    // A row's own `cost` wins over its counters (minibatch oracles count |batch|/n: cost ≠ grad_evals + hvps).
+    json a10 = row(10, 3, 100, 0);
+    a10["cost"] = 12.5;
+    make_run(tmp / "a", "toy", "fo", 1, "ok", {row(0, 1, 0, 0), a10}, {});
+    const Comparison c2 = compare_build(compare_find_runs({(tmp / "a").string()}), {"method"});
+    CHECK(compare_curves(c2, "outer_loss", "cost", 2).bands[0].x.back() == 12.5);
+    CHECK_THROWS_WITH_AS(compare_curves(c, "outer_loss", "grad_evals", 3), doctest::Contains("renamed --x cost"),
+                         option_error);
     fs::remove_all(tmp);
   }
 
@@ -194,7 +212,7 @@ TEST_SUITE("run") {
     CompareCurves curves;
     curves.problem = "toy";
     curves.metric = "abs_dM";
-    curves.x = "grad_evals";
+    curves.x = "cost";
     for (const char* label : {"fo", "it's ufo"}) {
       CurveBand b;
       b.label = label;
@@ -207,7 +225,8 @@ TEST_SUITE("run") {
       curves.bands.push_back(b);
     }
     const std::string gp = plot_gnuplot_script(curves, "p.svg", "p.png", true);
-    CHECK(gp.find("set xlabel 'gradient evaluations + Hessian-vector products'") != std::string::npos);
+    CHECK(gp.find("set xlabel 'cost: gradient evaluations + Hessian-vector products (full-batch units)'") !=
+          std::string::npos);
     CHECK(gp.find("set ylabel 'abs_dM (log scale)'") != std::string::npos);
     CHECK(gp.find("title 'fo (3)'") != std::string::npos);
     CHECK(gp.find("title 'it''s ufo (3)'") != std::string::npos);

@@ -135,17 +135,18 @@ TEST_SUITE("run") {
     fs::remove_all(d);
   }
 
-  TEST_CASE("the gradient-evaluation budget ends the run") {
+  TEST_CASE("the cost budget ends the run") {
     TrainParams p;
     p.problem = "ufo-counterexample";
     p.method = "fo";
-    p.budget_grad_evals = 110;  // fo costs r + 1 = 11 per step
+    p.budget_cost = 110;  // fo costs r + 1 = 11 per step
     p.quiet = true;
     p.out_dir = testing::scratch_dir("budget", false);
     auto out = train(p);
     CHECK(out.status == "ok");
     CHECK(out.result["steps"] == 10);
     CHECK(out.result["grad_evals"] == 110);
+    CHECK(out.result["cost"] == 110);
     fs::remove_all(p.out_dir);
   }
 

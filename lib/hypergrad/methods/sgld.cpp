@@ -18,7 +18,7 @@ namespace {
 class SgldEstimator final : public Estimator {
  public:
   SgldEstimator(const SgldConfig& cfg, const Problem& p)
-      : cfg_(cfg), closed_form_(dynamic_cast<const SgldClosedForm*>(&p)) {}
+      : cfg_(cfg), closed_form_(dynamic_cast<const SgldClosedForm*>(&p)), theta_dim_(p.theta_dim()) {}
 
   HypergradResult estimate(const Problem& p, const Tensor& lambda, const Task& task, Rng& rng) const override {
     HypergradResult res;
@@ -86,6 +86,30 @@ class SgldEstimator final : public Estimator {
 
   Metrics state() const override { return last_; }
 
+  // Persistent chains carry their last states (chain_0 … chain_{C−1}, each (P,)); fresh chains carry nothing.
+  // (last_ is only what the curve logs: end_step recomputes it before it is read.)
+  EstimatorState save_state() const override {
+    EstimatorState s;
+    for (size_t c = 0; c < states_.size(); ++c) s.tensors.emplace_back("chain_" + std::to_string(c), states_[c]);
+    return s;
+  }
+  void load_state(const EstimatorState& s) override {
+    const auto C = static_cast<size_t>(cfg_.chains);
+    bool fits = s.scalars.empty() && (s.tensors.empty() || (cfg_.persistent && s.tensors.size() == C));
+    for (size_t c = 0; fits && c < s.tensors.size(); ++c) {
+      fits = s.tensors[c].first == "chain_" + std::to_string(c) && s.tensors[c].second.rank() == 1 &&
+             s.tensors[c].second.numel() == theta_dim_;
+    }
+    if (!fits) {
+      throw usage_error("sgld: saved state does not fit this estimator (persistent=" +
+                        std::string(cfg_.persistent ? "true" : "false") + ", chains=" + std::to_string(C) +
+                        ": expects " + (cfg_.persistent ? "0 or " + std::to_string(C) + " chain states of size " +
+                                                             std::to_string(theta_dim_) : "none") + ")");
+    }
+    states_.clear();
+    for (const auto& [name, t] : s.tensors) states_.push_back(t);
+  }
+
  private:
   // Sums the chains' outputs in chain order into res (hypergradient, outer loss, costs, carried states and the
   // chain statistics). Returns the sum of the chains' peak bytes.
@@ -152,6 +176,7 @@ class SgldEstimator final : public Estimator {
 
   SgldConfig cfg_;
   const SgldClosedForm* closed_form_;
+  int64_t theta_dim_;
   std::vector<Tensor> states_;  // persistent chains' last states, one per chain
   Metrics last_;
 };
@@ -172,7 +197,7 @@ std::string fmt(double v) {
 std::vector<OptionSpec> sgld_options() {
   return {
       opt_choice("variant", "pathwise", sgld_variant_names(),
-                 "hypergradient (reference/hpo-sgld.md §3.3): pathwise = exact forward recurrence with a dense P×H "
+                 "hypergradient (formulas: lib/hypergrad/sgld.hpp, README 'HPO-SGLD'): pathwise = exact forward recurrence with a dense P×H "
                  "Jacobian; cov = score-function identity; drop-hessian, one-step, two-pass, frozen = first-order "
                  "candidates A, B, C, D"),
       opt_choice("sampler", "sgld", {"sgld", "exact"},

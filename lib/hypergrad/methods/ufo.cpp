@@ -83,6 +83,27 @@ class UfoEstimator final : public Estimator {
 
   Metrics state() const override { return {{"q", q_}}; }
 
+  // Adaptive q carries its EMA statistics (and the q they gave) from step to step; a fixed q carries nothing.
+  EstimatorState save_state() const override {
+    if (!adaptive_) return {};
+    return {{}, {{"n_s", static_cast<double>(n_s_)}, {"d_bar", d_bar_}, {"v_bar", v_bar_}, {"q", q_}}};
+  }
+  void load_state(const EstimatorState& s) override {
+    const bool fits = adaptive_ ? s.tensors.empty() && s.scalars.size() == 4 && s.scalars[0].first == "n_s" &&
+                                      s.scalars[1].first == "d_bar" && s.scalars[2].first == "v_bar" &&
+                                      s.scalars[3].first == "q"
+                                : s.empty();
+    if (!fits) {
+      throw usage_error(std::string("ufo: saved state does not fit this estimator (") +
+                        (adaptive_ ? "adaptive q needs n_s, d_bar, v_bar, q" : "a fixed q keeps no state") + ")");
+    }
+    if (!adaptive_) return;
+    n_s_ = static_cast<int64_t>(s.scalars[0].second);
+    d_bar_ = s.scalars[1].second;
+    v_bar_ = s.scalars[2].second;
+    q_ = s.scalars[3].second;
+  }
+
  private:
   Trajectory store_;
   bool adaptive_ = false;
