@@ -31,7 +31,7 @@ void setup_datasets(CLI::App& app) {
   auto preview_opts = std::make_shared<data::PreviewParams>();
   auto* preview = sub->add_subcommand("preview", "Write a PNG contact sheet of a character dataset (hanzi, omniglot): "
                                                  "rows = characters, columns = instances");
-  preview->add_option("NAME", preview_opts->name, "hanzi or omniglot")->required()->check(one_of({"hanzi", "omniglot"}));
+  preview->add_option("NAME", preview_opts->name, "hanzi or omniglot")->required();
   preview->add_option("--data-dir", preview_opts->data_dir,
                       "Data directory (default: $BILEVEL_DATA, else ./data); for omniglot the folder holding "
                       "images_background/ and images_evaluation/")

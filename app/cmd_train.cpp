@@ -56,7 +56,7 @@ void setup_train(CLI::App& app) {
   sub->add_option("--budget-seconds", opts->budget_seconds, "Budget: estimator seconds (evaluation excluded)")
       ->type_name("SECONDS")
       ->check(non_negative_number());
-  sub->add_option("--threads", opts->threads, "Worker threads for a meta-batch's tasks (results do not depend on it)")
+  sub->add_option("--threads", opts->threads, "Threads for a meta-batch's tasks (same results for any N)")
       ->type_name("N")
       ->capture_default_str()
       ->check(integer_at_least(1));

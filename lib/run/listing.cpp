@@ -52,7 +52,7 @@ const std::vector<ProbeProblem>& probe_problems() {
       try {
         p.problem = info.make(Options::resolve(info.name, info.options, given), 0);
       } catch (const data::data_error&) {
-        p.why = "not checked (needs its data: make data)";
+        p.why = "not checked (they need their data: make data)";
       } catch (const usage_error& e) {
         p.why = std::string("not checked: ") + e.what();
       }
@@ -113,7 +113,9 @@ std::string methods_text() {
     out << "\n" << m.name << "\n" << wrap_words(m.description, list_columns, 4) << "\n";
     const nlohmann::json a = applicability(m);
     std::string line = "applies to: " + (a["applies"].empty() ? std::string("none of the built problems") : names_text(a["applies"]));
-    for (auto it = a["refused"].begin(); it != a["refused"].end(); ++it) line += "; not " + it.key();
+    std::string refused;
+    for (auto it = a["refused"].begin(); it != a["refused"].end(); ++it) refused += (refused.empty() ? "" : ", ") + it.key();
+    if (!refused.empty()) line += "; not to: " + refused;
     std::map<std::string, std::string> unchecked;  // reason → problems
     for (auto it = a["unchecked"].begin(); it != a["unchecked"].end(); ++it) {
       std::string& names = unchecked[it->get<std::string>()];

@@ -120,7 +120,7 @@ check "index: why it failed" grep -q 'exit code 2.*inner_lr' "$tmp/fail/index.js
 
 # --- 4. Bad input: exit 2, nothing run. --------------------------------------------------------------------------
 printf 'problem = "quadratic"\nmethod = ["fo", "ufo"]\nq = 0.5\n' >"$tmp/badopt.toml"
-expect "option unknown to a method" 2 "run 'method=fo'.*unknown option 'q'" -- sweep "$tmp/badopt.toml" --out "$tmp/b1"
+expect "option unknown to a method" 2 "run 'method=fo'.*option 'q' is not taken by method 'fo'.*option of: ufo" -- sweep "$tmp/badopt.toml" --out "$tmp/b1"
 check "nothing written for a bad spec" test ! -e "$tmp/b1"
 printf '[zip]\nmethod = ["fo", "ufo"]\nseed = [1]\n' >"$tmp/badzip.toml"
 expect "zip lengths" 2 "different lengths" -- sweep "$tmp/badzip.toml" --out "$tmp/b2"
@@ -181,10 +181,10 @@ expect "compare csv" 0 "^method,group,n,n_ok,outer_loss_mean" -- compare "$tmp/k
 expect "compare json" 0 '"label": "ufo"' -- compare "$tmp/kill" --format json
 expect "compare --by seed" 0 "\| 3 \| 2 \| ok 2 \|" -- compare "$tmp/kill" --by seed
 expect "compare curves csv" 0 "curves of abs_dM written" -- \
-  compare "$tmp/kill" --metric abs_dM --x grad_evals --curves "$tmp/curves.csv"
-check "curves csv header" grep -q '^group,grad_evals,abs_dM_median,abs_dM_q25,abs_dM_q75,n$' "$tmp/curves.csv"
+  compare "$tmp/kill" --metric abs_dM --x cost --curves "$tmp/curves.csv"
+check "curves csv header" grep -q '^group,cost,abs_dM_median,abs_dM_q25,abs_dM_q75,n$' "$tmp/curves.csv"
 check "curves csv has both groups" test "$(cut -d, -f1 "$tmp/curves.csv" | sort -u | tr '\n' ' ')" == "fo group ufo "
-expect "unknown metric refused" 2 "metric 'test_mse' is not in the curves of 6 of 6 runs" -- \
+expect "unknown metric refused" 2 "unknown metric 'test_mse'.*valid metrics: .*abs_dM" -- \
   compare "$tmp/kill" --metric test_mse --curves "$tmp/c2.csv"
 expect "different problems refused" 2 "different problems.*quadratic.*ufo-counterexample" -- \
   compare "$tmp/kill" "$tmp/fail"

@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "data/fake_data.hpp"
 #include "hypergrad/estimator.hpp"
 #include "instance.hpp"
+#include "run/compare.hpp"
 #include "run/meta_batch.hpp"
 #include "run/run_dir.hpp"
 #include "run/train.hpp"
@@ -36,6 +38,34 @@ std::vector<nlohmann::json> read_curve(const fs::path& dir, bool drop_timing) {
 }
 
 TrainOutcome train(TrainParams p) { return run_train(resolve_run(p)); }
+
+// A result.json without the fields that measure time or memory (they differ between two identical runs).
+nlohmann::json without_timing(nlohmann::json r) {
+  for (const char* k : {"seconds", "eval_seconds", "wall_seconds", "peak_rss_bytes"}) r.erase(k);
+  return r;
+}
+
+std::string file_bytes(const fs::path& f) { return sys::read_file(f); }
+
+// Small options for each problem, so that a few outer steps of each take well under a second. A new problem
+// fails the test until it is added here.
+std::vector<std::string> small_options(const std::string& problem, const std::string& data_dir) {
+  static const std::map<std::string, std::vector<std::string>> sets = {
+      {"quadratic", {"dim=4"}},
+      {"ufo-counterexample", {}},
+      {"ufo-qcurve", {}},
+      {"sinusoid", {"hidden=8", "inner_steps=2", "eval_tasks=3", "meta_batch=3"}},
+      {"hpo-l2", {"n_train=40", "n_val=30", "inner_steps=4"}},
+      {"hyper-cleaning", {"n_train=40", "n_val=30", "inner_steps=4"}},
+      {"gaussian-sgld", {}},
+      {"toy-multimin", {"inner_steps=20", "eval_restarts=2"}},
+  };
+  const auto it = sets.find(problem);
+  if (it == sets.end()) FAIL("add small options for problem '" << problem << "' to this test");
+  std::vector<std::string> out = it->second;
+  if (problem == "hpo-l2" || problem == "hyper-cleaning") out.push_back("data_dir=" + data_dir);
+  return out;
+}
 
 }  // namespace
 
@@ -185,5 +215,163 @@ TEST_SUITE("run") {
     p.steps = -1;
     CHECK_THROWS_AS(resolve_run(p), option_error);
     CHECK_FALSE(fs::exists(p.out_dir));
+  }
+
+  TEST_CASE("cost: the counters, the budget and compare's x axis agree, on every problem") {
+    testing::FakeDataDir data;
+    data.add_idx_dataset("mnist", 80, 30, 4, 3, false, 3, 60.0);
+    data.write_manifest();
+    for (const ProblemInfo& info : problem_registry()) {
+      CAPTURE(info.name);
+      TrainParams p;
+      p.problem = info.name;
+      p.method = "exact";  // gradients and HVPs: the cost is their sum
+      p.sets = small_options(info.name, data.dir());
+      p.quiet = true;
+      p.steps = 1;
+      const fs::path one = testing::scratch_dir("cost1", false), dir = testing::scratch_dir("cost", false);
+      p.out_dir = one.string();
+      const double c1 = train(p).result["cost"].get<double>();  // one step
+      REQUIRE(c1 > 0);
+      p.steps = 0;
+      p.budget_cost = 2.5 * c1;
+      p.out_dir = dir.string();
+      const TrainOutcome out = train(p);
+      REQUIRE(out.status == "ok");
+      const double cost = out.result["cost"].get<double>();
+      // The result's cost is the sum of its counters (a full-batch estimator), and the budget ended the run at
+      // the first step that reached it.
+      CHECK(cost == out.result["grad_evals"].get<double>() + out.result["hvps"].get<double>());
+      CHECK(out.result["steps"] == 3);
+      CHECK(cost >= p.budget_cost);
+      CHECK(cost - c1 < p.budget_cost);
+      // Every curve row's cost is its counters' sum; the last row's is the result's.
+      const auto rows = read_curve(dir, false);
+      for (const auto& r : rows) CHECK(r["cost"].get<double>() == r["grad_evals"].get<double>() + r["hvps"].get<double>());
+      CHECK(rows.back()["cost"].get<double>() == cost);
+      // compare's x axis and table read the same numbers.
+      const Comparison c = compare_build(compare_find_runs({dir.string()}), {"method"});
+      const CompareCurves curves = compare_curves(c, "outer_loss", "cost", 7);
+      REQUIRE(curves.bands.size() == 1);
+      CHECK(curves.bands[0].x.back() == cost);
+      CHECK(c.groups[0].cost.mean == cost);
+      CHECK(c.groups[0].steps.mean == 3);
+      fs::remove_all(one);
+      fs::remove_all(dir);
+    }
+  }
+
+  TEST_CASE("train --from reruns a finished run to identical outputs; config.json says how it was started") {
+    TrainParams p;
+    p.problem = "sinusoid";
+    p.method = "ufo";
+    p.sets = {"q=0.5", "hidden=8", "inner_steps=2", "eval_tasks=3", "meta_batch=3", "eval_every=2"};
+    p.seed = 5;
+    p.steps = 6;
+    p.threads = 2;
+    p.quiet = true;
+    p.command_line = {"bilevel-opt", "train", "…"};
+    const fs::path a = testing::scratch_dir("from_a", false), b = testing::scratch_dir("from_b", false);
+    p.out_dir = a.string();
+    REQUIRE(train(p).status == "ok");
+    const auto cfg = sys::read_json(a / "config.json");
+    CHECK(cfg["command_line"] == p.command_line);
+    CHECK(cfg["host"].get<std::string>().size() > 0);
+    CHECK(cfg["start_time"].get<std::string>().size() == 20);  // 2026-01-31T12:00:00Z
+
+    TrainParams again;
+    again.from_dir = a.string();
+    again.out_dir = b.string();
+    again.quiet = true;
+    REQUIRE(train(again).status == "ok");
+    CHECK(file_bytes(a / "lambda.bin") == file_bytes(b / "lambda.bin"));
+    CHECK(file_bytes(a / "lambda.npy") == file_bytes(b / "lambda.npy"));
+    CHECK(read_curve(a, true) == read_curve(b, true));
+    CHECK(without_timing(sys::read_json(a / "result.json")) == without_timing(sys::read_json(b / "result.json")));
+    const auto cfg_b = sys::read_json(b / "config.json");
+    CHECK(cfg_b["from"] == a.string());
+    CHECK(cfg_b["threads"] == 2);  // kept from the run
+    for (const char* k : {"problem_options", "method_options", "run_options", "seed", "steps"}) CHECK(cfg_b[k] == cfg[k]);
+
+    // Flags given beside --from win; a run's config.json given to --config says to use --from.
+    again.seed = 6;
+    again.seed_given = true;
+    CHECK(resolve_run(again).config["seed"] == 6);
+    TrainParams wrong;
+    wrong.config_file = (a / "config.json").string();
+    wrong.out_dir = b.string();
+    CHECK_THROWS_WITH_AS(resolve_run(wrong), doctest::Contains("--from"), option_error);
+    fs::remove_all(a);
+    fs::remove_all(b);
+  }
+
+  TEST_CASE("lambda_init_file starts a run where another ended; a λ of another shape is refused first") {
+    TrainParams p;
+    p.problem = "quadratic";
+    p.method = "exact";
+    p.sets = {"dim=4"};
+    p.steps = 20;
+    p.quiet = true;
+    const fs::path a = testing::scratch_dir("init_a", false), b = testing::scratch_dir("init_b", false);
+    p.out_dir = a.string();
+    const TrainOutcome first = train(p);
+    REQUIRE(first.status == "ok");
+    p.sets.push_back("lambda_init_file=" + a.string());
+    p.out_dir = b.string();
+    REQUIRE(train(p).status == "ok");
+    // Row 0 of the second run evaluates the λ the first one ended with: the same metrics, to the bit.
+    const auto row0 = read_curve(b, false).front();
+    for (const char* m : {"val_loss", "val_loss_star", "theta_dist", "hypergrad_norm_exact"}) {
+      CAPTURE(m);
+      CHECK(row0[m] == first.result["final"][m]);
+    }
+    // The .npy of the first run works as well; a λ of 4 values does not fit dim = 5, and nothing is written.
+    p.sets = {"dim=4", "lambda_init_file=" + (a / "lambda.npy").string()};
+    p.out_dir = testing::scratch_dir("init_c", false).string();
+    CHECK(resolve_run(p).run_opts.get_string("lambda_init_file") == (a / "lambda.npy").string());
+    p.sets = {"dim=5", "lambda_init_file=" + a.string()};
+    CHECK_THROWS_WITH_AS(train(p), doctest::Contains("λ has 4 values"), option_error);
+    CHECK_FALSE(fs::exists(p.out_dir));
+    p.sets = {"dim=4", "lambda_init_file=" + (a / "nothing.npy").string()};
+    CHECK_THROWS_AS(train(p), option_error);
+    fs::remove_all(a);
+    fs::remove_all(b);
+  }
+
+  TEST_CASE("--resume refuses a finished run, other options and a directory without a run") {
+    TrainParams p;
+    p.problem = "quadratic";
+    p.method = "fo";
+    p.steps = 3;
+    p.quiet = true;
+    const fs::path a = testing::scratch_dir("resume_refuse", false);
+    p.out_dir = a.string();
+    REQUIRE(train(p).status == "ok");
+    TrainParams r;
+    r.out_dir = a.string();
+    r.resume = true;
+    CHECK_THROWS_WITH_AS(train(r), doctest::Contains("already ended (status ok)"), option_error);
+    r.sets = {"q=0.5"};
+    CHECK_THROWS_WITH_AS(resolve_run(r), doctest::Contains("only --threads"), option_error);
+    r.sets = {};
+    r.out_dir = (a / "none").string();
+    CHECK_THROWS_AS(resolve_run(r), option_error);
+    fs::remove_all(a);
+  }
+
+  TEST_CASE("an option nobody takes says who takes it; a misspelt one gets a suggestion") {
+    TrainParams p;
+    p.problem = "quadratic";
+    p.method = "fo";
+    p.out_dir = "unused";
+    p.sets = {"q=0.5"};
+    CHECK_THROWS_WITH_AS(resolve_run(p),
+                         "option 'q' is not taken by method 'fo' or problem 'quadratic'; it is an option of: ufo",
+                         option_error);
+    p.sets = {"innerr_steps=3"};
+    CHECK_THROWS_WITH_AS(resolve_run(p), doctest::Contains("unknown option 'innerr_steps' (did you mean 'inner_steps'?)"),
+                         option_error);
+    p.sets = {"budget_grad_evals=100"};
+    CHECK_THROWS_WITH_AS(resolve_run(p), doctest::Contains("renamed 'budget_cost'"), option_error);
   }
 }
