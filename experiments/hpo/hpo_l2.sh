@@ -11,7 +11,7 @@
 # `train --set decay=scalar --set lambda_init=λ` run whose first curve row is the evaluation of λ.
 #
 # Usage: experiments/hpo/hpo_l2.sh [OUT_DIR]      (33 minutes on 2 cores shared at load average ≈ 10: RESULTS.md)
-#   BUDGET (default 6000) grad evals + HVPs per run; JOBS (default 2) runs at a time; DATASET=fashion|digits.
+#   BUDGET (default 6000): cost (gradient evaluations + HVPs) per run; JOBS (default 2) runs at a time; DATASET=fashion|digits.
 #   Needs the data: `make data`. Rerunning skips finished runs.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -69,7 +69,7 @@ grid_lambda() {  # the chosen λ per seed, as the weight decay exp(λ)
 }
 
 {
-  echo "Per-weight L2 (H = P = 7850) on $dataset, logistic regression, 1000 training images: budget $budget grad evals + HVPs per run, seeds ${seeds[*]} (mean ± std)."
+  echo "Per-weight L2 (H = P = 7850) on $dataset, logistic regression, 1000 training images: cost budget $budget (gradient evaluations + HVPs) per run, seeds ${seeds[*]} (mean ± std)."
   echo
   echo "| method | outer steps | val loss | test loss | test acc (%) | s / outer step | wall s / run |"
   echo "|---|---|---|---|---|---|---|"

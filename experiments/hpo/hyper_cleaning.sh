@@ -8,7 +8,7 @@
 # oracle baselines (same inner training) beside it.
 #
 # Usage: experiments/hpo/hyper_cleaning.sh [OUT_DIR]      (29 minutes on 2 cores shared at load average ≈ 10: RESULTS.md)
-#   BUDGET (default 2500) grad evals + HVPs per run; JOBS (default 2) runs at a time; DATASET=fashion for
+#   BUDGET (default 2500): cost (gradient evaluations + HVPs) per run; JOBS (default 2) runs at a time; DATASET=fashion for
 #   Fashion-MNIST. Needs the data: `make data`. Rerunning skips finished runs.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -36,7 +36,7 @@ queue_methods "$out" "$here/hyper_cleaning.toml"
 elapsed=$((SECONDS - start))
 
 {
-  echo "Hyper-cleaning on $dataset, 50% corrupted labels: budget $budget grad evals + HVPs per run, seeds ${seeds[*]} (mean ± std)."
+  echo "Hyper-cleaning on $dataset, 50% corrupted labels: cost budget $budget (gradient evaluations + HVPs) per run, seeds ${seeds[*]} (mean ± std)."
   echo
   echo "| method | outer steps | test acc (%) | F1 | precision | recall | s / outer step | wall s / run |"
   echo "|---|---|---|---|---|---|---|---|"

@@ -98,7 +98,7 @@ queue_methods() {
       IFS='|' read -r prefix label args <<<"$m"
       # shellcheck disable=SC2086
       queue_train "$out/$prefix-$seed" --config "$config" $args --set dataset="$dataset" \
-        --seed "$seed" --set instance_seed="$seed" --budget-grad-evals "$budget" --threads 1
+        --seed "$seed" --set instance_seed="$seed" --budget-cost "$budget" --threads 1
     done
   done
   run_queue

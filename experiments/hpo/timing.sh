@@ -27,7 +27,7 @@ for m in "${methods[@]}"; do
   echo "$prefix: load average before $(cut -d' ' -f1-3 /proc/loadavg)" >&2
   # shellcheck disable=SC2086
   "$bin" train --config "$here/hyper_cleaning.toml" $args --set dataset="$dataset" --seed 1 --set instance_seed=1 \
-    --budget-grad-evals 2500 --threads "$threads" --out "$out/$prefix-1" --force --quiet ||
+    --budget-cost 2500 --threads "$threads" --out "$out/$prefix-1" --force --quiet ||
     echo "run $out/$prefix-1 ended with exit code $?" >&2
   echo "$prefix: load average after $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 done

@@ -8,8 +8,8 @@ source "$(dirname "$0")/../common.sh"
 out="${1:-runs/ufo-qcurves}"
 budget=220000   # 20000 steps × (r + 1) gradient evaluations
 for seed in $(seq 1 20); do
-  train_once "$out/q0-$seed" --problem ufo-qcurve --method fo --budget-grad-evals $budget --seed "$seed" --set log_every=20
-  train_once "$out/qstar-$seed" --problem ufo-qcurve --method ufo --set q=0.110 --budget-grad-evals $budget --seed "$seed" --set log_every=20
-  train_once "$out/q1-$seed" --problem ufo-qcurve --method ufo --set q=1 --budget-grad-evals $budget --seed "$seed" --set log_every=20
+  train_once "$out/q0-$seed" --problem ufo-qcurve --method fo --budget-cost $budget --seed "$seed" --set log_every=20
+  train_once "$out/qstar-$seed" --problem ufo-qcurve --method ufo --set q=0.110 --budget-cost $budget --seed "$seed" --set log_every=20
+  train_once "$out/q1-$seed" --problem ufo-qcurve --method ufo --set q=1 --budget-cost $budget --seed "$seed" --set log_every=20
 done
-"$bin" compare "$out" --by method,method_options.q --metric abs_dM --x grad_evals --logy --plot "$out/qcurves.svg"
+"$bin" compare "$out" --by method,method_options.q --metric abs_dM --x cost --logy --plot "$out/qcurves.svg"

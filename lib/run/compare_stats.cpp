@@ -55,8 +55,9 @@ void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::s
 }
 
 // Config keys that may differ inside a group without a warning.
-const std::set<std::string> identity_free_keys = {"seed", "threads", "version", "git_revision", "build_type",
-                                                  "config_file"};
+const std::set<std::string> identity_free_keys = {"seed",       "threads",    "version", "git_revision", "build_type",
+                                                  "config_file", "command_line", "start_time", "host", "from",
+                                                  "resumed"};
 
 // An option that differs inside some groups: how many, and the first one's label and values.
 struct MixedKey {

@@ -36,7 +36,7 @@ std::string cell(const CompareSummary& s, bool robust, bool ci, bool count = fal
   if (s.n == 0) return "—";
   if (robust) return format_median_range(s.median, s.q25, s.q75);
   if (s.n == 1 || s.std == 0) return count ? format_count(s.mean) : format_value(s.mean);
-  std::string out = format_mean_spread(s.mean, s.std);
+  std::string out = format_mean_spread(s.mean, s.std, count);
   if (ci && std::isfinite(s.ci95_lo)) out += " [" + format_value(s.ci95_lo) + ", " + format_value(s.ci95_hi) + "]";
   return out;
 }

@@ -55,7 +55,7 @@ std::string format_count(double v) {
   return format_value(v);
 }
 
-std::string format_mean_spread(double mean, double spread) {
+std::string format_mean_spread(double mean, double spread, bool count) {
   if (!std::isfinite(mean)) return "";
   if (!std::isfinite(spread) || spread <= 0) return format_value(mean);
   const double a = std::fabs(mean);
@@ -72,7 +72,7 @@ std::string format_mean_spread(double mean, double spread) {
     out += ")";
     return out + exp;
   }
-  const int d = shared_decimals(mean, spread);
+  const int d = count && spread >= 1 ? 0 : shared_decimals(mean, spread);
   return fixed(mean, d) + " ± " + spread_text(spread, d);
 }
 

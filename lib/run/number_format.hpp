@@ -16,8 +16,9 @@ namespace bilevel {
 
 std::string format_value(double v);
 std::string format_count(double v);
-// "mean ± spread"; just the value when spread is 0 or not finite.
-std::string format_mean_spread(double mean, double spread);
+// "mean ± spread"; just the value when spread is 0 or not finite. `count`: whole numbers (steps, cost) keep
+// no decimals once the spread is ≥ 1 (4772 ± 6, not 4772.0 ± 6.1).
+std::string format_mean_spread(double mean, double spread, bool count = false);
 // "median [q25, q75]" with the decimals of the interquartile range; just the median when the range is 0.
 std::string format_median_range(double median, double q25, double q75);
 

@@ -91,6 +91,8 @@ TEST_SUITE("run") {
     CHECK(format_mean_spread(0.2206, 1e-9) == "0.220600 ± <0.000001");
     CHECK(format_mean_spread(1.234e-5, 3.1e-7) == "(1.234 ± 0.031)e-05");
     CHECK(format_mean_spread(7, 0) == "7.000");
+    CHECK(format_mean_spread(4772, 6.1, true) == "4772 ± 6");
+    CHECK(format_mean_spread(100009, 0.58, true) == "100009 ± 1");  // at most 6 significant digits
     CHECK(format_median_range(4, 3.5, 4.5) == "4.0 [3.5, 4.5]");
     CHECK(format_median_range(0.25, 0.25, 0.25) == "0.2500");
   }
