@@ -12,3 +12,10 @@ train_once() {
   if [[ -f "$dir/result.json" ]] && grep -q '"status": "ok"' "$dir/result.json"; then return 0; fi
   "$bin" train "$@" --out "$dir" --force --quiet || echo "run $dir ended with exit code $?" >&2
 }
+# search_once DIR ARGS…: the same for a random-search run (bilevel-opt search).
+search_once() {
+  local dir="$1"
+  shift
+  if [[ -f "$dir/result.json" ]] && grep -q '"status": "ok"' "$dir/result.json"; then return 0; fi
+  "$bin" search "$@" --out "$dir" --force --quiet || echo "run $dir ended with exit code $?" >&2
+}

@@ -18,12 +18,6 @@ sweep() {  # sweep SPEC DIR: resumable, so a rerun (or an interrupted demo) only
   "$bin" sweep "$root/experiments/demo/$1" --out "$2" --jobs 2 --threads 2 --resume --quiet || rc=$?
   if [[ $rc -ne 0 ]]; then echo "sweep $1 ended with exit code $rc (see $2/index.md)" >&2; exit "$rc"; fi
 }
-search() {  # search DIR SEED ARGS…: a random-search run beside a sweep's runs (skipped when it has finished)
-  local dir="$1" seed="$2"
-  shift 2
-  [[ -f "$dir/result.json" ]] && grep -q '"status": "ok"' "$dir/result.json" && return 0
-  "$bin" search "$@" --seed "$seed" --out "$dir" --force --quiet
-}
 compare() {  # compare DIR METRIC [compare args…]: the table, then the plot (the table alone without gnuplot)
   local dir="$1" metric="$2"
   shift 2
@@ -43,7 +37,7 @@ echo "==    seeds 1-3. HPO-SGLD optimises E_p[L_V] under the Gibbs law (τ = 0.0
 echo "==    λ ~ U[-6, 3]^10 (the first candidate is the start λ = 0), each candidate one inner solve (21)."
 sweep quadratic.toml "$out/quadratic"
 for seed in 1 2 3; do
-  search "$out/quadratic/random-search/seed=$seed" "$seed" --problem quadratic --budget-cost 100000 \
+  search_once "$out/quadratic/random-search/seed=$seed" --problem quadratic --budget-cost 100000 --seed "$seed" \
     --set low=-6 --set high=3 --set log_every=5 --set eval_every=5
 done
 compare "$out/quadratic" val_loss --by method,q,variant --logy

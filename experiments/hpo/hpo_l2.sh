@@ -8,7 +8,9 @@
 # Grid search: one training per grid point (r = 100 inner gradient evaluations, the same inner loop as every
 # estimator), so the budget buys budget/(r + 1) points, log-spaced in λ ∈ [−12, −1] (weight decay 6e-6 … 0.37; above that α·e^λ;
 # approaches 2 and the inner loop diverges); the point with the lowest validation loss is chosen and its test metrics reported. A grid point is a
-# `train --set decay=scalar --set lambda_init=λ` run whose first curve row is the evaluation of λ.
+# one-candidate `search --set decay=scalar --set lambda_init=λ` run whose first curve row is the evaluation of λ. Random
+# search (`bilevel-opt search`, the same box, the same cost budget per seed) draws its candidates instead; it chooses by
+# the outer loss of each candidate's inner solve, which here is the validation loss.
 #
 # Usage: experiments/hpo/hpo_l2.sh [OUT_DIR]      (33 minutes on 2 cores shared at load average ≈ 10: RESULTS.md)
 #   BUDGET (default 6000): cost (gradient evaluations + HVPs) per run; JOBS (default 2) runs at a time; DATASET=fashion|digits.
@@ -40,10 +42,12 @@ queue_methods "$out" "$here/hpo_l2.toml"
 for seed in "${seeds[@]}"; do
   for ((i = 0; i < grid_points; i++)); do
     lam=$(awk -v i="$i" -v n="$grid_points" 'BEGIN { printf "%.4f", -12 + 11 * i / (n > 1 ? n - 1 : 1) }')
-    queue_train "$out/grid-$seed/point-$i" --config "$here/hpo_l2.toml" --method fo --set dataset="$dataset" \
-      --set decay=scalar --set lambda_init="$lam" --set instance_seed="$seed" --seed "$seed" \
-      --budget-grad-evals 1 --threads 1
+    queue_search "$out/grid-$seed/point-$i" --config "$here/hpo_l2.toml" --set dataset="$dataset" \
+      --set decay=scalar --set lambda_init="$lam" --set instance_seed="$seed" --seed "$seed" --steps 1 --threads 1
   done
+  # Random search over the scalar decay at the same cost: candidates λ ~ U[−12, −1], the first the start λ.
+  queue_search "$out/random-search-$seed" --config "$here/hpo_l2.toml" --set dataset="$dataset" --set decay=scalar \
+    --set low=-12 --set high=-1 --set instance_seed="$seed" --seed "$seed" --budget-cost "$budget" --threads 1
 done
 run_queue
 elapsed=$((SECONDS - start))
@@ -82,6 +86,9 @@ grid_lambda() {  # the chosen λ per seed, as the weight decay exp(λ)
   g_wall=()
   for s in "${seeds[@]}"; do g_wall+=("$(sum_key wall_seconds "$out/grid-$s"/point-*/result.json)"); done
   echo "| grid search, scalar decay ($grid_points points; chosen: $(grid_lambda | paste -sd/ -)) | – | $(mean_std 1 4 "${g_val[@]}") | $(mean_std 1 4 "${g_tl[@]}") | $(mean_std 100 2 "${g_acc[@]}") | – | $(mean_std 1 0 "${g_wall[@]}") (all points) |"
+  rs="$out/random-search"
+  rs_decay=$(for d in "$rs"-*/; do [[ -f $d/result.json ]] && awk -v l="$(num "$d/result.json" mean_decay)" 'BEGIN { printf "%.2g\n", l }'; done | paste -sd/ -)
+  echo "| random search, scalar decay ($(mean_std 1 0 $(collect "$rs" steps)) candidates; chosen: $rs_decay) | – | $(mean_std 1 4 $(collect "$rs" val_loss)) | $(mean_std 1 4 $(collect "$rs" test_loss)) | $(mean_std 100 2 $(collect "$rs" test_acc)) | – | $(mean_std 1 0 $(collect "$rs" wall_seconds)) |"
   for m in "${methods[@]}"; do
     IFS='|' read -r prefix label args <<<"$m"
     p="$out/$prefix"

@@ -11,6 +11,13 @@ queue_train() {
   queue+=("$cmd")
 }
 
+# queue_search DIR ARGS…: a `search_once DIR ARGS…` (a random-search run) for run_queue.
+queue_search() {
+  local cmd
+  printf -v cmd '%q ' search_once "$@"
+  queue+=("$cmd")
+}
+
 # Runs the queued commands, JOBS at a time, then empties the queue.
 run_queue() {
   local cmd
