@@ -163,6 +163,35 @@ CLI::Validator one_of(std::vector<std::string> choices) {
       "");
 }
 
+void add_run_flags(CLI::App* sub, TrainParams& p, const std::string& steps) {
+  sub->add_option("--problem", p.problem, "Problem (bilevel-opt list problems)")->type_name("PROBLEM");
+  sub->add_option("--config", p.config_file, "TOML file of options (command-line values win)")->type_name("FILE");
+  sub->add_option("--set", p.sets, "Set a problem, method or run option (repeatable; bilevel-opt list …)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+  sub->add_option("--seed", p.seed, "Random seed: initialization, task sampling, estimator coins")
+      ->type_name("SEED")
+      ->capture_default_str();
+  sub->add_option("--steps", p.steps, "Budget: " + steps + " (1000 when no budget is given)")
+      ->type_name("N")
+      ->check(integer_at_least(0));
+  sub->add_option("--budget-cost", p.budget_cost,
+                  "Budget: cost = gradient evaluations + Hessian-vector products, in full-batch units (the "
+                  "equal-compute comparison; curve.jsonl and result.json record it as `cost`)")
+      ->type_name("COST")
+      ->check(non_negative_number());
+  sub->add_option("--budget-seconds", p.budget_seconds, "Budget: estimator seconds (evaluation excluded)")
+      ->type_name("SECONDS")
+      ->check(non_negative_number());
+  sub->add_option("--threads", p.threads, "Threads for a meta-batch's tasks (same results for any N)")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(integer_at_least(1));
+  sub->add_option("--out", p.out_dir, "Run directory to write")->type_name("DIR");
+  sub->add_flag("--force", p.force, "Overwrite a run directory that already holds a result");
+  sub->add_flag("--quiet", p.quiet, "No progress line");
+}
+
 std::string examples_footer(const std::vector<std::string>& lines) {
   std::string out = "Examples:\n";
   for (const auto& l : lines) out += "  " + l + "\n";

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "run/train_config.hpp"
+
 namespace bilevel::app {
 
 inline constexpr int help_columns = 100;
@@ -19,6 +21,10 @@ std::shared_ptr<CLI::Formatter> help_formatter();
 CLI::Validator integer_at_least(long long min);
 CLI::Validator non_negative_number();
 CLI::Validator one_of(std::vector<std::string> choices);
+
+// The flags train and search share: --problem, --config, --set, --seed, the budgets (--steps counts `steps`:
+// outer steps or candidates), --threads, --out, --force, --quiet.
+void add_run_flags(CLI::App* sub, TrainParams& p, const std::string& steps);
 
 // "Examples:\n  bilevel-opt …\n" for a footer.
 std::string examples_footer(const std::vector<std::string>& lines);

@@ -17,34 +17,14 @@ void setup_search(CLI::App& app) {
       "Random search over λ at a cost budget: the baseline for few hyperparameters. Each candidate (λ drawn "
       "uniformly from [low, high] per coordinate; the first is the problem's initial λ) costs one inner solve, "
       "counted like every method's; writes a run directory whose λ is the best candidate.");
-  sub->add_option("--problem", opts->problem, "Problem (bilevel-opt list problems)")->type_name("PROBLEM");
-  sub->add_option("--config", opts->config_file, "TOML file of problem and run options")->type_name("FILE");
-  sub->add_option("--set", opts->sets, "Set a problem or run option, or the box: low=…, high=… (repeatable)")
-      ->type_name("KEY=VALUE")
-      ->allow_extra_args(false);
-  sub->add_option("--seed", opts->seed, "Random seed (candidates, task sampling)")->type_name("SEED")->capture_default_str();
-  sub->add_option("--steps", opts->steps, "Budget: candidates (1000 when no budget is given)")
-      ->type_name("N")
-      ->check(integer_at_least(0));
-  sub->add_option("--budget-cost", opts->budget_cost, "Budget: cost = gradient evaluations + HVPs (full-batch units)")
-      ->type_name("COST")
-      ->check(non_negative_number());
-  sub->add_option("--budget-seconds", opts->budget_seconds, "Budget: seconds of inner solves (evaluation excluded)")
-      ->type_name("SECONDS")
-      ->check(non_negative_number());
-  sub->add_option("--threads", opts->threads, "Worker threads for a candidate's tasks")
-      ->type_name("N")
-      ->capture_default_str()
-      ->check(integer_at_least(1));
-  sub->add_option("--out", opts->out_dir, "Run directory to write")->type_name("DIR")->required();
-  sub->add_flag("--force", opts->force, "Overwrite a run directory that already holds a result");
-  sub->add_flag("--quiet", opts->quiet, "No progress line");
+  add_run_flags(sub, *opts, "candidates");
   sub->footer(examples_footer({
       "bilevel-opt search --problem quadratic --set low=-6 --set high=3 --budget-cost 100000 --out rs",
       "bilevel-opt search --config experiments/hpo/hpo_l2.toml --set decay=scalar \\",
       "    --set low=-12 --set high=-1 --budget-cost 6000 --out runs/hpo-rs",
   }));
   sub->callback([sub, opts] {
+    if (opts->out_dir.empty()) throw usage_error("search: --out DIR is required (the run directory to write)");
     opts->seed_given = sub->count("--seed") > 0;
     opts->threads_given = sub->count("--threads") > 0;
     opts->command_line = command_line();

@@ -31,38 +31,13 @@ void setup_train(CLI::App& app) {
       "config.json, curve.jsonl, lambda.bin and lambda.npy, result.json. --from reruns a run with its options; "
       "--resume continues an interrupted or killed run from its last checkpoint, to the same results as if it had "
       "not stopped.");
-  sub->add_option("--problem", opts->problem, "Problem (bilevel-opt list problems)")->type_name("PROBLEM");
+  add_run_flags(sub, *opts, "outer steps");
   sub->add_option("--method", opts->method, "Hypergradient estimator (bilevel-opt list methods)")->type_name("METHOD");
-  sub->add_option("--config", opts->config_file, "TOML file of options (command-line values win)")->type_name("FILE");
   sub->add_option("--from", opts->from_dir, "Rerun a run: every option from its config.json (flags given here win)")
       ->type_name("RUN_DIR");
   sub->add_option("--resume", *resume_dir,
                   "Continue the unfinished run in RUN_DIR from its checkpoint (only --threads, --quiet may be given)")
       ->type_name("RUN_DIR");
-  sub->add_option("--set", opts->sets, "Set a problem, method or run option (repeatable; bilevel-opt list …)")
-      ->type_name("KEY=VALUE")
-      ->allow_extra_args(false);
-  sub->add_option("--seed", opts->seed, "Random seed: initialization, task sampling, estimator coins")
-      ->type_name("SEED")
-      ->capture_default_str();
-  sub->add_option("--steps", opts->steps, "Budget: outer steps (1000 when no budget is given)")
-      ->type_name("N")
-      ->check(integer_at_least(0));
-  sub->add_option("--budget-cost", opts->budget_cost,
-                  "Budget: cost = gradient evaluations + Hessian-vector products, in full-batch units (the "
-                  "equal-compute comparison; curve.jsonl and result.json record it as `cost`)")
-      ->type_name("COST")
-      ->check(non_negative_number());
-  sub->add_option("--budget-seconds", opts->budget_seconds, "Budget: estimator seconds (evaluation excluded)")
-      ->type_name("SECONDS")
-      ->check(non_negative_number());
-  sub->add_option("--threads", opts->threads, "Threads for a meta-batch's tasks (same results for any N)")
-      ->type_name("N")
-      ->capture_default_str()
-      ->check(integer_at_least(1));
-  sub->add_option("--out", opts->out_dir, "Run directory to write")->type_name("DIR");
-  sub->add_flag("--force", opts->force, "Overwrite a run directory that already holds a result");
-  sub->add_flag("--quiet", opts->quiet, "No progress line");
   sub->footer(examples_footer({
       "bilevel-opt train --problem ufo-counterexample --method ufo --set q=0.1 --steps 10000 --out runs/u",
       "bilevel-opt train --problem sinusoid --method exact --budget-cost 400000 --threads 2 --out runs/m",

@@ -4,7 +4,7 @@
 // (λ, θ₀, the task's data, inner lr and steps, the model layout) so anyone can rebuild it elsewhere, and per
 // estimator: the mean of `samples` estimates, bias_norm = ‖mean − exact‖, relative_bias = bias_norm / ‖exact‖,
 // cosine_to_exact (null when either vector is zero), variance (trace of the sample covariance),
-// standard_error, and cost counters per sample.
+// standard_error (of the mean: √(variance/samples)), and cost counters per sample (grad_evals, hvps, cost).
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -26,7 +26,8 @@ struct CheckParams {
 // before any estimate is computed.
 nlohmann::json run_check(const CheckParams& params);
 
-// The summary table people read: one line per estimator (relative bias, cosine, variance, cost).
+// The summary table people read: one line per estimator (‖bias‖ beside its standard error and their ratio,
+// relative bias, cosine, variance, cost).
 std::string check_table_text(const nlohmann::json& check);
 
 }  // namespace bilevel

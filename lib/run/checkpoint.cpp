@@ -170,7 +170,7 @@ void write_checkpoint(const fs::path& dir, const RunState& s, const EstimatorSta
 Checkpoint read_checkpoint(const fs::path& dir, const RunState& fresh, const nlohmann::json& identity) {
   const Reader r{dir / checkpoint_file_name};
   const nlohmann::json j = sys::read_json(r.file);
-  if (!j.is_object() || j.value("version", 0) != checkpoint_version) r.fail("unknown checkpoint version");
+  if (!j.is_object() || !j.contains("version") || j["version"] != checkpoint_version) r.fail("unknown checkpoint version");
   if (r.field(j, "identity") != identity) {
     r.fail("made by " + j["identity"].dump() + ", but the run directory's config.json says " + identity.dump());
   }

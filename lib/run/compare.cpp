@@ -35,7 +35,7 @@ void check_plot_file(const std::string& plot) {
 // unused flag.
 void check_metric(const Comparison& c, const std::string& metric) {
   const std::vector<std::string> logged = compare_logged_metrics(c);
-  if (std::find(logged.begin(), logged.end(), metric) != logged.end()) return;
+  if (logged.empty() || std::find(logged.begin(), logged.end(), metric) != logged.end()) return;  // nothing to check yet
   throw option_error("compare --metric: " + unknown_name_message("metric", metric, logged) + " (what these runs log)");
 }
 

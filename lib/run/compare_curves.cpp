@@ -158,7 +158,6 @@ std::vector<std::string> compare_logged_metrics(const Comparison& c) {
   std::set<std::string> all(c.metric_names.begin(), c.metric_names.end());
   for (const auto& g : c.groups) {
     for (size_t i : g.runs) {
-      if (c.runs[i].status != "ok") continue;
       std::string text;
       try {
         text = sys::read_file(c.runs[i].dir / "curve.jsonl");

@@ -35,8 +35,8 @@ CompareCurves compare_curves(const Comparison& c, const std::string& metric, con
 // The x axes compare accepts; throws option_error for another one (a renamed one says its new name).
 void compare_check_x(const std::string& x);
 
-// Every metric the runs log: their final metrics and the numeric fields of the last curve row of the first ok
-// run of each group (so the check reads one curve per group, not every run's).
+// Every metric the runs log: their final metrics and the numeric fields of the last curve row of the first run
+// of each group (so the check reads one curve per group, not every run's).
 std::vector<std::string> compare_logged_metrics(const Comparison& c);
 
 }  // namespace bilevel

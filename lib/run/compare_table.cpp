@@ -111,6 +111,25 @@ std::string table_json(const Comparison& c, bool robust) {
   return j.dump(2) + "\n";
 }
 
+// A Markdown table's head: the names, then the alignment row (the first `left` columns left, the rest right).
+void md_head(std::ostringstream& out, const std::vector<std::string>& head, size_t left) {
+  out << "|";
+  for (const auto& h : head) out << " " << h << " |";
+  out << "\n|";
+  for (size_t i = 0; i < head.size(); ++i) out << (i < left ? "---|" : "--:|");
+  out << "\n";
+}
+
+// A Markdown table row; a '|' inside a cell becomes '/'.
+void md_row(std::ostringstream& out, const std::vector<std::string>& cells) {
+  out << "|";
+  for (auto s : cells) {
+    std::replace(s.begin(), s.end(), '|', '/');
+    out << " " << s << " |";
+  }
+  out << "\n";
+}
+
 void csv_line(std::ostringstream& out, const std::vector<std::string>& fields) {
   for (size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << csv_field(fields[i]);
   out << "\n";
@@ -161,23 +180,14 @@ std::string table_md(const Comparison& c, bool robust, bool ci) {
   std::vector<std::string> head = {c.by.size() == 1 ? compare_short_key(c.by.front()) : "group", "n", "status"};
   for (const auto& m : c.metric_names) head.push_back(m);
   head.insert(head.end(), {"steps", "cost", "seconds"});
-  out << "|";
-  for (const auto& h : head) out << " " << h << " |";
-  out << "\n|";
-  for (size_t i = 0; i < head.size(); ++i) out << (i < 1 ? "---|" : (i == 2 ? "---|" : "--:|"));
-  out << "\n";
+  md_head(out, head, 3);
   for (const auto& g : c.groups) {
     std::vector<std::string> row = {g.label, std::to_string(g.runs.size()), status_text(g.status_counts)};
     for (const auto& m : c.metric_names) row.push_back(g.final_metrics.count(m) ? cell(g.final_metrics.at(m), robust, ci) : "—");
     row.push_back(cell(g.steps, robust, false, true));
     row.push_back(cell(g.cost, robust, false, true));
     row.push_back(cell(g.seconds, robust, false));
-    out << "|";
-    for (auto s : row) {
-      std::replace(s.begin(), s.end(), '|', '/');
-      out << " " << s << " |";
-    }
-    out << "\n";
+    md_row(out, row);
   }
   return out.str();
 }
@@ -218,13 +228,7 @@ std::string compare_per_run(const Comparison& c, const std::string& format) {
   head.insert(head.end(), c.metric_names.begin(), c.metric_names.end());
   std::ostringstream out;
   if (format == "csv") csv_line(out, head);
-  else {
-    out << "|";
-    for (const auto& h : head) out << " " << h << " |";
-    out << "\n|";
-    for (size_t i = 0; i < head.size(); ++i) out << (i < 4 ? "---|" : "--:|");
-    out << "\n";
-  }
+  else md_head(out, head, 3 + c.by.size());
   for (const auto& row : rows) {
     std::vector<std::string> f;
     for (const auto& h : head) {
@@ -234,16 +238,8 @@ std::string compare_per_run(const Comparison& c, const std::string& format) {
       else if (v.is_number()) f.push_back(count_columns.count(h) ? format_count(v.get<double>()) : format_value(v.get<double>()));
       else f.push_back("");
     }
-    if (format == "csv") {
-      csv_line(out, f);
-    } else {
-      out << "|";
-      for (auto s : f) {
-        std::replace(s.begin(), s.end(), '|', '/');
-        out << " " << s << " |";
-      }
-      out << "\n";
-    }
+    if (format == "csv") csv_line(out, f);
+    else md_row(out, f);
   }
   return out.str();
 }

@@ -103,6 +103,10 @@ std::map<std::string, std::string> read_run_config(const std::string& run_dir, c
       !c["method"].is_string()) {
     throw option_error(flag + " '" + run_dir + "': " + file.string() + " is not a run's config.json (no problem and method)");
   }
+  if (c["method"] == "random-search") {
+    throw option_error(flag + " '" + run_dir + "' is a random-search run (bilevel-opt search): start a new one with "
+                       "search and the options of its config.json");
+  }
   std::map<std::string, std::string> out;
   for (const char* key : {"problem", "method", "seed", "steps", "budget_cost", "budget_seconds", "threads"})
     if (c.contains(key) && !c[key].is_object()) out[key] = config_value_text(c[key]);

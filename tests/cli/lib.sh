@@ -1,4 +1,4 @@
-# Shared by the command-line test scripts (sourced; needs $bin): pass/fail counters and `expect`.
+# Shared by the command-line test scripts (sourced; needs $bin): pass/fail counters, `check` and `expect`.
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); }
@@ -15,4 +15,9 @@ expect() {  # expect NAME EXPECTED_RC PATTERN -- ARGS...: exit code and an outpu
     bad "$name (rc=$rc, want $want; pattern '$pattern')"
     echo "$out" | head -8 | sed 's/^/    /'
   fi
+}
+check() {  # check NAME COMMAND...: passes when the command succeeds
+  local name="$1"
+  shift
+  if "$@"; then ok; else bad "$name"; fi
 }

@@ -5,11 +5,6 @@
 set -u
 bin="$1"
 source "$(dirname "$0")/lib.sh"
-check() {  # check NAME COMMAND...: passes when the command succeeds
-  local name="$1"
-  shift
-  if "$@"; then ok; else bad "$name"; fi
-}
 status_of() { grep -o '"status": "[a-z]*"' "$1/result.json" 2>/dev/null | cut -d'"' -f4; }
 count_ok() {  # count_ok DIR: runs whose result.json says ok
   local n=0 d

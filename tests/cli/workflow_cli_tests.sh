@@ -6,11 +6,6 @@
 set -u
 bin="$1"
 source "$(dirname "$0")/lib.sh"
-check() {  # check NAME COMMAND...: passes when the command succeeds
-  local name="$1"
-  shift
-  if "$@"; then ok; else bad "$name"; fi
-}
 tmp=$(mktemp -d)
 train_pid=""
 cleanup() {
@@ -50,15 +45,15 @@ kill_and_resume() {
     test "$(untimed "$tmp/$name-whole")" == "$(untimed "$tmp/$name")"
   check "$name: no checkpoint left after the run ended" test ! -e "$tmp/$name/checkpoint.json"
 }
-kill_and_resume sinusoid-exact 12 150 --problem sinusoid --method exact --steps 300 --set meta_batch=10 \
-  --set checkpoint_every=7 --set eval_every=50 --seed 3
-kill_and_resume counterexample-ufo-adaptive 12 100 --problem ufo-counterexample --method ufo --set q=adaptive \
-  --steps 20000 --set checkpoint_every=331 --set log_every=100 --seed 4
-kill_and_resume quadratic-sgld-persistent 12 500 --problem quadratic --method sgld --set persistent=true \
-  --set chains=2 --set burn_in=5 --set samples=5 --set variant=one-step --steps 1000 --set checkpoint_every=7 --seed 5
+kill_and_resume sinusoid-exact 12 60 --problem sinusoid --method exact --steps 120 --set meta_batch=10 \
+  --set checkpoint_every=7 --set eval_every=25 --seed 3
+kill_and_resume counterexample-ufo-adaptive 12 80 --problem ufo-counterexample --method ufo --set q=adaptive \
+  --steps 8000 --set checkpoint_every=331 --set log_every=50 --seed 4
+kill_and_resume quadratic-sgld-persistent 12 200 --problem quadratic --method sgld --set persistent=true \
+  --set chains=2 --set burn_in=5 --set samples=5 --set variant=one-step --steps 400 --set checkpoint_every=7 --seed 5
 
 # Ctrl-C (SIGINT): one line, exit 4, a checkpoint; --resume finishes the run.
-"$bin" train --problem sinusoid --method exact --steps 300 --set meta_batch=10 --out "$tmp/int" 2>"$tmp/int.err" &
+"$bin" train --problem sinusoid --method exact --steps 150 --set meta_batch=10 --out "$tmp/int" 2>"$tmp/int.err" &
 train_pid=$!
 for _ in $(seq 1 2000); do [[ -f "$tmp/int/curve.jsonl" && $(wc -l <"$tmp/int/curve.jsonl") -ge 20 ]] && break; sleep 0.002; done
 kill -INT "$train_pid"
@@ -68,7 +63,7 @@ train_pid=""
 check "SIGINT: exit code 4 (got $rc)" test "$rc" -eq 4
 check "SIGINT: one line on stderr ($(cat "$tmp/int.err"))" test "$(wc -l <"$tmp/int.err")" -eq 1
 check "SIGINT: the line says how to continue" grep -q "interrupted after [0-9]* steps; continue with: bilevel-opt train --resume" "$tmp/int.err"
-expect "resume after SIGINT" 0 "ok after 300 steps \(continued from the checkpoint at step" -- train --resume "$tmp/int"
+expect "resume after SIGINT" 0 "ok after 150 steps \(continued from the checkpoint at step" -- train --resume "$tmp/int"
 
 # --- 2. --from reruns a finished run to identical outputs. -------------------------------------------------
 "$bin" train --problem quadratic --method ufo --set q=0.3 --steps 30 --seed 7 --quiet --out "$tmp/orig"

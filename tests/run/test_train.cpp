@@ -47,6 +47,17 @@ nlohmann::json without_timing(nlohmann::json r) {
 
 std::string file_bytes(const fs::path& f) { return sys::read_file(f); }
 
+// A quiet run of `steps` outer steps.
+TrainParams quick(const std::string& problem, const std::string& method, std::vector<std::string> sets, int64_t steps) {
+  TrainParams p;
+  p.problem = problem;
+  p.method = method;
+  p.sets = std::move(sets);
+  p.steps = steps;
+  p.quiet = true;
+  return p;
+}
+
 // Small options for each problem, so that a few outer steps of each take well under a second. A new problem
 // fails the test until it is added here.
 std::vector<std::string> small_options(const std::string& problem, const std::string& data_dir) {
@@ -223,12 +234,7 @@ TEST_SUITE("run") {
     data.write_manifest();
     for (const ProblemInfo& info : problem_registry()) {
       CAPTURE(info.name);
-      TrainParams p;
-      p.problem = info.name;
-      p.method = "exact";  // gradients and HVPs: the cost is their sum
-      p.sets = small_options(info.name, data.dir());
-      p.quiet = true;
-      p.steps = 1;
+      TrainParams p = quick(info.name, "exact", small_options(info.name, data.dir()), 1);  // exact: grads and HVPs
       const fs::path one = testing::scratch_dir("cost1", false), dir = testing::scratch_dir("cost", false);
       p.out_dir = one.string();
       const double c1 = train(p).result["cost"].get<double>();  // one step
@@ -262,14 +268,10 @@ TEST_SUITE("run") {
   }
 
   TEST_CASE("train --from reruns a finished run to identical outputs; config.json says how it was started") {
-    TrainParams p;
-    p.problem = "sinusoid";
-    p.method = "ufo";
-    p.sets = {"q=0.5", "hidden=8", "inner_steps=2", "eval_tasks=3", "meta_batch=3", "eval_every=2"};
+    TrainParams p =
+        quick("sinusoid", "ufo", {"q=0.5", "hidden=8", "inner_steps=2", "eval_tasks=3", "meta_batch=3", "eval_every=2"}, 6);
     p.seed = 5;
-    p.steps = 6;
     p.threads = 2;
-    p.quiet = true;
     p.command_line = {"bilevel-opt", "train", "…"};
     const fs::path a = testing::scratch_dir("from_a", false), b = testing::scratch_dir("from_b", false);
     p.out_dir = a.string();
@@ -306,12 +308,7 @@ TEST_SUITE("run") {
   }
 
   TEST_CASE("lambda_init_file starts a run where another ended; a λ of another shape is refused first") {
-    TrainParams p;
-    p.problem = "quadratic";
-    p.method = "exact";
-    p.sets = {"dim=4"};
-    p.steps = 20;
-    p.quiet = true;
+    TrainParams p = quick("quadratic", "exact", {"dim=4"}, 20);
     const fs::path a = testing::scratch_dir("init_a", false), b = testing::scratch_dir("init_b", false);
     p.out_dir = a.string();
     const TrainOutcome first = train(p);
@@ -339,11 +336,7 @@ TEST_SUITE("run") {
   }
 
   TEST_CASE("--resume refuses a finished run, other options and a directory without a run") {
-    TrainParams p;
-    p.problem = "quadratic";
-    p.method = "fo";
-    p.steps = 3;
-    p.quiet = true;
+    TrainParams p = quick("quadratic", "fo", {}, 3);
     const fs::path a = testing::scratch_dir("resume_refuse", false);
     p.out_dir = a.string();
     REQUIRE(train(p).status == "ok");
@@ -360,11 +353,8 @@ TEST_SUITE("run") {
   }
 
   TEST_CASE("an option nobody takes says who takes it; a misspelt one gets a suggestion") {
-    TrainParams p;
-    p.problem = "quadratic";
-    p.method = "fo";
+    TrainParams p = quick("quadratic", "fo", {"q=0.5"}, 0);
     p.out_dir = "unused";
-    p.sets = {"q=0.5"};
     CHECK_THROWS_WITH_AS(resolve_run(p),
                          "option 'q' is not taken by method 'fo' or problem 'quadratic'; it is an option of: ufo",
                          option_error);
