@@ -21,6 +21,7 @@ class HelpFormatter : public CLI::Formatter {
 
   std::string make_option_opts(const CLI::Option* opt) const override {
     std::string out;
+    if (opt->get_positional()) return out;  // its name is its placeholder
     if (opt->get_type_size() != 0) {
       if (!opt->get_type_name().empty()) out += " " + opt->get_type_name();
       if (opt->get_expected_max() == CLI::detail::expected_max_vector_size) out += " ...";
@@ -163,10 +164,10 @@ CLI::Validator one_of(std::vector<std::string> choices) {
       "");
 }
 
-void add_run_flags(CLI::App* sub, TrainParams& p, const std::string& steps) {
+void add_run_flags(CLI::App* sub, TrainParams& p, const std::string& steps, const std::string& sets) {
   sub->add_option("--problem", p.problem, "Problem (bilevel-opt list problems)")->type_name("PROBLEM");
   sub->add_option("--config", p.config_file, "TOML file of options (command-line values win)")->type_name("FILE");
-  sub->add_option("--set", p.sets, "Set a problem, method or run option (repeatable; bilevel-opt list …)")
+  sub->add_option("--set", p.sets, sets)
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);
   sub->add_option("--seed", p.seed, "Random seed: initialization, task sampling, estimator coins")

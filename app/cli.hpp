@@ -22,9 +22,9 @@ CLI::Validator integer_at_least(long long min);
 CLI::Validator non_negative_number();
 CLI::Validator one_of(std::vector<std::string> choices);
 
-// The flags train and search share: --problem, --config, --set, --seed, the budgets (--steps counts `steps`:
-// outer steps or candidates), --threads, --out, --force, --quiet.
-void add_run_flags(CLI::App* sub, TrainParams& p, const std::string& steps);
+// The flags train and search share: --problem, --config, --set (described by `sets`), --seed, the budgets
+// (--steps counts `steps`: outer steps or candidates), --threads, --out, --force, --quiet.
+void add_run_flags(CLI::App* sub, TrainParams& p, const std::string& steps, const std::string& sets);
 
 // "Examples:\n  bilevel-opt …\n" for a footer.
 std::string examples_footer(const std::vector<std::string>& lines);

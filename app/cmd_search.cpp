@@ -17,7 +17,7 @@ void setup_search(CLI::App& app) {
       "Random search over λ at a cost budget: the baseline for few hyperparameters. Each candidate (λ drawn "
       "uniformly from [low, high] per coordinate; the first is the problem's initial λ) costs one inner solve, "
       "counted like every method's; writes a run directory whose λ is the best candidate.");
-  add_run_flags(sub, *opts, "candidates");
+  add_run_flags(sub, *opts, "candidates", "Set a problem or run option, or the box: low=…, high=… (repeatable)");
   sub->footer(examples_footer({
       "bilevel-opt search --problem quadratic --set low=-6 --set high=3 --budget-cost 100000 --out rs",
       "bilevel-opt search --config experiments/hpo/hpo_l2.toml --set decay=scalar \\",

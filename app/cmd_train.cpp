@@ -31,7 +31,7 @@ void setup_train(CLI::App& app) {
       "config.json, curve.jsonl, lambda.bin and lambda.npy, result.json. --from reruns a run with its options; "
       "--resume continues an interrupted or killed run from its last checkpoint, to the same results as if it had "
       "not stopped.");
-  add_run_flags(sub, *opts, "outer steps");
+  add_run_flags(sub, *opts, "outer steps", "Set a problem, method or run option (repeatable; bilevel-opt list …)");
   sub->add_option("--method", opts->method, "Hypergradient estimator (bilevel-opt list methods)")->type_name("METHOD");
   sub->add_option("--from", opts->from_dir, "Rerun a run: every option from its config.json (flags given here win)")
       ->type_name("RUN_DIR");
