@@ -14,8 +14,8 @@ OptionSpec batch_size_option() {
                  0);
 }
 
-OptionSpec inner_lr_option() {
-  return opt_real("inner_lr", 0.0, "inner step size ρ on θ (0: the problem's inner learning rate)", 0);
+OptionSpec theta_lr_option() {
+  return opt_real("theta_lr", 0.0, "step size ρ of the inner iterates (0: the problem's inner learning rate inner_lr)", 0);
 }
 
 int64_t resolved_batch_size(const Options& o, const Problem& p, const std::string& method) {
@@ -33,8 +33,8 @@ int64_t resolved_batch_size(const Options& o, const Problem& p, const std::strin
   return b;
 }
 
-double resolved_inner_lr(const Options& o, const Problem& p) {
-  const double lr = o.get_real("inner_lr");
+double resolved_theta_lr(const Options& o, const Problem& p) {
+  const double lr = o.get_real("theta_lr");
   return lr > 0 ? lr : static_cast<double>(p.inner().lr);
 }
 

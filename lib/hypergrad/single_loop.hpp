@@ -21,14 +21,14 @@
 
 namespace bilevel {
 
-// The options every single-loop solver takes: the minibatch size and the inner step size ρ.
+// The options every single-loop solver takes: the minibatch size and the step size ρ of the inner iterates.
 OptionSpec batch_size_option();
-OptionSpec inner_lr_option();
+OptionSpec theta_lr_option();
 // Resolved `batch_size`, checked against the problem: option_error when a minibatch is asked of a problem whose
 // inner loss is not a mean over examples, or is larger than its n.
 int64_t resolved_batch_size(const Options& o, const Problem& p, const std::string& method);
-// Resolved `inner_lr`: the value, or the problem's α when it is 0.
-double resolved_inner_lr(const Options& o, const Problem& p);
+// Resolved `theta_lr`: the value, or the problem's α when it is 0.
+double resolved_theta_lr(const Options& o, const Problem& p);
 // The refusal of all single-loop solvers: they need λ in L_T (the mixed product B, or ∇_λ g for f2sa).
 std::string single_loop_refusal(const Problem& p, const std::string& method);
 

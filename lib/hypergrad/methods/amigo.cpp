@@ -14,7 +14,7 @@ class AmigoEstimator final : public SingleLoopEstimator {
   AmigoEstimator(const Options& o, const Problem& p)
       : SingleLoopEstimator("amigo", {{"theta", Shape{p.theta_dim()}}, {"v", Shape{p.theta_dim()}}}),
         batch_(resolved_batch_size(o, p, "amigo")),
-        lr_(resolved_inner_lr(o, p)),
+        lr_(resolved_theta_lr(o, p)),
         v_lr_(resolved_v_lr(o, lr_)),
         inner_iters_(o.get_int("inner_iters")),
         v_iters_(o.get_int("v_iters")) {}
@@ -51,7 +51,7 @@ class AmigoEstimator final : public SingleLoopEstimator {
 MethodInfo amigo_method_info() {
   return {.name = "amigo",
           .description = "AmIGO: warm-started inner SGD and warm-started SGD on the linear system Hv = −∇_θL_V",
-          .options = {batch_size_option(), inner_lr_option(), v_lr_option(),
+          .options = {batch_size_option(), theta_lr_option(), v_lr_option(),
                       opt_int("inner_iters", 10, "inner SGD steps T per outer step (warm-started)", 0),
                       opt_int("v_iters", 10, "SGD steps on the linear system per outer step (warm-started)", 0)},
           .refusal = [](const Problem& p) { return single_loop_refusal(p, "amigo"); },

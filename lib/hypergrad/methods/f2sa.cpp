@@ -17,7 +17,7 @@ class F2saEstimator final : public SingleLoopEstimator {
   F2saEstimator(const Options& o, const Problem& p)
       : SingleLoopEstimator("f2sa", {{"y", Shape{p.theta_dim()}}, {"z", Shape{p.theta_dim()}}}, 2),
         batch_(resolved_batch_size(o, p, "f2sa")),
-        lr_(resolved_inner_lr(o, p)),
+        lr_(resolved_theta_lr(o, p)),
         inner_iters_(o.get_int("inner_iters")),
         mu0_(o.get_real("penalty")),
         growth_(o.get_real("penalty_growth")),
@@ -65,7 +65,7 @@ class F2saEstimator final : public SingleLoopEstimator {
 MethodInfo f2sa_method_info() {
   return {.name = "f2sa",
           .description = "F2SA: fully first-order penalty method, ∇_λL_V(y) + μ(∇_λL_T(y) − ∇_λL_T(z)), no HVPs",
-          .options = {batch_size_option(), inner_lr_option(),
+          .options = {batch_size_option(), theta_lr_option(),
                       opt_int("inner_iters", 10, "SGD steps on y and z per outer step (warm-started)", 0),
                       opt_real("penalty", 10, "penalty μ₀ (the bias is O(1/μ))", 0, 1e300, true),
                       opt_real("penalty_growth", 0, "μ grows by this much per outer step: μ_t = μ₀ + δ·t", 0)},

@@ -30,7 +30,7 @@ class SabaEstimator final : public SingleLoopEstimator {
                                      {"weighted_sum_bv", Shape{p.lambda_dim()}}}),
         batch_(batch),
         n_(n),
-        lr_(resolved_inner_lr(o, p)),
+        lr_(resolved_theta_lr(o, p)),
         v_lr_(resolved_v_lr(o, lr_)) {}
 
  protected:
@@ -98,7 +98,7 @@ class SabaEstimator final : public SingleLoopEstimator {
 MethodInfo saba_method_info() {
   return {.name = "saba",
           .description = "SABA: SOBA with SAGA variance reduction over per-block memories (memory ∝ examples)",
-          .options = {batch_size_option(), inner_lr_option(), v_lr_option()},
+          .options = {batch_size_option(), theta_lr_option(), v_lr_option()},
           .refusal = [](const Problem& p) { return single_loop_refusal(p, "saba"); },
           .make = [](const Options& o, const Problem& p) -> std::unique_ptr<Estimator> {
             const int64_t b = resolved_batch_size(o, p, "saba");

@@ -15,7 +15,7 @@ class SobaEstimator final : public SingleLoopEstimator {
   SobaEstimator(const Options& o, const Problem& p)
       : SingleLoopEstimator("soba", {{"theta", Shape{p.theta_dim()}}, {"v", Shape{p.theta_dim()}}}),
         batch_(resolved_batch_size(o, p, "soba")),
-        lr_(resolved_inner_lr(o, p)),
+        lr_(resolved_theta_lr(o, p)),
         v_lr_(resolved_v_lr(o, lr_)) {}
 
  protected:
@@ -39,7 +39,7 @@ class SobaEstimator final : public SingleLoopEstimator {
 MethodInfo soba_method_info() {
   return {.name = "soba",
           .description = "SOBA: one joint SGD step on θ, v ≈ −H⁻¹∇_θL_V and λ per outer step (warm θ, v)",
-          .options = {batch_size_option(), inner_lr_option(), v_lr_option()},
+          .options = {batch_size_option(), theta_lr_option(), v_lr_option()},
           .refusal = [](const Problem& p) { return single_loop_refusal(p, "soba"); },
           .make = [](const Options& o, const Problem& p) -> std::unique_ptr<Estimator> {
             return std::make_unique<SobaEstimator>(o, p);

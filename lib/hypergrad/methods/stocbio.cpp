@@ -15,7 +15,7 @@ class StocbioEstimator final : public SingleLoopEstimator {
   StocbioEstimator(const Options& o, const Problem& p)
       : SingleLoopEstimator("stocbio", {{"theta", Shape{p.theta_dim()}}}),
         batch_(resolved_batch_size(o, p, "stocbio")),
-        lr_(resolved_inner_lr(o, p)),
+        lr_(resolved_theta_lr(o, p)),
         inner_iters_(o.get_int("inner_iters")),
         terms_(o.get_int("neumann_iters")),
         alpha_(resolved_v_lr(o, lr_)) {}
@@ -55,7 +55,7 @@ MethodInfo stocbio_method_info() {
   alpha.help = "Neumann series step η (0: the inner step size)";
   return {.name = "stocbio",
           .description = "StocBiO: warm-started inner SGD, then a Neumann-series H⁻¹∇_θL_V on one minibatch",
-          .options = {batch_size_option(), inner_lr_option(),
+          .options = {batch_size_option(), theta_lr_option(),
                       opt_int("inner_iters", 10, "inner SGD steps T per outer step (warm-started)", 0),
                       opt_int("neumann_iters", 10, "terms K of the Neumann series (HVPs)", 0), alpha},
           .refusal = [](const Problem& p) { return single_loop_refusal(p, "stocbio"); },
