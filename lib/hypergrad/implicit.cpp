@@ -31,17 +31,26 @@ HypergradResult hypergrad_implicit(const Problem& p, const Tensor& lambda, const
   OuterGrad og = outer_grad(p, theta_r, lambda, task, res);
   res.outer_loss = og.loss;
 
-  const Linearization lin = linearize(p, theta_r, lambda, task);  // the graph is reused by every product
-  ++res.grad_evals;
-  const MatVec hvp = [&lin](const Tensor& v) { return grad(dot(lin.grad, constant(v)), {lin.theta})[0].value(); };
-  const LinearSolution sol = solve(hvp, og.d_theta);
-  res.hvps += sol.matvecs;
+  LinearSolution sol;
+  const Tensor bx = implicit_correction(p, theta_r, lambda, task, og.d_theta, solve, nullptr, res, &sol);
   if (!residual_key.empty()) res.extras = {{residual_key, sol.residual}};
-  Tensor bx = grad(dot(lin.grad, constant(sol.x)), {lin.lambda})[0].value();  // Bᵀx, the mixed product
-  ++res.hvps;
   res.grad = sub(og.d_lambda, bx);
   res.peak_bytes = meter.peak();
   return res;
+}
+
+Tensor implicit_correction(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
+                           const Tensor& rhs, const LinearSolve& solve, const std::vector<int64_t>* batch,
+                           HypergradResult& res, LinearSolution* solution) {
+  const Linearization lin = linearize(p, theta, lambda, task, {.batch = batch});  // reused by every product
+  ++res.grad_evals;
+  const MatVec hvp = [&lin](const Tensor& v) { return grad(dot(lin.grad, constant(v)), {lin.theta})[0].value(); };
+  LinearSolution sol = solve(hvp, rhs);
+  res.hvps += sol.matvecs;
+  Tensor bx = grad(dot(lin.grad, constant(sol.x)), {lin.lambda})[0].value();  // Bᵀx, the mixed product
+  ++res.hvps;
+  if (solution) *solution = std::move(sol);
+  return bx;
 }
 
 std::unique_ptr<Estimator> make_implicit_estimator(LinearSolve solve, std::string residual_key) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hypergrad/estimator.hpp"
 #include "optim/linear_solvers.hpp"
@@ -19,6 +20,13 @@ using LinearSolve = std::function<LinearSolution(const MatVec& hvp, const Tensor
 // and matvecs + 1 HVPs. `residual_key`, when not empty, logs the solver's residual under that name.
 HypergradResult hypergrad_implicit(const Problem& p, const Tensor& lambda, const Task& task, const LinearSolve& solve,
                                    const std::string& residual_key);
+// The correction Bᵀx at θ, with H x = rhs solved by `solve`; H and B of the inner loss on the examples `batch`
+// (null: the full inner loss). Counts the linearization as a gradient, the solver's matvecs and the mixed product
+// as HVPs (no cost: callers on minibatches weigh them). Sets *solution (x, matvecs, residual) when given.
+Tensor implicit_correction(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
+                           const Tensor& rhs, const LinearSolve& solve, const std::vector<int64_t>* batch,
+                           HypergradResult& res, LinearSolution* solution = nullptr);
+
 // The estimator that returns hypergrad_implicit with this solver.
 std::unique_ptr<Estimator> make_implicit_estimator(LinearSolve solve, std::string residual_key);
 

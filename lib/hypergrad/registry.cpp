@@ -16,6 +16,11 @@
   X(ufo)                   \
   X(reptile)               \
   X(sgld)                  \
+  X(stocbio)               \
+  X(amigo)                 \
+  X(soba)                  \
+  X(saba)                  \
+  X(f2sa)                  \
   /* end of the list: a new method is one more X(name) line above */
 
 namespace bilevel {

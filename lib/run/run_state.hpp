@@ -16,7 +16,8 @@ namespace bilevel {
 // Purposes of the loop's random streams: Rng(seed, {stream_init}) draws the initial λ, Rng(seed,
 // {stream_task, step, task}) samples task `task` of outer step `step` and drives its estimate.
 // Rng(seed, {stream_search, k}) draws candidate k of a random search (run/random_search.hpp).
-enum RunStream : uint64_t { stream_init = 1, stream_task = 2, stream_search = 3 };
+// Rng(seed, {stream_value}) samples the task the value function is measured on (run option value_steps).
+enum RunStream : uint64_t { stream_init = 1, stream_task = 2, stream_search = 3, stream_value = 4 };
 
 struct RunCounters {
   int64_t step = 0;          // outer steps done

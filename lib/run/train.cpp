@@ -11,6 +11,7 @@
 
 #include "base/number_text.hpp"
 #include "hypergrad/estimator.hpp"
+#include "hypergrad/value_function.hpp"
 #include "run/checkpoint.hpp"
 #include "run/meta_batch.hpp"
 #include "run/progress.hpp"
@@ -64,12 +65,29 @@ struct StepReport {
   Metrics extras;  // per-task extras summed over the meta-batch
 };
 
+// The value function on evaluation rows when value_steps > 0 (hypergrad/value_function.hpp), on the task of
+// stream_value (for the fixed-task HPO problems, their one task); evaluation time.
+void value_into(nlohmann::json& row, const Loop& loop, RunState& s) {
+  const int64_t steps = loop.run_opts.get_int("value_steps");
+  if (steps == 0) return;
+  const auto t0 = clock_type::now();
+  Rng rng(loop.params.seed, {stream_value});
+  const Task task = loop.problem.sample_task(rng);
+  const ValueFunction v =
+      value_function(loop.problem, s.lambda, task, {.inner_steps = steps, .cg_iters = loop.run_opts.get_int("value_cg_iters")});
+  s.counters.eval_seconds += seconds_since(t0);
+  row["value"] = json_number(v.value);
+  row["value_grad_norm"] = json_number(v.grad_norm);
+  row["value_inner_grad_norm"] = json_number(v.inner_grad_norm);
+}
+
 // Evaluation and diagnostics count as evaluation time, not estimator time.
 void evaluate_into(nlohmann::json& row, const Loop& loop, RunState& s) {
   const auto t0 = clock_type::now();
   s.last_eval = loop.problem.evaluate(s.lambda);
   s.counters.eval_seconds += seconds_since(t0);
   add_metrics(row, s.last_eval);
+  value_into(row, loop, s);
 }
 
 void diagnostics_into(nlohmann::json& row, const Loop& loop, RunState& s) {

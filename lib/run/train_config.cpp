@@ -34,6 +34,11 @@ const std::vector<OptionSpec>& run_option_specs() {
               "write checkpoint.json every N outer steps, so `train --resume` continues a killed run (0: only when "
               "stopped by a signal)",
               0),
+      opt_int("value_steps", 0,
+              "on evaluation rows, also log the value function h(λ) = L_V(θ*(λ)) with θ* from this many inner GD "
+              "steps, ‖∇h(λ)‖ by CG and ‖∇_θL_T‖ there (value, value_grad_norm, value_inner_grad_norm; 0: off)",
+              0, 10000000),
+      opt_int("value_cg_iters", 100, "CG iterations of ‖∇h(λ)‖ (value_steps > 0)", 1, 100000),
       opt_string("lambda_init_file", "",
                  "start from a saved λ instead of the problem's init: a run directory, or a lambda.npy / .npy file "
                  "(float32 or float64, the problem's λ shape)"),

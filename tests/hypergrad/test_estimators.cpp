@@ -199,7 +199,7 @@ TEST_SUITE("hypergrad") {
       CHECK(static_cast<bool>(m.make));
       CHECK(&find_method(m.name) == &m);
     }
-    CHECK(names.size() == 10);
+    CHECK(names.size() == 15);
   }
 
   TEST_CASE("methods that do not apply are refused with a reason") {

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Stochastic bilevel solvers beside the full-batch estimators, on the three protocols of the bilevel benchmark
+# (Dagréou et al. 2022) as far as our problems and data allow, at equal oracle budget (--budget-cost: gradients
+# and HVPs in full-batch units, minibatch oracles counted b/n):
+#   quadratic  `quadratic` (dim 20, cond 10; full batch: its inner loss is not a sum over samples here)
+#   logreg-l2  `hpo-l2` per-weight L2 of logistic regression on breast_cancer (binary, 30 features)
+#   cleaning   `hyper-cleaning` on MNIST (corruption 0.5, multinomial logistic regression, l2 0.2)
+# Per problem and method: a grid of 3 outer learning rates on seed 1 (winner: the lowest final value h(λ)), then
+# the winner on every seed. The metric is the value function h(λ) = L_V(θ*(λ)) (run option value_steps: θ* by a
+# long inner GD run) and value_subopt = h(λ) − h*, h* = the lowest h any run of the problem reached.
+# table.py writes the tables (grid.md, table.md) and plots (compare --metric value).
+#
+# Usage: experiments/stochastic/run.sh [--quick] [OUT_DIR]
+#   --quick: smaller instances and budgets, 3 seeds (about 10 minutes on 2 cores at load ≈ 2).
+#   JOBS (default 2) runs at a time. Needs the data (`make data`) for logreg-l2 and cleaning. Reruns skip finished runs.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+source "$here/../common.sh"
+source "$here/../hpo/lib.sh"
+quick=0
+if [[ "${1:-}" == "--quick" ]]; then quick=1; shift; fi
+out="${1:-runs/stochastic$( ((quick)) && echo -quick)}"
+export BILEVEL_DATA="${BILEVEL_DATA:-$root/data}"
+[[ -d "$BILEVEL_DATA" ]] || BILEVEL_DATA=/work/data
+
+if ((quick)); then
+  seeds=(1 2 3)
+  quad=(--problem quadratic --set dim=10 --set inner_steps=20 --set outer_opt=sgd --set value_steps=600)
+  quad_budget=800 quad_lr=1
+  lr2=(--problem hpo-l2 --set dataset=breast_cancer --set model=logreg --set n_train=200 --set n_val=200
+       --set inner_steps=50 --set inner_lr=1 --set lambda_init=-4.6 --set outer_opt=adam --set value_steps=1000)
+  lr2_budget=600 lr2_lr=0.05 lr2_batch=20
+  cln=(--problem hyper-cleaning --set dataset=mnist --set n_train=1000 --set n_val=500 --set n_test=1000
+       --set corruption=0.5 --set l2=0.2 --set inner_steps=20 --set inner_lr=1 --set outer_opt=adam --set value_steps=200)
+  cln_budget=200 cln_lr=0.1 cln_batch=50
+else
+  seeds=(1 2 3 4 5)
+  quad=(--problem quadratic --set dim=20 --set inner_steps=20 --set outer_opt=sgd --set value_steps=1000)
+  quad_budget=3000 quad_lr=1
+  lr2=(--problem hpo-l2 --set dataset=breast_cancer --set model=logreg --set n_train=200 --set n_val=200
+       --set inner_steps=50 --set inner_lr=1 --set lambda_init=-4.6 --set outer_opt=adam --set value_steps=2000)
+  lr2_budget=2000 lr2_lr=0.05 lr2_batch=20
+  cln=(--problem hyper-cleaning --set dataset=mnist --set n_train=4000 --set n_val=1000 --set n_test=2000
+       --set corruption=0.5 --set l2=0.2 --set inner_steps=20 --set inner_lr=1 --set outer_opt=adam --set value_steps=300)
+  cln_budget=600 cln_lr=0.1 cln_batch=100
+fi
+
+# name|options (B = the problem's minibatch size; full-batch problems drop batch_size)|eval_every
+methods=(
+  "fo|--method fo|2"
+  "ufo|--method ufo --set q=0.2|2"
+  "ift-cg|--method ift-cg --set cg_iters=10|2"
+  "sgld|--method sgld --set variant=two-pass --set chains=2 --set burn_in=10 --set samples=5|2"
+  "stocbio|--method stocbio --set batch_size=B --set inner_iters=10 --set neumann_iters=10|4"
+  "amigo|--method amigo --set batch_size=B --set inner_iters=10 --set v_iters=10|4"
+  "soba|--method soba --set batch_size=B|25"
+  "saba|--method saba --set batch_size=B|25"
+  "f2sa|--method f2sa --set batch_size=B --set inner_iters=10 --set penalty=10 --set penalty_growth=0.1|4"
+)
+
+# queue_problem NAME BUDGET LR BATCH ARGS…: the grid (seed 1) of every method.
+queue_grid() {
+  local name="$1" budget="$2" lr="$3" batch="$4"
+  shift 4
+  local m mname mopts every f
+  for m in "${methods[@]}"; do
+    IFS='|' read -r mname mopts every <<<"$m"
+    if [[ "$batch" == 0 ]]; then mopts="${mopts// --set batch_size=B/}"; else mopts="${mopts//=B/=$batch}"; fi
+    for f in 0.1 1 10; do
+      local glr
+      glr=$(awk -v a="$lr" -v f="$f" 'BEGIN { printf "%g", a * f }')
+      # shellcheck disable=SC2086
+      queue_train "$out/$name/grid/$mname/lr-$glr" "$@" $mopts --set outer_lr="$glr" --set eval_every="$every" \
+        --seed 1 --budget-cost "$budget" --threads 1
+    done
+  done
+}
+
+# queue_seeds NAME BUDGET BATCH ARGS…: every method at its grid winner on every seed.
+queue_seeds() {
+  local name="$1" budget="$2" batch="$3"
+  shift 3
+  local m mname mopts every seed lr
+  for m in "${methods[@]}"; do
+    IFS='|' read -r mname mopts every <<<"$m"
+    if [[ "$batch" == 0 ]]; then mopts="${mopts// --set batch_size=B/}"; else mopts="${mopts//=B/=$batch}"; fi
+    lr=$(python3 "$here/table.py" winner "$out/$name/grid/$mname")
+    for seed in "${seeds[@]}"; do
+      # shellcheck disable=SC2086
+      queue_train "$out/$name/runs/$mname/seed-$seed" "$@" $mopts --set outer_lr="$lr" --set eval_every="$every" \
+        --seed "$seed" --budget-cost "$budget" --threads 1
+    done
+  done
+}
+
+start=$SECONDS
+mkdir -p "$out"
+queue_grid quadratic "$quad_budget" "$quad_lr" 0 "${quad[@]}"
+queue_grid logreg-l2 "$lr2_budget" "$lr2_lr" "$lr2_batch" "${lr2[@]}"
+queue_grid cleaning "$cln_budget" "$cln_lr" "$cln_batch" "${cln[@]}"
+run_queue
+queue_seeds quadratic "$quad_budget" 0 "${quad[@]}"
+queue_seeds logreg-l2 "$lr2_budget" "$lr2_batch" "${lr2[@]}"
+queue_seeds cleaning "$cln_budget" "$cln_batch" "${cln[@]}"
+run_queue
+
+# Warm state and SAGA memories across thread counts: saba on logreg-l2 with a meta-batch of 2 tasks (estimated in
+# parallel) under --threads 1 and 2 must log the same curve.
+for t in 1 2; do
+  train_once "$out/threads/saba-$t" "${lr2[@]}" --method saba --set batch_size="$lr2_batch" --set meta_batch=2 \
+    --set outer_lr="$lr2_lr" --set eval_every=10 --seed 1 --steps 60 --threads "$t"
+done
+elapsed=$((SECONDS - start))
+
+python3 "$here/table.py" report "$out" "$elapsed" "$(uptime | sed 's/.*load average: //')"
+for p in quadratic logreg-l2 cleaning; do
+  "$bin" compare "$out/$p/runs" --metric value --x cost --logy --plot "$out/$p/value_vs_cost.svg" >/dev/null 2>&1 ||
+    echo "no plot for $p (gnuplot?)" >&2
+  "$bin" compare "$out/$p/runs" --metric value --x seconds --logy --plot "$out/$p/value_vs_seconds.svg" >/dev/null 2>&1 || true
+done
+echo "tables: $out/grid.md, $out/table.md; plots: $out/*/value_vs_{cost,seconds}.svg ($elapsed s)"
