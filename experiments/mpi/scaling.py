@@ -10,8 +10,8 @@ lambda.bin, then prints a Markdown table and the model (README "Distributed runs
 
     t(R) = t_serial + t_item · ⌈items / R⌉ / threads + (R − 1) · o
 
-t_item from the 1 × 1 run (t(1) − t_serial over the items), t_serial and o from the 2-rank run (its compute and
-overhead), items = the meta-batch's tasks (or tasks × chains when there are fewer tasks than ranks). Rank 0 talks
+t_item from the 1 × 1 run ((t(1) − t_serial) / items), t_serial and o from the 2-rank run (its step time minus
+the slowest share and the overhead; the overhead), items = the meta-batch's tasks (or tasks × chains when there are fewer tasks than ranks). Rank 0 talks
 to every other rank in turn, so o grows linearly with R; communication dominates once (R − 1)·o exceeds
 t_item·⌈items/R⌉, and no rank count beats ⌈items/R⌉ = 1.
 
@@ -30,10 +30,10 @@ WORKLOADS = [
     # name, train arguments, items (work items of one step), steps
     ("sinusoid, exact, meta-batch 25", ["--problem", "sinusoid", "--method", "exact", "--set", "meta_batch=25",
                                         "--set", "eval_every=1000"], 25, 40),
-    ("gaussian-sgld P=512, sgld one-step, 8 chains", ["--problem", "gaussian-sgld", "--set", "dim=512", "--method",
+    ("gaussian-sgld P=512, sgld one-step, 8 chains", ["--problem", "gaussian-sgld", "--set", "instance=random", "--set", "dim=512", "--method",
                                                       "sgld", "--set", "chains=8", "--set", "variant=one-step",
-                                                      "--set", "burn_in=100", "--set", "samples=100",
-                                                      "--set", "eval_every=1000"], 8, 10),
+                                                      "--set", "burn_in=100", "--set", "samples=100", "--set", "eta=0.1",
+                                                      "--set", "eval_every=1000"], 8, 6),
 ]
 CONFIGS = [("1 × 1", 1, 1), ("2 × 1", 2, 1), ("1 × 2", 1, 2)]
 
@@ -86,20 +86,21 @@ def main():
             extra = f"{comp * 1e3:.2f} ms / {over * 1e3:.2f} ms" if label == "2 × 1" else ""
             b = str(nbytes) if label == "2 × 1" else ""
             lines.append(f"| {name} | {label} | {med[label] * 1e3:.2f} ms | {med['1 × 1'] / med[label]:.2f} | {extra} | {b} |")
-        # Model: the 2-rank step is t_serial + (slowest share) + overhead; the share is t_item · ⌈items/2⌉.
-        t_item = comp / math.ceil(items / 2)
+        # Model: t_serial (rank 0 alone: reduction, optimizer step) and o (overhead per extra rank) from the 2-rank
+        # run, t_item from the 1-rank run.
         t_serial = max(0.0, med["2 × 1"] - comp - over)
         o = over
+        t_item = max(0.0, med["1 × 1"] - t_serial) / items
 
         def predict(r):
             return t_serial + t_item * math.ceil(items / r) + (r - 1) * o
 
         crossover = next((r for r in range(2, 4097) if (r - 1) * o > t_item * math.ceil(items / r)), None)
-        model.append(f"- {name}: t_item = {t_item * 1e3:.2f} ms, t_serial = {t_serial * 1e3:.2f} ms, "
-                     f"o = {o * 1e3:.3f} ms per extra rank; predicted s / step: 1 rank {predict(1) * 1e3:.2f} ms "
-                     f"(measured {med['1 × 1'] * 1e3:.2f}), 8 ranks {predict(8) * 1e3:.2f} ms, 64 ranks "
-                     f"{predict(64) * 1e3:.2f} ms (only {min(items, 64)} of 64 have an item); communication "
-                     f"exceeds the compute share from {crossover} ranks on")
+        model.append(f"- {name}: t_item = {t_item * 1e3:.2f} ms, t_serial = {t_serial * 1e3:.3f} ms, "
+                     f"o = {o * 1e3:.2f} ms per extra rank, items = {items}. Predicted s / step: 2 ranks "
+                     f"{predict(2) * 1e3:.2f} ms (measured {med['2 × 1'] * 1e3:.2f}), 8 ranks {predict(8) * 1e3:.2f} ms, "
+                     f"64 ranks {predict(64) * 1e3:.2f} ms (only {min(items, 64)} of the 64 ranks have an item); "
+                     f"communication exceeds the compute share from {crossover} ranks on")
     load_after = os.getloadavg()[0]
     text = "\n".join(lines) + "\n\nModel t(R) = t_serial + t_item·⌈items/R⌉ + (R−1)·o:\n\n" + "\n".join(model) + \
         f"\n\nLoad average (1 min) before / after: {load_before:.1f} / {load_after:.1f} on {os.cpu_count()} CPUs; " \
