@@ -10,6 +10,10 @@
 #                   input is in build/fuzz/work/crashes/TARGET/ (add it to fuzz/corpus/TARGET/ after the fix).
 #                   New inputs go to build/fuzz/work/corpus/, never into the repository.
 #   make bench      autodiff micro-benchmarks (experiments/benchmarks)
+#   make mpi        the binary with Open MPI (installs libopenmpi-dev, openmpi-bin) at build/mpi/bilevel-opt, for
+#                   `mpirun -np N build/mpi/bilevel-opt train …`; make test builds it and runs its tests
+#                   (tests/mpi: ranks give the same bits as one process, a failing or killed rank). The other
+#                   builds are configured without MPI, so make, make demo and the release binary never need it.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 BUILD ?= build
@@ -18,17 +22,22 @@ FUZZ_SECONDS ?= 600
 FUZZ_TEST_SECONDS ?= 20
 FUZZ_JOBS ?= 1
 
-.PHONY: all release double debug test sanitize deps bench demo clean fuzz fuzz-build
+.PHONY: all release double debug test sanitize deps deps-mpi bench demo clean fuzz fuzz-build mpi mpi-test
 
 all: release
 
 deps:
 	@bash scripts/install-deps.sh
+deps-mpi:
+	@bash scripts/install-deps.sh --mpi
 
 $(BUILD)/release/CMakeCache.txt:
-	$(CMAKE) -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=Release
+	$(CMAKE) -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=Release -DBILEVEL_MPI=OFF
 $(BUILD)/double/CMakeCache.txt:
-	$(CMAKE) -S . -B $(BUILD)/double -DCMAKE_BUILD_TYPE=Release -DBILEVEL_DOUBLE=ON -DBILEVEL_BENCHMARKS=OFF
+	$(CMAKE) -S . -B $(BUILD)/double -DCMAKE_BUILD_TYPE=Release -DBILEVEL_DOUBLE=ON -DBILEVEL_BENCHMARKS=OFF -DBILEVEL_MPI=OFF
+# The MPI build: the binary only (its objects are the release build's, from ccache, but for lib/sys/mpi.cpp).
+$(BUILD)/mpi/CMakeCache.txt:
+	$(CMAKE) -S . -B $(BUILD)/mpi -DCMAKE_BUILD_TYPE=Release -DBILEVEL_MPI=ON -DBILEVEL_TESTS=OFF -DBILEVEL_BENCHMARKS=OFF
 $(BUILD)/fuzz/CMakeCache.txt:
 	$(CMAKE) -S . -B $(BUILD)/fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DBILEVEL_FUZZ=ON
 $(BUILD)/asan/CMakeCache.txt:
@@ -40,9 +49,16 @@ release: deps $(BUILD)/release/CMakeCache.txt
 double: deps $(BUILD)/double/CMakeCache.txt
 	$(CMAKE) --build $(BUILD)/double -j $(JOBS)
 
-test: release double fuzz-build
+mpi: deps-mpi $(BUILD)/mpi/CMakeCache.txt
+	$(CMAKE) --build $(BUILD)/mpi -j $(JOBS) --target bilevel-opt
+
+mpi-test: mpi
+	cd $(BUILD)/mpi && ctest --output-on-failure
+
+test: release double fuzz-build mpi
 	cd $(BUILD)/double && ctest --output-on-failure
 	cd $(BUILD)/release && ctest --output-on-failure
+	cd $(BUILD)/mpi && ctest --output-on-failure
 	cd $(BUILD)/fuzz && FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) ctest -j $(JOBS) --output-on-failure; \
 	  status=$$?; cat work/*.result 2>/dev/null; exit $$status
 

@@ -11,6 +11,7 @@ namespace {
 struct SweepCliOptions {
   SweepParams params;
   std::string shard;
+  std::string launcher;
 };
 }  // namespace
 
@@ -38,16 +39,22 @@ void setup_sweep(CLI::App& app) {
   sub->add_option("--shard", opts->shard,
                   "Run only slice I of N (runs k with k mod N = I-1), e.g. --shard $((SLURM_ARRAY_TASK_ID+1))/8")
       ->type_name("I/N");
+  sub->add_option("--launcher", opts->launcher,
+                  "Start each run through this command (words split at spaces, no shell), e.g. 'mpirun -np 4' "
+                  "with a binary built with MPI: each run spans the launcher's ranks")
+      ->type_name("CMD");
   sub->add_flag("--dry-run", opts->params.dry_run, "List the runs (and their train command lines); run nothing");
   sub->add_flag("--quiet", [opts](int64_t) { opts->params.progress = false; }, "No progress lines");
   sub->footer(examples_footer({
       "bilevel-opt sweep experiments/sweeps/ufo-counterexample.toml --out runs/cx --jobs 2",
       "bilevel-opt sweep experiments/sweeps/ufo-counterexample.toml --out runs/cx --jobs 2 --resume",
       "bilevel-opt sweep spec.toml --out /shared/x --shard $((SLURM_ARRAY_TASK_ID + 1))/8   # job array",
+      "bilevel-opt sweep spec.toml --out runs/x --launcher 'mpirun -np 4'   # 4 ranks a run (MPI build)",
   }));
   sub->callback([opts] {
     SweepParams p = opts->params;
     if (!opts->shard.empty()) p.shard = sweep_shard_parse(opts->shard);
+    if (!opts->launcher.empty()) p.launcher = sweep_launcher_parse(opts->launcher);
     p.train_exe = "/proc/self/exe";
     const SweepOutcome o = run_sweep(p);
     if (p.dry_run) {

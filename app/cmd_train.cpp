@@ -5,7 +5,9 @@
 
 #include "base/number_text.hpp"
 #include "commands.hpp"
+#include "run/distributed.hpp"
 #include "run/train.hpp"
+#include "sys/mpi.hpp"
 #include "sys/process.hpp"
 
 namespace bilevel::app {
@@ -60,6 +62,11 @@ void setup_train(CLI::App& app) {
     }
     const ResolvedRun run = resolve_run(*opts);  // every input error surfaces here, before any file is written
     const sys::StopSignals signals;              // SIGINT/SIGTERM end the run after its current step
+    if (sys::mpi::rank() > 0) {                  // mpirun: ranks 1…N−1 serve rank 0's steps
+      const int code = serve_train_rank(run, &signals.requested());
+      if (code != 0) throw quiet_exit{code};
+      return;
+    }
     const TrainOutcome outcome = run_train(run, &signals.requested());
     if (outcome.status == "error") throw run_failed(outcome.result.value("message", "run failed"));
     if (outcome.status == "interrupted") {

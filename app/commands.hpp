@@ -25,6 +25,11 @@ struct not_available : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A rank ≥ 1 of a distributed run ends with rank 0's exit code, silently (rank 0 reports).
+struct quiet_exit {
+  int code;
+};
+
 // The command line as given (argv), recorded in the config.json of runs (main sets it before parsing).
 std::vector<std::string>& command_line();
 

@@ -5,6 +5,8 @@
 
 #include "commands.hpp"
 #include "run/build_info.hpp"
+#include "run/distributed.hpp"
+#include "sys/mpi.hpp"
 #include "tensor/tensor.hpp"
 
 namespace bilevel::app {
@@ -17,6 +19,12 @@ std::vector<std::string>& command_line() {
 }  // namespace bilevel::app
 
 namespace {
+
+// Who speaks in messages: ranks ≥ 1 of an mpirun job say which they are.
+std::string who() {
+  const int r = bilevel::sys::mpi::rank();
+  return r == 0 ? "bilevel-opt" : "bilevel-opt (rank " + std::to_string(r) + ")";
+}
 
 void setup_app(CLI::App& app) {
   app.name("bilevel-opt");
@@ -44,8 +52,9 @@ void setup_app(CLI::App& app) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  bilevel::blas_set_single_threaded();
+namespace {
+
+int run_main(int argc, char** argv) {
   CLI::App app{"bilevel-opt: hypergradient estimators for bilevel optimization (hyperparameter optimization and "
                "meta-learning), compared fairly — at equal cost — from their logs."};
   setup_app(app);
@@ -58,36 +67,60 @@ int main(int argc, char** argv) {
     const std::string bad = bilevel::app::precheck_arguments(app, argc, argv);
     if (!bad.empty()) throw bilevel::usage_error(bad);
     app.parse(argc, argv);
+  } catch (const bilevel::app::quiet_exit& e) {
+    return e.code;
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
-    std::cerr << "bilevel-opt: error: " << bilevel::app::parse_error_message(e, app, argc, argv) << "\n";
+    std::cerr << who() << ": error: " << bilevel::app::parse_error_message(e, app, argc, argv) << "\n";
     return 2;
   } catch (const bilevel::usage_error& e) {
-    std::cerr << "bilevel-opt: error: " << e.what() << "\n";
+    std::cerr << who() << ": error: " << e.what() << "\n";
     return 2;
   } catch (const bilevel::app::run_stopped& e) {
-    std::cerr << "bilevel-opt: " << e.what() << "\n";
+    std::cerr << who() << ": " << e.what() << "\n";
     return 4;
   } catch (const bilevel::app::not_available& e) {
-    std::cerr << "bilevel-opt: " << e.what() << "\n";
+    std::cerr << who() << ": " << e.what() << "\n";
     return 3;
   } catch (const bilevel::app::run_failed& e) {
-    std::cerr << "bilevel-opt: error: " << e.what() << "\n";
+    std::cerr << who() << ": error: " << e.what() << "\n";
     return 1;
   } catch (const bilevel::io_error& e) {
-    std::cerr << "bilevel-opt: error: " << e.what() << "\n";
+    std::cerr << who() << ": error: " << e.what() << "\n";
     return 1;
   } catch (const bilevel::numerical_error& e) {
-    std::cerr << "bilevel-opt: error: " << e.what() << "\n";
+    std::cerr << who() << ": error: " << e.what() << "\n";
     return 1;
   } catch (const std::bad_alloc&) {
-    std::cerr << "bilevel-opt: error: out of memory\n";
+    std::cerr << who() << ": error: out of memory\n";
     return 1;
   } catch (const std::exception& e) {
     // Anything else is a bug in bilevel-opt, never the user's mistake.
-    std::cerr << "bilevel-opt: internal error: " << e.what() << "\n";
+    std::cerr << who() << ": internal error: " << e.what() << "\n";
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bilevel::blas_set_single_threaded();
+  try {
+    bilevel::sys::mpi::init(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "bilevel-opt: error: " << e.what() << "\n";
+    return 2;
+  }
+  if (bilevel::sys::mpi::distributed() && (argc < 2 || std::string(argv[1]) != "train")) {
+    // Only a run's steps are divided among ranks; anything else would run once per rank.
+    if (bilevel::sys::mpi::rank() == 0) {
+      std::cerr << "bilevel-opt: error: only `train` runs across MPI ranks (got '" << (argc < 2 ? "" : argv[1])
+                << "' under " << bilevel::sys::mpi::size() << " ranks); run it as one process (a sweep launches "
+                << "its runs through mpirun with --launcher)\n";
+    }
+    return bilevel::end_process(2);
+  }
+  return bilevel::end_process(run_main(argc, argv));
 }

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages bilevel-opt builds with, if any is missing.
 # Works as root, uses sudo otherwise, and says what to install when it can do neither.
+# usage: scripts/install-deps.sh [--mpi]   (--mpi adds Open MPI, for runs across processes and make test's MPI
+#                                           build; make, make demo and the release binary do not need it)
 set -euo pipefail
 packages=(cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libopenblas-dev libtbb-dev doctest-dev zlib1g-dev libpng-dev libtomlplusplus-dev
           gnuplot-nox   # gnuplot-nox: `bilevel-opt compare --plot` draws its SVG and PNG with it
           clang libclang-rt-14-dev)  # the parser fuzz targets (make fuzz; make test runs them briefly): libFuzzer
+if [[ ${1:-} == --mpi ]]; then
+  packages+=(libopenmpi-dev openmpi-bin)  # build/mpi: `mpirun -np N bilevel-opt train …` (make mpi)
+fi
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

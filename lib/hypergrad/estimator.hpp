@@ -49,6 +49,16 @@ class Estimator {
   virtual HypergradResult estimate(const Problem& problem, const Tensor& lambda, const Task& task,
                                    Rng& rng) const = 0;
   virtual void end_step(const std::vector<HypergradResult>& results) { (void)results; }
+  // One estimate split across processes (run/distributed.hpp, when a meta-batch has fewer tasks than ranks):
+  // an estimate made of independent parts (sgld: its chains) says how many there are, computes part k alone as
+  // bytes (thread-safe, like estimate), and combines all parts' bytes, in part order, into exactly the result
+  // estimate() returns with the same `rng` and task. Estimators that do not split keep one part and never see
+  // the other two calls.
+  virtual int64_t parts() const { return 1; }
+  virtual std::string estimate_part(const Problem& problem, const Tensor& lambda, const Task& task, Rng& rng,
+                                    int64_t part) const;
+  virtual HypergradResult combine_parts(const Problem& problem, const Tensor& lambda, const Task& task, Rng& rng,
+                                        const std::vector<std::string>& parts) const;
   // Estimator state worth logging on each curve row (e.g. the current q).
   virtual Metrics state() const { return {}; }
   // Persistent state between outer steps (see EstimatorState); stateless estimators keep the defaults.

@@ -46,4 +46,13 @@ std::unique_ptr<Estimator> make_estimator(const MethodInfo& method, const Option
   return method.make(opts, problem);
 }
 
+std::string Estimator::estimate_part(const Problem&, const Tensor&, const Task&, Rng&, int64_t part) const {
+  BILEVEL_CHECK(false, "estimate_part(" + std::to_string(part) + ") of an estimator that does not split");
+}
+
+HypergradResult Estimator::combine_parts(const Problem&, const Tensor&, const Task&, Rng&,
+                                         const std::vector<std::string>&) const {
+  BILEVEL_CHECK(false, "combine_parts of an estimator that does not split");
+}
+
 }  // namespace bilevel

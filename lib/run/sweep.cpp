@@ -92,6 +92,7 @@ std::string dry_run_listing(const SweepParams& params, const SweepSpec& spec, co
     const bool skip = plan.state[i] == "ok" && params.resume;
     s << i << "\t" << run.name << "\t" << (skip ? "ok (skip)" : plan.state[i]) << "\t";
     auto argv = sweep_train_argv(spec, run, "bilevel-opt", runs_dir / run.name, res.threads_per_run);
+    argv.insert(argv.begin(), params.launcher.begin(), params.launcher.end());
     for (size_t a = 0; a < argv.size(); ++a) s << (a ? " " : "") << sys::shell_quote(argv[a]);
     s << "\n";
   }
@@ -199,8 +200,10 @@ class Scheduler {
       opts.output = dir / "train.log";
       opts.stdin_null = true;
       opts.die_with_parent = true;
-      const auto argv = sweep_train_argv(spec_, run, params_.train_exe, dir, res_.threads_per_run);
-      running_[sys::spawn_process(argv[0], argv, opts)] = {i, clock_type::now()};
+      auto argv = sweep_train_argv(spec_, run, train_exe_, dir, res_.threads_per_run);
+      argv.insert(argv.begin(), params_.launcher.begin(), params_.launcher.end());
+      const std::string program = params_.launcher.empty() ? argv[0] : sys::find_on_path(argv[0]);
+      running_[sys::spawn_process(program, argv, opts)] = {i, clock_type::now()};
       IndexEntry& e = index_.at(i);
       e.status = "running";
       e.note.clear();
@@ -268,6 +271,10 @@ class Scheduler {
   SweepOutcome& res_;
   const std::atomic<bool>* stop_;
   fs::path runs_dir_;
+  // The binary the runs execute: through a launcher, /proc/self/exe would name the launcher's own binary in
+  // its child, so the launcher gets the real path.
+  std::string train_exe_ = params_.launcher.empty() ? params_.train_exe
+                                                    : std::filesystem::canonical(params_.train_exe).string();
   std::map<int, Running> running_;
   size_t next_ = 0, done_ = 0;
   clock_type::time_point start_;
@@ -275,6 +282,17 @@ class Scheduler {
 };
 
 }  // namespace
+
+std::vector<std::string> sweep_launcher_parse(const std::string& text) {
+  std::vector<std::string> words;
+  std::istringstream in(text);
+  for (std::string w; in >> w;) words.push_back(w);
+  if (words.empty()) throw option_error("--launcher is empty; give a command such as 'mpirun -np 4'");
+  if (sys::find_on_path(words[0]).empty()) {
+    throw option_error("--launcher '" + text + "': program '" + words[0] + "' is not on PATH");
+  }
+  return words;
+}
 
 SweepOutcome run_sweep(const SweepParams& params, const std::atomic<bool>* stop) {
   if (params.jobs < 1) throw option_error("--jobs must be ≥ 1, got " + std::to_string(params.jobs));

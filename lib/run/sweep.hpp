@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "run/sweep_spec.hpp"
 
@@ -22,7 +23,14 @@ struct SweepParams {
   SweepShard shard;
   std::string train_exe = "/proc/self/exe";  // binary with the `train` subcommand
   bool progress = true;     // one line per finished run on stderr
+  // Words put before each run's command line, e.g. {"mpirun", "-np", "4"}: each run is launched through it
+  // (its first word is looked up on PATH; no shell). Empty: runs are started directly.
+  std::vector<std::string> launcher;
 };
+
+// --launcher's text split at spaces into words (no quoting: a launcher needing a word with a space belongs in
+// a wrapper script). Throws option_error when it is empty or its program is not on PATH.
+std::vector<std::string> sweep_launcher_parse(const std::string& text);
 
 struct SweepOutcome {
   size_t runs_total = 0;     // in the whole spec

@@ -13,6 +13,7 @@
 #include "hypergrad/estimator.hpp"
 #include "hypergrad/value_function.hpp"
 #include "run/checkpoint.hpp"
+#include "run/distributed.hpp"
 #include "run/meta_batch.hpp"
 #include "run/progress.hpp"
 #include "run/run_dir.hpp"
@@ -118,8 +119,7 @@ StepReport outer_step(const Loop& loop, RunState& s, std::vector<HypergradResult
   const auto t0 = clock_type::now();
   BILEVEL_FAULT_POINT("train_step");
   RunCounters& c = s.counters;
-  loop.estimator.begin_step(c.step);
-  estimate_tasks(loop.problem, loop.estimator, s.lambda, loop.params.seed, c.step, 0, results);
+  estimate_meta_batch(loop.problem, loop.estimator, s.lambda, loop.params.seed, c.step, results, loop.stop);
   MetaBatchResult m = reduce_meta_batch(results, loop.problem.lambda_dim());
   c.grad_evals += m.grad_evals;
   c.hvps += m.hvps;
@@ -189,6 +189,10 @@ RunEnd train_loop(const Loop& loop, RunState& s, CurveLog& curve) {
     while (true) {
       if (loop.budget.fraction(s.counters) >= 1.0) break;
       if (loop.stop_requested()) {
+        if (std::string lost = lost_ranks(); !lost.empty()) {  // a distributed run whose rank died
+          end = {"error", std::move(lost)};
+          break;
+        }
         end.status = "interrupted";
         save_checkpoint(loop, s, curve);
         break;
@@ -201,6 +205,13 @@ RunEnd train_loop(const Loop& loop, RunState& s, CurveLog& curve) {
       if (!last && loop.checkpoint_every > 0 && s.counters.step % loop.checkpoint_every == 0) save_checkpoint(loop, s, curve);
     }
     curve.close();
+  } catch (const step_abandoned& e) {  // a distributed step stopped or lost a rank (run/distributed.hpp)
+    end = {e.status, e.what()};
+    try {
+      if (end.status == "interrupted") save_checkpoint(loop, s, curve);
+    } catch (const std::exception& e2) {
+      end = {"error", e2.what()};
+    }
   } catch (const internal_error& e) {
     end = {"error", std::string("internal error: ") + e.what()};
   } catch (const std::exception& e) {
@@ -244,6 +255,7 @@ nlohmann::json result_json(const Loop& loop, const RunState& s, const RunEnd& en
   res["wall_seconds"] = wall_seconds;
   res["peak_rss_bytes"] = sys::peak_rss_bytes();
   res["peak_estimator_bytes"] = c.peak_bytes;
+  if (nlohmann::json d = distributed_stats(); !d.is_null()) res["distributed"] = std::move(d);  // mpirun only
   res["final"] = final_metrics(loop, s, end);
   res["lambda"] = lambda_summary(s.lambda, loop.problem.lambda_layout());
   return res;
@@ -258,7 +270,8 @@ struct Built {
 // The problem (which may load data), the estimator and a saved initial λ are built and checked before anything
 // is written: a missing data file, an estimator refused for this problem or a λ of the wrong shape leaves no run
 // directory behind.
-Built build_problem_and_estimator(const ResolvedRun& run, const fs::path& out, bool out_existed) {
+Built build_problem_and_estimator(const ResolvedRun& run, const fs::path& out, bool out_existed,
+                                  const std::atomic<bool>* stop) {
   const ProblemInfo& pinfo = find_problem(run.params.problem);
   const MethodInfo& minfo = find_method(run.params.method);
   Built b;
@@ -266,6 +279,7 @@ Built build_problem_and_estimator(const ResolvedRun& run, const fs::path& out, b
     b.problem = pinfo.make(run.problem_opts, static_cast<uint64_t>(run.run_opts.get_int("instance_seed")));
     b.estimator = make_estimator(minfo, run.method_opts, *b.problem);
     b.lambda0 = saved_initial_lambda(run.run_opts, *b.problem);
+    wait_for_ranks(stop);
   } catch (...) {
     std::error_code ignored;
     if (!out_existed && fs::is_empty(out, ignored)) fs::remove(out, ignored);
@@ -368,7 +382,7 @@ TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
   }
   sys::ensure_writable_dir(out, p.resume ? "--resume" : "--out");
   check_out_dir(run, out);
-  Built built = build_problem_and_estimator(run, out, out_existed);
+  Built built = build_problem_and_estimator(run, out, out_existed, stop);
 
   tbb::global_control threads_ctl(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(p.threads));
   const Options& ro = run.run_opts;
@@ -396,6 +410,10 @@ TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
   const nlohmann::json res = result_json(loop, state, end, state.counters.wall_seconds);
   write_run_result(out, state.lambda, res);
   if (end.ok()) fs::remove(out / checkpoint_file_name, ec);
+  if (step_work_abandoned()) {  // still in use by an abandoned distributed step until the process ends
+    (void)built.problem.release();
+    (void)built.estimator.release();
+  }
   return {end.status, res, resumed_from};
 }
 

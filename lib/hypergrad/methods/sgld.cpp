@@ -8,8 +8,10 @@
 #include <cstdio>
 #include <string>
 
+#include "base/bytes.hpp"
 #include "hypergrad/sgld.hpp"
 #include "hypergrad/unroll.hpp"
+#include "tensor/tensor_bytes.hpp"
 
 namespace bilevel {
 
@@ -21,50 +23,67 @@ class SgldEstimator final : public Estimator {
       : cfg_(cfg), closed_form_(dynamic_cast<const SgldClosedForm*>(&p)), theta_dim_(p.theta_dim()) {}
 
   HypergradResult estimate(const Problem& p, const Tensor& lambda, const Task& task, Rng& rng) const override {
-    HypergradResult res;
-    const int64_t live0 = MemoryMeter::live_bytes();
-    PeakMeter meter;
-    const int64_t C = cfg_.chains;
-    const bool warm = cfg_.persistent && static_cast<int64_t>(states_.size()) == C;
-    const bool j0_active = !warm && theta0_depends_on_lambda(p, lambda, task);
-    const Tensor theta0 = theta0_value(p, lambda, task).reshaped(Shape{p.theta_dim()});
-    std::vector<SgldChainOut> outs(static_cast<size_t>(C));
-    const int64_t held = MemoryMeter::live_bytes() - live0;
-    const int64_t pre_peak = meter.peak();
-
-    auto run_chain = [&](int64_t c) {
-      PeakMeter chain_meter;
-      const Rng chain_rng = rng.split(static_cast<uint64_t>(c));
-      SgldChainOut out;
-      if (cfg_.exact_sampler) {
-        out = sgld_chain_exact(cfg_, p, lambda, task, chain_rng, *closed_form_);
-      } else {
-        Tensor start = warm ? states_[static_cast<size_t>(c)] : theta0;
-        if (!warm && cfg_.init_spread > 0) {
-          Rng spread = chain_rng.split(stream_spread);
-          for (int64_t i = 0; i < start.numel(); ++i) start[i] += static_cast<real>(cfg_.init_spread * spread.normal());
-        }
-        out = sgld_chain_run(cfg_, p, lambda, task, chain_rng, j0_active, std::move(start));
-      }
-      out.peak_bytes = chain_meter.peak();
-      outs[static_cast<size_t>(c)] = std::move(out);
-    };
+    const Start start = prepare(p, lambda, task);
+    std::vector<SgldChainOut> outs(static_cast<size_t>(cfg_.chains));
+    const int64_t held = MemoryMeter::live_bytes() - start.live0;
+    const int64_t pre_peak = start.meter.peak();
     // Isolated, so that a thread waiting for these chains does not pick up another task's estimate
     // (which would interleave two estimates' memory meters on one thread).
     tbb::this_task_arena::isolate([&] {
       tbb::parallel_for(
-          tbb::blocked_range<int64_t>(0, C, 1),
+          tbb::blocked_range<int64_t>(0, cfg_.chains, 1),
           [&](const tbb::blocked_range<int64_t>& r) {
-            for (int64_t c = r.begin(); c != r.end(); ++c) run_chain(c);
+            for (int64_t c = r.begin(); c != r.end(); ++c) outs[static_cast<size_t>(c)] = run_chain(p, lambda, task, rng, start, c);
           },
           tbb::simple_partitioner());
     });
+    return finish(lambda, task, start, held, pre_peak, outs);
+  }
 
-    PeakMeter post_meter;
-    const int64_t chain_peaks = reduce_chains(outs, lambda, res);
-    if (closed_form_) add_closed_forms(lambda, task, warm, res);
-    res.peak_bytes = std::max(pre_peak, held + chain_peaks + post_meter.peak());
-    return res;
+  // The chains are the parts: part c is chain c's output, and combine_parts is estimate's reduction of them.
+  int64_t parts() const override { return cfg_.chains; }
+
+  std::string estimate_part(const Problem& p, const Tensor& lambda, const Task& task, Rng& rng,
+                            int64_t part) const override {
+    BILEVEL_CHECK(part >= 0 && part < cfg_.chains, "sgld: part " + std::to_string(part) + " of " + std::to_string(cfg_.chains));
+    const Start start = prepare(p, lambda, task);
+    const SgldChainOut o = run_chain(p, lambda, task, rng, start, part);
+    ByteWriter w;
+    w.put_vector(o.g);
+    w.put_vector(o.gt);
+    w.put_vector(o.lgt);
+    w.put(o.loss);
+    w.put(o.count);
+    put_tensor(w, o.theta_end);
+    w.put(o.grad_evals);
+    w.put(o.hvps);
+    w.put(o.peak_bytes);
+    return w.take();
+  }
+
+  HypergradResult combine_parts(const Problem& p, const Tensor& lambda, const Task& task, Rng& rng,
+                                const std::vector<std::string>& parts) const override {
+    (void)rng;
+    BILEVEL_CHECK(static_cast<int64_t>(parts.size()) == cfg_.chains, "sgld: combine_parts needs every chain");
+    const Start start = prepare(p, lambda, task);
+    std::vector<SgldChainOut> outs(static_cast<size_t>(cfg_.chains));
+    const int64_t held = MemoryMeter::live_bytes() - start.live0;
+    const int64_t pre_peak = start.meter.peak();
+    for (size_t c = 0; c < parts.size(); ++c) {
+      ByteReader r(parts[c]);
+      SgldChainOut& o = outs[c];
+      o.g = r.get_vector<double>();
+      o.gt = r.get_vector<double>();
+      o.lgt = r.get_vector<double>();
+      o.loss = r.get<double>();
+      o.count = r.get<int64_t>();
+      o.theta_end = get_tensor(r);
+      o.grad_evals = r.get<int64_t>();
+      o.hvps = r.get<int64_t>();
+      o.peak_bytes = r.get<int64_t>();
+      BILEVEL_CHECK(r.done(), "sgld: a chain's message is longer than its fields");
+    }
+    return finish(lambda, task, start, held, pre_peak, outs);
   }
 
   void end_step(const std::vector<HypergradResult>& results) override {
@@ -111,6 +130,53 @@ class SgldEstimator final : public Estimator {
   }
 
  private:
+  // What every chain of one estimate starts from, computed the same way wherever a chain runs.
+  struct Start {
+    int64_t live0 = MemoryMeter::live_bytes();
+    PeakMeter meter;
+    bool warm = false, j0_active = false;
+    Tensor theta0;
+  };
+
+  Start prepare(const Problem& p, const Tensor& lambda, const Task& task) const {
+    Start s;
+    s.warm = cfg_.persistent && static_cast<int64_t>(states_.size()) == cfg_.chains;
+    s.j0_active = !s.warm && theta0_depends_on_lambda(p, lambda, task);
+    s.theta0 = theta0_value(p, lambda, task).reshaped(Shape{p.theta_dim()});
+    return s;
+  }
+
+  // Chain c of the estimate with the task stream `rng` (its streams: rng.split(c)).
+  SgldChainOut run_chain(const Problem& p, const Tensor& lambda, const Task& task, const Rng& rng, const Start& s,
+                         int64_t c) const {
+    PeakMeter chain_meter;
+    const Rng chain_rng = rng.split(static_cast<uint64_t>(c));
+    SgldChainOut out;
+    if (cfg_.exact_sampler) {
+      out = sgld_chain_exact(cfg_, p, lambda, task, chain_rng, *closed_form_);
+    } else {
+      Tensor start = s.warm ? states_[static_cast<size_t>(c)] : s.theta0;
+      if (!s.warm && cfg_.init_spread > 0) {
+        Rng spread = chain_rng.split(stream_spread);
+        for (int64_t i = 0; i < start.numel(); ++i) start[i] += static_cast<real>(cfg_.init_spread * spread.normal());
+      }
+      out = sgld_chain_run(cfg_, p, lambda, task, chain_rng, s.j0_active, std::move(start));
+    }
+    out.peak_bytes = chain_meter.peak();
+    return out;
+  }
+
+  // The estimate from every chain's output (chain order): the reduction, closed forms and peak bytes.
+  HypergradResult finish(const Tensor& lambda, const Task& task, const Start& s, int64_t held, int64_t pre_peak,
+                         std::vector<SgldChainOut>& outs) const {
+    HypergradResult res;
+    PeakMeter post_meter;
+    const int64_t chain_peaks = reduce_chains(outs, lambda, res);
+    if (closed_form_) add_closed_forms(lambda, task, s.warm, res);
+    res.peak_bytes = std::max(pre_peak, held + chain_peaks + post_meter.peak());
+    return res;
+  }
+
   // Sums the chains' outputs in chain order into res (hypergradient, outer loss, costs, carried states and the
   // chain statistics). Returns the sum of the chains' peak bytes.
   int64_t reduce_chains(std::vector<SgldChainOut>& outs, const Tensor& lambda, HypergradResult& res) const {
