@@ -15,10 +15,10 @@ source "$(dirname "$0")/../common.sh"
 ways=${WAYS:-5}
 shots=${SHOTS:-1}
 out="${1:-runs/fewshot-${ways}w${shots}s}"
-budget=${BUDGET:-6600}
+budget=${BUDGET:-22000}
 filters=${FILTERS:-32}
 eval_tasks=${EVAL_TASKS:-600}
-eval_every=${EVAL_EVERY:-100}
+eval_every=${EVAL_EVERY:-250}
 threads=${THREADS:-2}
 seeds=${SEEDS:-"1 2 3"}
 methods=${METHODS:-"fo ufo ufo-adaptive exact reptile imaml sgld"}
@@ -36,7 +36,10 @@ for seed in $seeds; do
       reptile) train_once "$out/reptile-$seed" "${common[@]}" --method reptile --seed "$seed" ;;
       # iMAML: the proximal term makes λ enter the inner loss; CG on the Hessian of the regularised inner loss.
       imaml) train_once "$out/imaml-$seed" "${common[@]}" --method ift-cg --set proximal=1 --set cg_iters=5 --seed "$seed" ;;
-      sgld) train_once "$out/sgld-$seed" "${common[@]}" --method sgld --seed "$seed" ;;
+      # SGLD: one chain from θ₀ = λ at a low temperature (N = 1 here: the inner loss is not a sum over a data
+      # set), the first-order two-pass hypergradient (the pathwise Jacobian would be P × P).
+      sgld) train_once "$out/sgld-$seed" "${common[@]}" --method sgld --set variant=two-pass --set chains=1 \
+              --set burn_in=4 --set samples=2 --set tau=0.0001 --seed "$seed" ;;
       *) echo "compare.sh: unknown method '$m' (valid: fo ufo ufo-adaptive exact reptile imaml sgld)" >&2; exit 2 ;;
     esac
   done

@@ -35,7 +35,7 @@ struct FewshotConfig {
   data::SplitOptions split;
   data::TaskShape shape;
   int64_t filters = 64, steps = 5, eval_steps = 5, eval_tasks = 600;
-  real lr = real(0.4), proximal = 0;
+  real lr = real(0.1), proximal = 0;
   bool sum_loss = false;
   nn::Downsample downsample = nn::Downsample::stride;
 };
@@ -220,7 +220,9 @@ ProblemInfo fewshot_problem_info() {
       opt_choice("downsample", "stride", {"stride", "maxpool"},
                  "stride: 3×3 conv with stride 2 (UFOM's Omniglot Conv4); maxpool: stride 1 then 2×2 max-pool (MAML)"),
       opt_int("inner_steps", 5, "inner SGD steps r on the support set", 1, 10000),
-      opt_real("inner_lr", 0.4, "inner step size α (UFOM's summed loss used 0.005 per image-sum)", 0, 100, true),
+      opt_real("inner_lr", 0.1,
+               "inner step size α (mean loss; MAML used 0.4 for one step, 0.1 for five; UFOM 0.005 on its summed loss)",
+               0, 100, true),
       opt_choice("loss", "mean", {"mean", "sum"},
                  "cross-entropy over a batch: mean, or summed as in the UFOM code (scales the gradients by the batch)"),
       opt_real("proximal", 0.0,

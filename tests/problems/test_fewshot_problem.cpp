@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -173,6 +174,37 @@ TEST_CASE("fewshot: exact equals finite differences of the r-step outer loss, wi
   }
 }
 #endif
+
+TEST_CASE("fewshot: curve.jsonl is identical for --threads 1 and 2 except timing fields") {
+  Tiny t;
+  auto curve = [&](int threads) {
+    TrainParams p;
+    p.problem = "fewshot";
+    p.method = "ufo";
+    p.sets = {"data_dir=" + t.d.path("omni"), "side=8", "filters=3", "ways=3", "inner_steps=2", "eval_tasks=4",
+              "meta_batch=4", "eval_every=2", "q=0.5"};
+    p.steps = 4;
+    p.seed = 5;
+    p.threads = threads;
+    p.quiet = true;
+    const fs::path out = testing::scratch_dir("fewshot_threads" + std::to_string(threads), false);
+    p.out_dir = out.string();
+    REQUIRE(run_train(resolve_run(p)).status == "ok");
+    std::ifstream in(out / "curve.jsonl");
+    std::vector<nlohmann::json> rows;
+    for (std::string line; std::getline(in, line);) {
+      nlohmann::json j = nlohmann::json::parse(line);
+      j.erase("seconds");
+      j.erase("eval_seconds");
+      rows.push_back(j);
+    }
+    return rows;
+  };
+  const auto one = curve(1), two = curve(2);
+  REQUIRE(one.size() == 5);
+  CHECK(one == two);
+  CHECK(one.back().contains("test_acc"));
+}
 
 TEST_CASE("fewshot: a corrupt PNG, a missing folder and an empty alphabet are one-line usage errors, no run dir") {
   Tiny t;
