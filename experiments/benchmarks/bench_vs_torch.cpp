@@ -9,6 +9,9 @@
 //       the training and validation subsets exactly as the problem draws them, θ₀, λ, and the hypergradients
 //       of exact, ift-cg and sgld variant=one-step (burn_in 0, C chains × M samples) with every chain's
 //       Gaussian noise exported, so the SGLD trajectory can be replayed bit-for-bit in distribution-free form.
+//   bench_vs_torch fewshot --out DIR [--tasks T] [--seed S] [--set key=value]...
+//       λ (the Conv4 meta-initialization), T meta-training tasks (support/query images and labels) and per task the
+//       hypergradients of fo and exact; torch_ref.py times its Conv4 workloads on these tasks too.
 //   bench_vs_torch time --problem P --method M [--set key=value]... [--threads N] [--warmup W] [--steps S] [--seed S]
 //       the outer loop of `bilevel-opt train` (meta_batch tasks estimated in parallel with oneTBB, reduced in
 //       task order, Adam on λ with the problem's default outer_lr) for W untimed + S timed steps; prints one
@@ -58,7 +61,7 @@ struct Args {
 };
 
 [[noreturn]] void usage(const std::string& msg) {
-  std::fprintf(stderr, "bench_vs_torch: %s\nusage: bench_vs_torch sinusoid|hpo-l2 --out DIR [--seed S] [--tasks T] "
+  std::fprintf(stderr, "bench_vs_torch: %s\nusage: bench_vs_torch sinusoid|hpo-l2|fewshot --out DIR [--seed S] [--tasks T] "
                        "[--chains C] [--samples M] [--set key=value]...\n", msg.c_str());
   std::exit(2);
 }
@@ -67,8 +70,8 @@ Args parse(int argc, char** argv) {
   if (argc < 2) usage("missing problem");
   Args a;
   a.problem = argv[1];
-  if (a.problem != "sinusoid" && a.problem != "hpo-l2" && a.problem != "time")
-    usage("first argument must be sinusoid, hpo-l2 or time, got " + a.problem);
+  if (a.problem != "sinusoid" && a.problem != "hpo-l2" && a.problem != "fewshot" && a.problem != "time")
+    usage("first argument must be sinusoid, hpo-l2, fewshot or time, got " + a.problem);
   for (int i = 2; i < argc; ++i) {
     const std::string k = argv[i];
     if (i + 1 >= argc) usage("option " + k + " needs a value");
@@ -192,6 +195,42 @@ int run_sinusoid(const Args& a) {
           {"ufo_q", 0.1},
           {"problem_options", m.popts.to_json()},
           {"layout", m.problem->describe()["layout"]},
+          {"tasks", tasks}});
+  return 0;
+}
+
+int run_fewshot(const Args& a) {
+  auto given = parse_sets(a.sets);
+  Made m = make_problem("fewshot", given, 0);
+  if (!given.empty()) usage("unknown problem option " + given.begin()->first);
+  Writer w(a.out);
+  Rng init_rng(a.seed, {1});
+  const Tensor lambda = m.problem->init_lambda(init_rng);
+  w.f32("lambda", lambda);
+  auto fo = make_method("fo", {}, m);
+  auto exact = make_method("exact", {}, m);
+  nlohmann::json tasks = nlohmann::json::array();
+  for (int64_t t = 0; t < a.tasks; ++t) {
+    Rng task_rng(a.seed, {2, 0, static_cast<uint64_t>(t)});
+    const Task task = m.problem->sample_task(task_rng);
+    const std::string p = "task" + std::to_string(t) + "_";
+    w.f32(p + "xs", task.x[0]);
+    w.i64(p + "ys", task.labels[0]);
+    w.f32(p + "xq", task.x[1]);
+    w.i64(p + "yq", task.labels[1]);
+    Rng r1(a.seed, {3, static_cast<uint64_t>(t)});
+    const HypergradResult g_fo = fo->estimate(*m.problem, lambda, task, r1);
+    const HypergradResult g_ex = exact->estimate(*m.problem, lambda, task, r1);
+    w.f32(p + "fo", g_fo.grad);
+    w.f32(p + "exact", g_ex.grad);
+    tasks.push_back({{"outer_loss", g_ex.outer_loss}});
+  }
+  w.meta({{"problem", "fewshot"},
+          {"seed", a.seed},
+          {"inner_lr", m.problem->inner().lr},
+          {"inner_steps", m.problem->inner().steps},
+          {"problem_options", m.popts.to_json()},
+          {"layout", m.problem->lambda_layout()},
           {"tasks", tasks}});
   return 0;
 }
@@ -380,6 +419,7 @@ int main(int argc, char** argv) {
   try {
     blas_set_single_threaded();
     if (a.problem == "time") return run_time(a);
+    if (a.problem == "fewshot") return run_fewshot(a);
     return a.problem == "sinusoid" ? run_sinusoid(a) : run_hpo(a);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_vs_torch: %s\n", e.what());

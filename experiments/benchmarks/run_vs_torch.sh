@@ -3,7 +3,8 @@
 #
 #   bash experiments/benchmarks/run_vs_torch.sh [--quick] [--threads "1 2"] [--only REGEX]
 #
-# 1. Correctness first: bench_vs_torch exports seeded instances (sinusoid r = 1 and 5 with 4 tasks; hpo-l2
+# 1. Correctness first: bench_vs_torch exports seeded instances (sinusoid r = 1 and 5 with 4 tasks; fewshot
+#    Conv4 5-way 1-shot r = 5 with 4 hanzi tasks (fo, exact); hpo-l2
 #    r = 20 with its MNIST subsets, and an SGLD run with its Gaussian noise) and bilevel-opt's hypergradients
 #    (fo, exact, ufo q = 0.1, exact, ift-cg, sgld one-step); torch_ref.py recomputes each and the relative
 #    difference max|Δ|/max|g| must be ≤ 1e-4. If any check fails, no timing is run (exit 1).
@@ -57,6 +58,9 @@ for r in 1 5; do
   "$build/bench_vs_torch" sinusoid --out "$out/inst_sin_r$r" --tasks 4 --set inner_steps=$r
   "$py" "$ref" check "$out/inst_sin_r$r" >>"$checks" || ok=0
 done
+# fewshot: Conv4 (64 filters, 28×28 hanzi, stride) 5-way 1-shot, r = 5; its tasks are also PyTorch's timing tasks.
+"$build/bench_vs_torch" fewshot --out "$out/inst_fs" --tasks 4 --set inner_steps=5 --set "data_dir=$data" --set eval_tasks=1
+"$py" "$ref" check "$out/inst_fs" >>"$checks" || ok=0
 "$build/bench_vs_torch" hpo-l2 --out "$out/inst_hpo" --set inner_steps=20 --set "data_dir=$data" --chains 2 --samples 20
 "$py" "$ref" check "$out/inst_hpo" >>"$checks" || ok=0
 "$py" - "$checks" <<'EOF'
@@ -81,6 +85,8 @@ workloads=(
   "sin-exact-r5|--problem sinusoid --method exact --set inner_steps=5|sin-exact --set r=5|2|12"
   "sin-ufo-r1|--problem sinusoid --method ufo --set q=0.1 --set inner_steps=1|sin-ufo --set r=1 --set q=0.1|3|40"
   "sin-ufo-r5|--problem sinusoid --method ufo --set q=0.1 --set inner_steps=5|sin-ufo --set r=5 --set q=0.1|2|20"
+  "fs-fo-r5|--problem fewshot --method fo --set inner_steps=5 --set eval_tasks=1 --set data_dir=$data|fs-fo --set r=5|2|10"
+  "fs-exact-r5|--problem fewshot --method exact --set inner_steps=5 --set eval_tasks=1 --set data_dir=$data|fs-exact --set r=5|1|5"
   "hpo-exact-r20|--problem hpo-l2 --method exact --set inner_steps=20 --set data_dir=$data|hpo-exact --set r=20|2|10"
   "hpo-iftcg-r20|--problem hpo-l2 --method ift-cg --set inner_steps=20 --set data_dir=$data|hpo-iftcg --set r=20|2|10"
   "hpo-sgld-8x200|--problem hpo-l2 --method sgld --set variant=one-step --set chains=8 --set burn_in=0 --set samples=200 --set data_dir=$data|hpo-sgld --set chains=8 --set samples=200|0|1"
@@ -101,10 +107,12 @@ for th in $threads_list; do
       "$build/bench_vs_torch" time $bargs --seed $((k + 1)) --warmup "$warm" --steps "$steps" --threads "$th" \
         >"$out/last.json"
       tag "$name" "$l0" "$(load)" <"$out/last.json" >>"$res"
+      tdata="$out/inst_hpo"
+      [[ $name == fs-* ]] && tdata="$out/inst_fs"
       l0="$(load)"
       # shellcheck disable=SC2086
       OMP_NUM_THREADS="$th" OPENBLAS_NUM_THREADS="$th" "$py" "$ref" time $targs --threads "$th" --warmup "$warm" \
-        --steps "$steps" --seed $((k + 1)) --data "$out/inst_hpo" >"$out/last.json"
+        --steps "$steps" --seed $((k + 1)) --data "$tdata" >"$out/last.json"
       tag "$name" "$l0" "$(load)" <"$out/last.json" >>"$res"
     done
     echo "  done $name threads=$th (load $(load))" >&2

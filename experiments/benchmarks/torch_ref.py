@@ -12,7 +12,9 @@ do): plain autograd, torch.autograd.grad(..., create_graph=True) for second orde
       run W + S outer steps (hypergradient over the meta-batch + Adam step on lambda) and print one JSON
       line: wall and process-CPU seconds of each of the S timed steps, the wall median, peak RSS.
 
-Workloads: sin-fo, sin-exact, sin-ufo (options r, meta_batch, k, hidden, inner_lr, q), hpo-exact, hpo-iftcg
+Workloads: sin-fo, sin-exact, sin-ufo (options r, meta_batch, k, hidden, inner_lr, q), fs-fo, fs-exact (Conv4
+few-shot MAML; options r, meta_batch, inner_lr; need --data DIR from `bench_vs_torch fewshot`, whose tasks are
+used in turn and whose problem options give the network), hpo-exact, hpo-iftcg
 (options r, inner_lr, cg_iters; need --data DIR from `bench_vs_torch hpo-l2`), hpo-sgld (chains, samples,
 tau, eta; --data DIR).
 """
@@ -94,6 +96,81 @@ def sample_sinusoid_tasks(gen, n, k):
     x = torch.empty(n, 2 * k, 1).uniform_(-5.0, 5.0, generator=gen)
     y = amp * torch.sin(x - phase)
     return [(x[i, :k], y[i, :k], x[i, k:], y[i, k:]) for i in range(n)]
+
+
+# ------------------------------------------------------------------------------------- fewshot (Conv4)
+
+
+def conv4_params(lam, layout):
+    """Torch-layout parameters from the flat lambda: conv weights (F, KH, KW, C) -> (F, C, KH, KW)."""
+    out = []
+    for b in layout:
+        n = math.prod(b["shape"])
+        t = lam[b["offset"]:b["offset"] + n].view(b["shape"])
+        if len(b["shape"]) == 4:
+            t = t.permute(0, 3, 1, 2)
+        out.append(t.contiguous().clone())
+    return out
+
+
+def conv4_forward(params, x, stride):
+    """x: (B, C, H, W). 4 x [conv 3x3 (stride 2, or 1 + 2x2 max-pool) -> batch norm with batch statistics -> ReLU]
+    -> flatten in (H, W, C) order -> linear."""
+    h = x
+    for i in range(4):
+        w, gamma, beta = params[3 * i:3 * i + 3]
+        h = F.conv2d(h, w, stride=2 if stride else 1, padding=1)
+        h = F.relu(F.batch_norm(h, None, None, gamma, beta, training=True, eps=1e-5))
+        if not stride:
+            h = F.max_pool2d(h, 2)
+    h = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)
+    return h @ params[12] + params[13]
+
+
+def fewshot_task_grads(params, task, r, lr, mode, stride, sum_loss=False):
+    """MAML hypergradient of one few-shot task: mode 'exact' (create_graph=True through the r steps) or 'fo'."""
+    xs, ys, xq, yq = task
+    red = "sum" if sum_loss else "mean"
+    fast = list(params)
+    for _ in range(r):
+        loss = F.cross_entropy(conv4_forward(fast, xs, stride), ys, reduction=red)
+        grads = torch.autograd.grad(loss, fast, create_graph=mode == "exact")
+        fast = [p - lr * g for p, g in zip(fast, grads)]
+    qloss = F.cross_entropy(conv4_forward(fast, xq, stride), yq, reduction=red)
+    return torch.autograd.grad(qloss, params), qloss
+
+
+class FewshotData:
+    def __init__(self, d, dtype):
+        meta = json.load(open(os.path.join(d, "meta.json")))
+        self.meta = meta
+
+        def arr(name):
+            a = meta["arrays"][name]
+            np_dtype = np.float32 if a["dtype"] == "float32" else np.int64
+            v = np.fromfile(os.path.join(d, a["file"]), dtype=np_dtype).reshape(a["shape"])
+            t = torch.from_numpy(v.copy())
+            return t.to(dtype) if a["dtype"] == "float32" else t
+
+        self.arr = arr
+        po = meta["problem_options"]
+        self.stride = po["downsample"] == "stride"
+        self.sum_loss = po["loss"] == "sum"
+        self.layout = meta["layout"]
+        self.lam = arr("lambda")
+        self.tasks = []
+        for t in range(len(meta["tasks"])):
+            p = "task%d_" % t
+            nchw = lambda a: a.permute(0, 3, 1, 2).contiguous()
+            self.tasks.append((nchw(arr(p + "xs")), arr(p + "ys"), nchw(arr(p + "xq")), arr(p + "yq")))
+
+
+def to_flat_layout(grads, layout):
+    """Gradients in torch layout back to the flat lambda's order."""
+    out = []
+    for g, b in zip(grads, layout):
+        out.append((g.permute(0, 2, 3, 1) if len(b["shape"]) == 4 else g).reshape(-1))
+    return torch.cat(out)
 
 
 # ------------------------------------------------------------------------------------------- hpo-l2
@@ -253,6 +330,15 @@ def check(args):
             drawn = bool(tinfo["ufo_exact_drawn"])
             g, ql = ufo_task_grads(params, task, r, lr, q, drawn)
             report("ufo task%d (exact drawn: %s)" % (t, drawn), load_f32(d, meta, p + "ufo", dtype), flat(g))
+    elif meta["problem"] == "fewshot":
+        D = FewshotData(d, dtype)
+        r, lr = meta["inner_steps"], meta["inner_lr"]
+        params = [p.requires_grad_(True) for p in conv4_params(D.lam, D.layout)]
+        for t, task in enumerate(D.tasks):
+            for mode in ("fo", "exact"):
+                g, ql = fewshot_task_grads(params, task, r, lr, mode, D.stride, D.sum_loss)
+                report("%s task%d r=%d" % (mode, t, r), D.arr("task%d_%s" % (t, mode)), to_flat_layout(g, D.layout),
+                       {"outer_loss_torch": float(ql), "outer_loss_bilevel": meta["tasks"][t]["outer_loss"]})
     else:
         D = HpoData(d, dtype)
         res = meta["results"]
@@ -320,6 +406,27 @@ def time_workload(args):
                     g, _ = ufo_task_grads(params, task, r, lr, q, bool(rng.random() < q))
                 else:
                     g, _ = maml_task_grads(params, task, r, lr, mode)
+                for a, gi in zip(acc, g):
+                    a.add_(gi)
+            for p, a in zip(params, acc):
+                p.grad = a / mb
+            opt.step()
+    elif w.startswith("fs-"):
+        D = FewshotData(args.data, torch.float32)
+        r = int(opts.get("r", 5))
+        mb = int(opts.get("meta_batch", 5))
+        lr = float(opts.get("inner_lr", D.meta["inner_lr"]))
+        mode = w[3:]
+        params = [p.requires_grad_(True) for p in conv4_params(D.lam, D.layout)]
+        opt = torch.optim.Adam(params, lr=float(opts.get("outer_lr", 0.001)))
+        counter = [0]
+
+        def outer_step():
+            acc = [torch.zeros_like(p) for p in params]
+            for _ in range(mb):
+                task = D.tasks[counter[0] % len(D.tasks)]
+                counter[0] += 1
+                g, _ = fewshot_task_grads(params, task, r, lr, mode, D.stride, D.sum_loss)
                 for a, gi in zip(acc, g):
                     a.add_(gi)
             for p, a in zip(params, acc):

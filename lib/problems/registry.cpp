@@ -14,6 +14,7 @@
   X(hyper_cleaning)         \
   X(gaussian_sgld)          \
   X(toy_multimin)           \
+  X(fewshot)                \
   /* end of the list: a new problem is one more X(name) line above */
 
 namespace bilevel {

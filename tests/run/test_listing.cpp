@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "data/fake_data.hpp"
+#include "data/omniglot_fixture.hpp"
 #include "hypergrad/estimator.hpp"
 #include "run/listing.hpp"
 #include "run/number_format.hpp"
@@ -18,6 +19,7 @@ TEST_SUITE("run") {
     data.write_manifest();
     for (const ProblemInfo& info : problem_registry()) {
       CAPTURE(info.name);
+      if (info.name == "fewshot") testing::write_tiny_omniglot(data.path("omniglot"));  // found by dataset=auto
       std::map<std::string, std::string> given;
       for (const auto& s : info.options) {
         if (s.key == "data_dir") given[s.key] = data.dir();
