@@ -14,6 +14,9 @@
   X(hyper_cleaning)         \
   X(gaussian_sgld)          \
   X(toy_multimin)           \
+  X(loss_learning)          \
+  X(invariance_learning)    \
+  X(inr)                    \
   /* end of the list: a new problem is one more X(name) line above */
 
 namespace bilevel {
