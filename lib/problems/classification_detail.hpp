@@ -147,6 +147,22 @@ inline LabelledSet subset(const LabelledSet& set, const std::vector<int64_t>& ba
   return out;
 }
 
+// Symmetric label noise: exactly round(rate·n) examples of `set`, chosen by a permutation drawn from `rng`,
+// get a label drawn uniformly from the other classes (in permutation order). Returns which were changed.
+inline std::vector<bool> corrupt_labels(LabelledSet& set, double rate, int64_t classes, Rng& rng) {
+  const int64_t n = set.n();
+  const std::vector<int64_t> perm = rng.permutation(n);
+  const auto n_bad = static_cast<int64_t>(std::llround(rate * static_cast<double>(n)));
+  std::vector<bool> corrupted(static_cast<size_t>(n), false);
+  for (int64_t k = 0; k < n_bad; ++k) {
+    const auto i = static_cast<size_t>(perm[static_cast<size_t>(k)]);
+    corrupted[i] = true;
+    const int64_t shift = 1 + rng.randint(classes - 1);
+    set.y[i] = (set.y[i] + shift) % classes;
+  }
+  return corrupted;
+}
+
 // "logreg": multinomial logistic regression (nn::Linear d → classes); "mlp": d-hidden-classes, ReLU.
 inline std::unique_ptr<nn::Model> make_model(const std::string& kind, int64_t features, int64_t classes, int64_t hidden) {
   if (kind == "logreg") return std::make_unique<nn::Linear>(features, classes);
@@ -185,7 +201,7 @@ class FixedTaskProblem : public Problem {
       : steps_(o.get_int("inner_steps")),
         eval_steps_(o.get_int("eval_inner_steps") < 0 ? o.get_int("inner_steps") : o.get_int("eval_inner_steps")),
         lr_(static_cast<real>(o.get_real("inner_lr"))),
-        lambda_init_(o.get_real("lambda_init")) {}
+        lambda_init_(o.has("lambda_init") ? o.get_real("lambda_init") : 0.0) {}  // a problem may fix λ₀ itself
 
   int64_t theta_dim() const override { return theta0_.numel(); }
   InnerConfig inner() const override { return InnerConfig{steps_, lr_}; }

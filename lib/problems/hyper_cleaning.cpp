@@ -19,6 +19,7 @@
 // (flagged: wᵢ < 0.5, i.e. λᵢ < 0): precision, recall and F1. Two baselines are reported beside them on
 // every evaluation row, trained with the same r, α, l2 and θ₀: `uniform` (plain mean cross-entropy over all
 // n corrupted-data examples) and `oracle` (mean cross-entropy over the clean examples only).
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,16 +50,8 @@ class HyperCleaningProblem final : public classification::FixedTaskProblem {
     n_ = data_.train.n();
     // Corrupt exactly round(corruption·n) examples: a uniformly random wrong label each.
     Rng noise_rng(seed, {kCleaningNoiseStream});
-    const std::vector<int64_t> perm = noise_rng.permutation(n_);
-    const auto n_bad = static_cast<int64_t>(std::llround(corruption_ * static_cast<double>(n_)));
-    corrupted_.assign(static_cast<size_t>(n_), false);
-    for (int64_t k = 0; k < n_bad; ++k) {
-      const auto i = static_cast<size_t>(perm[static_cast<size_t>(k)]);
-      corrupted_[i] = true;
-      const int64_t shift = 1 + noise_rng.randint(data_.classes - 1);
-      data_.train.y[i] = (data_.train.y[i] + shift) % data_.classes;
-    }
-    n_corrupted_ = n_bad;
+    corrupted_ = classification::corrupt_labels(data_.train, corruption_, data_.classes, noise_rng);
+    n_corrupted_ = std::count(corrupted_.begin(), corrupted_.end(), true);
     std::vector<int64_t> clean;
     for (int64_t i = 0; i < n_; ++i)
       if (!corrupted_[static_cast<size_t>(i)]) clean.push_back(i);

@@ -15,6 +15,9 @@
   X(gaussian_sgld)          \
   X(toy_multimin)           \
   X(fewshot)                \
+  X(loss_learning)          \
+  X(invariance_learning)    \
+  X(inr)                    \
   /* end of the list: a new problem is one more X(name) line above */
 
 namespace bilevel {

@@ -24,7 +24,9 @@ TEST_SUITE("run") {
       for (const auto& s : info.options) {
         if (s.key == "data_dir") given[s.key] = data.dir();
         if (s.key == "n_train" || s.key == "n_val") given[s.key] = "20";
-        if (s.key == "eval_tasks") given[s.key] = "2";
+        if (s.key == "eval_tasks" || s.key == "eval_images") given[s.key] = "2";
+        if (s.key == "n_test") given[s.key] = "0";
+        if (s.key == "image_size") given[s.key] = "4";
         if (s.key == "eval_restarts") given[s.key] = "3";
         if (s.key == "inner_steps" && info.name == "toy-multimin") given[s.key] = "10";
       }

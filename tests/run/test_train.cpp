@@ -72,11 +72,16 @@ std::vector<std::string> small_options(const std::string& problem, const std::st
       {"gaussian-sgld", {}},
       {"toy-multimin", {"inner_steps=20", "eval_restarts=2"}},
       {"fewshot", {"side=8", "filters=3", "ways=3", "inner_steps=2", "eval_tasks=3", "meta_batch=2"}},
+      {"loss-learning", {"n_train=40", "n_val=30", "inner_steps=4"}},
+      {"invariance-learning", {"n_train=10", "n_val=20", "n_test=20", "image_size=4", "inner_steps=3"}},
+      {"inr", {"image_size=4", "hidden=6", "eval_images=2", "inner_steps=2", "meta_batch=2"}},
   };
   const auto it = sets.find(problem);
   if (it == sets.end()) FAIL("add small options for problem '" << problem << "' to this test");
   std::vector<std::string> out = it->second;
-  if (problem == "hpo-l2" || problem == "hyper-cleaning") out.push_back("data_dir=" + data_dir);
+  if (problem == "hpo-l2" || problem == "hyper-cleaning" || problem == "loss-learning" ||
+      problem == "invariance-learning" || problem == "inr")
+    out.push_back("data_dir=" + data_dir);
   if (problem == "fewshot") {  // a tiny Omniglot-layout folder beside the other fake datasets (dataset=auto finds it)
     if (!fs::exists(data_dir + "/omniglot")) testing::write_tiny_omniglot(data_dir + "/omniglot");
     out.push_back("data_dir=" + data_dir);
