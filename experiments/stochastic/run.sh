@@ -5,7 +5,7 @@
 #   quadratic  `quadratic` (dim 20, cond 10; full batch: its inner loss is not a sum over samples here)
 #   logreg-l2  `hpo-l2` per-weight L2 of logistic regression on breast_cancer (binary, 30 features)
 #   cleaning   `hyper-cleaning` on MNIST (corruption 0.5, multinomial logistic regression, l2 0.2)
-# Per problem and method: a grid of 3 outer learning rates on seed 1 (winner: the lowest final value h(λ)), then
+# Per problem and method: a grid of 4 outer learning rates on seed 1 (winner: the lowest final value h(λ)), then
 # the winner on every seed. The metric is the value function h(λ) = L_V(θ*(λ)) (run option value_steps: θ* by a
 # long inner GD run) and value_subopt = h(λ) − h*, h* = the lowest h any run of the problem reached.
 # table.py writes the tables (grid.md, table.md) and plots (compare --metric value).
@@ -45,30 +45,32 @@ else
   cln_budget=600 cln_lr=0.1 cln_batch=100
 fi
 
-# name|options (B = the problem's minibatch size; full-batch problems drop batch_size)|eval_every
+# name|options (B = the problem's minibatch size; full-batch problems drop batch_size)|eval_every|lr scale
+# The grid is {0.1, 1, 10, 100} × the problem's outer lr × the method's scale: the single-loop solvers take many
+# more (cheaper) outer steps per unit of cost, so their grid starts ten times lower.
 methods=(
-  "fo|--method fo|2"
-  "ufo|--method ufo --set q=0.2|2"
-  "ift-cg|--method ift-cg --set cg_iters=10|2"
-  "sgld|--method sgld --set variant=two-pass --set chains=2 --set burn_in=10 --set samples=5|2"
-  "stocbio|--method stocbio --set batch_size=B --set inner_iters=10 --set neumann_iters=10|4"
-  "amigo|--method amigo --set batch_size=B --set inner_iters=10 --set v_iters=10|4"
-  "soba|--method soba --set batch_size=B|25"
-  "saba|--method saba --set batch_size=B|25"
-  "f2sa|--method f2sa --set batch_size=B --set inner_iters=10 --set penalty=10 --set penalty_growth=0.1|4"
+  "fo|--method fo|2|1"
+  "ufo|--method ufo --set q=0.2|2|1"
+  "ift-cg|--method ift-cg --set cg_iters=10|2|1"
+  "sgld|--method sgld --set variant=two-pass --set chains=2 --set burn_in=10 --set samples=5|2|1"
+  "stocbio|--method stocbio --set batch_size=B --set inner_iters=10 --set neumann_iters=10|4|0.1"
+  "amigo|--method amigo --set batch_size=B --set inner_iters=10 --set v_iters=10|4|0.1"
+  "soba|--method soba --set batch_size=B|25|0.1"
+  "saba|--method saba --set batch_size=B|25|0.1"
+  "f2sa|--method f2sa --set batch_size=B --set inner_iters=10 --set penalty=10 --set penalty_growth=0.1|4|0.1"
 )
 
-# queue_problem NAME BUDGET LR BATCH ARGS…: the grid (seed 1) of every method.
+# queue_grid NAME BUDGET LR BATCH ARGS…: the grid (seed 1) of every method.
 queue_grid() {
   local name="$1" budget="$2" lr="$3" batch="$4"
   shift 4
-  local m mname mopts every f
+  local m mname mopts every scale f
   for m in "${methods[@]}"; do
-    IFS='|' read -r mname mopts every <<<"$m"
+    IFS='|' read -r mname mopts every scale <<<"$m"
     if [[ "$batch" == 0 ]]; then mopts="${mopts// --set batch_size=B/}"; else mopts="${mopts//=B/=$batch}"; fi
-    for f in 0.1 1 10; do
+    for f in 0.1 1 10 100; do
       local glr
-      glr=$(awk -v a="$lr" -v f="$f" 'BEGIN { printf "%g", a * f }')
+      glr=$(awk -v a="$lr" -v f="$f" -v s="$scale" 'BEGIN { printf "%g", a * f * s }')
       # shellcheck disable=SC2086
       queue_train "$out/$name/grid/$mname/lr-$glr" "$@" $mopts --set outer_lr="$glr" --set eval_every="$every" \
         --seed 1 --budget-cost "$budget" --threads 1
@@ -80,12 +82,18 @@ queue_grid() {
 queue_seeds() {
   local name="$1" budget="$2" batch="$3"
   shift 3
-  local m mname mopts every seed lr
+  local m mname mopts every scale seed lr
   for m in "${methods[@]}"; do
-    IFS='|' read -r mname mopts every <<<"$m"
+    IFS='|' read -r mname mopts every scale <<<"$m"
     if [[ "$batch" == 0 ]]; then mopts="${mopts// --set batch_size=B/}"; else mopts="${mopts//=B/=$batch}"; fi
     lr=$(python3 "$here/table.py" winner "$out/$name/grid/$mname")
     for seed in "${seeds[@]}"; do
+      # Seed 1 at the winning rate is the grid's run: copied, not run again.
+      if [[ "$seed" == 1 && ! -d "$out/$name/runs/$mname/seed-1" ]]; then
+        mkdir -p "$out/$name/runs/$mname"
+        cp -r "$out/$name/grid/$mname/lr-$lr" "$out/$name/runs/$mname/seed-1"
+        continue
+      fi
       # shellcheck disable=SC2086
       queue_train "$out/$name/runs/$mname/seed-$seed" "$@" $mopts --set outer_lr="$lr" --set eval_every="$every" \
         --seed "$seed" --budget-cost "$budget" --threads 1

@@ -94,8 +94,8 @@ def report(out, seconds, load):
         if not os.path.isdir(pdir):
             continue
         h_star = min((v for run in runs_under(pdir) for v in values(run)), default=math.nan)
-        grid_lines += [f"## {prob} (h* = {h_star:.6g})", "", "| method | " + " | ".join(["outer_lr → value_subopt"] * 3) + " |",
-                       "|---|---|---|---|"]
+        grid_lines += [f"## {prob} (h* = {h_star:.6g})", "", "| method | " + " | ".join(["outer_lr → value_subopt"] * 4) + " |",
+                       "|---|---|---|---|---|"]
         gdir = os.path.join(pdir, "grid")
         for method in sorted(os.listdir(gdir)) if os.path.isdir(gdir) else []:
             pts = lr_dirs(os.path.join(gdir, method))

@@ -175,6 +175,10 @@ TEST_SUITE("hypergrad") {
     CHECK(peak("saba", "4") - peak("soba", "4") >= 10 * per_block);
     CHECK(peak("saba", "8") - peak("soba", "8") >= 5 * per_block);
     CHECK(peak("saba", "8") - peak("soba", "8") < 10 * per_block);
+    // Memories beyond memory_max_entries are refused before anything is allocated.
+    CHECK_THROWS_WITH_AS(make("saba", p, {{"batch_size", "4"}, {"memory_max_entries", "89"}}),
+                         doctest::Contains("memory_max_entries"), option_error);
+    CHECK_NOTHROW(make("saba", p, {{"batch_size", "4"}, {"memory_max_entries", "90"}}));
   }
 
   TEST_CASE("single-loop solvers continue bit for bit from their saved warm state") {
@@ -235,8 +239,8 @@ TEST_SUITE("hypergrad") {
     // implicit hypergradient run to convergence. Each solver runs the same outer SGD with its own direction.
     // Instance 13 of dim 2 (noise 1) has an interior optimum that gradient descent reaches to |∇h| < 1e-12 (on
     // most instances some λᵢ drift to ±∞ along flat directions of h, and no iterate reaches h* to 1e-6).
-    Sets sets = {{"dim", "2"}, {"noise", "1"}};
-    const Options popts = Options::resolve("quadratic", find_problem("quadratic").options, sets);
+    Sets psets = {{"dim", "2"}, {"noise", "1"}};
+    const Options popts = Options::resolve("quadratic", find_problem("quadratic").options, psets);
     const auto problem = find_problem("quadratic").make(popts, 13);
     const Problem& p = *problem;
     Rng r0(7, {1}), r1(7, {2});

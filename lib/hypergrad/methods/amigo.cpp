@@ -52,8 +52,8 @@ MethodInfo amigo_method_info() {
   return {.name = "amigo",
           .description = "AmIGO: warm-started inner SGD and warm-started SGD on the linear system Hv = −∇_θL_V",
           .options = {batch_size_option(), theta_lr_option(), v_lr_option(),
-                      opt_int("inner_iters", 10, "inner SGD steps T per outer step (warm-started)", 0),
-                      opt_int("v_iters", 10, "SGD steps on the linear system per outer step (warm-started)", 0)},
+                      opt_int("inner_iters", 10, "inner SGD steps T per outer step (warm-started)", 0, 1000000),
+                      opt_int("v_iters", 10, "SGD steps on the linear system per outer step (warm-started)", 0, 1000000)},
           .refusal = [](const Problem& p) { return single_loop_refusal(p, "amigo"); },
           .make = [](const Options& o, const Problem& p) -> std::unique_ptr<Estimator> {
             return std::make_unique<AmigoEstimator>(o, p);

@@ -66,7 +66,7 @@ MethodInfo f2sa_method_info() {
   return {.name = "f2sa",
           .description = "F2SA: fully first-order penalty method, ∇_λL_V(y) + μ(∇_λL_T(y) − ∇_λL_T(z)), no HVPs",
           .options = {batch_size_option(), theta_lr_option(),
-                      opt_int("inner_iters", 10, "SGD steps on y and z per outer step (warm-started)", 0),
+                      opt_int("inner_iters", 10, "SGD steps on y and z per outer step (warm-started)", 0, 1000000),
                       opt_real("penalty", 10, "penalty μ₀ (the bias is O(1/μ))", 0, 1e300, true),
                       opt_real("penalty_growth", 0, "μ grows by this much per outer step: μ_t = μ₀ + δ·t", 0)},
           .refusal = [](const Problem& p) { return single_loop_refusal(p, "f2sa"); },

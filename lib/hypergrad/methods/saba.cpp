@@ -98,12 +98,22 @@ class SabaEstimator final : public SingleLoopEstimator {
 MethodInfo saba_method_info() {
   return {.name = "saba",
           .description = "SABA: SOBA with SAGA variance reduction over per-block memories (memory ∝ examples)",
-          .options = {batch_size_option(), theta_lr_option(), v_lr_option()},
+          .options = {batch_size_option(), theta_lr_option(), v_lr_option(),
+                      opt_int("memory_max_entries", 50000000,
+                              "refuse when the SAGA memories would hold more numbers than this, ⌈n/b⌉·(2P + H)", 1)},
           .refusal = [](const Problem& p) { return single_loop_refusal(p, "saba"); },
           .make = [](const Options& o, const Problem& p) -> std::unique_ptr<Estimator> {
             const int64_t b = resolved_batch_size(o, p, "saba");
             const int64_t n = b == 0 ? 1 : p.inner_examples();
-            return std::make_unique<SabaEstimator>(o, p, b, n, b == 0 ? 1 : (n + b - 1) / b);
+            const int64_t blocks = b == 0 ? 1 : (n + b - 1) / b;
+            const double entries = static_cast<double>(blocks) * static_cast<double>(2 * p.theta_dim() + p.lambda_dim());
+            if (entries > static_cast<double>(o.get_int("memory_max_entries"))) {
+              throw option_error("method 'saba': " + std::to_string(blocks) + " memory blocks of 2P + H = " +
+                                 std::to_string(2 * p.theta_dim() + p.lambda_dim()) + " numbers exceed "
+                                 "memory_max_entries = " + std::to_string(o.get_int("memory_max_entries")) +
+                                 "; use a larger batch_size, or raise memory_max_entries");
+            }
+            return std::make_unique<SabaEstimator>(o, p, b, n, blocks);
           }};
 }
 

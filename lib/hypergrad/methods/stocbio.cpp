@@ -56,8 +56,8 @@ MethodInfo stocbio_method_info() {
   return {.name = "stocbio",
           .description = "StocBiO: warm-started inner SGD, then a Neumann-series H⁻¹∇_θL_V on one minibatch",
           .options = {batch_size_option(), theta_lr_option(),
-                      opt_int("inner_iters", 10, "inner SGD steps T per outer step (warm-started)", 0),
-                      opt_int("neumann_iters", 10, "terms K of the Neumann series (HVPs)", 0), alpha},
+                      opt_int("inner_iters", 10, "inner SGD steps T per outer step (warm-started)", 0, 1000000),
+                      opt_int("neumann_iters", 10, "terms K of the Neumann series (HVPs)", 0, 1000000), alpha},
           .refusal = [](const Problem& p) { return single_loop_refusal(p, "stocbio"); },
           .make = [](const Options& o, const Problem& p) -> std::unique_ptr<Estimator> {
             return std::make_unique<StocbioEstimator>(o, p);
