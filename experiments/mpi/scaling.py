@@ -15,7 +15,8 @@ the slowest share and the overhead; the overhead), items = the meta-batch's task
 to every other rank in turn, so o grows linearly with R; communication dominates once (R − 1)·o exceeds
 t_item·⌈items/R⌉, and no rank count beats ⌈items/R⌉ = 1.
 
-usage: python3 experiments/mpi/scaling.py [--bin build/mpi/bilevel-opt] [--out runs/mpi-scaling] [--repeats 3]
+usage: [BILEVEL_DATA=DIR] python3 experiments/mpi/scaling.py [--bin build/mpi/bilevel-opt] [--out runs/mpi-scaling]
+       [--repeats 3]      (the few-shot workload runs when DIR/manifest.json exists: make data)
 """
 import argparse
 import json
@@ -35,6 +36,11 @@ WORKLOADS = [
                                                       "--set", "burn_in=100", "--set", "samples=100", "--set", "eta=0.1",
                                                       "--set", "eval_every=1000"], 8, 6),
 ]
+# Few-shot Conv4 (5-way 1-shot on the hanzi stand-in, 4 tasks a step) when the data are there ($BILEVEL_DATA).
+if os.path.isfile(os.path.join(os.environ.get("BILEVEL_DATA", "data"), "manifest.json")):
+    WORKLOADS.append(("fewshot hanzi 5-way 1-shot Conv4, exact, meta-batch 4",
+                      ["--problem", "fewshot", "--set", "dataset=hanzi", "--method", "exact", "--set", "meta_batch=4",
+                       "--set", "eval_tasks=10", "--set", "eval_every=1000"], 4, 4))
 CONFIGS = [("1 × 1", 1, 1), ("2 × 1", 2, 1), ("1 × 2", 1, 2)]
 
 
@@ -44,7 +50,7 @@ def run(binary, mpirun, ranks, threads, args, steps, out):
            "--out", out]
     if ranks > 1:
         extra = ["--allow-run-as-root"] if os.getuid() == 0 else []
-        cmd = [mpirun, *extra, "--oversubscribe", "--mca", "btl", "self,vader", "-np", str(ranks), *cmd]
+        cmd = [mpirun, *extra, "--oversubscribe", "--mca", "btl", "self,vader", "-x", "BILEVEL_DATA", "-np", str(ranks), *cmd]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(out, "result.json")) as f:
         r = json.load(f)
@@ -60,6 +66,7 @@ def main():
     ap.add_argument("--out", default="runs/mpi-scaling")
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
+    os.environ.setdefault("BILEVEL_DATA", "data")
     load_before = os.getloadavg()[0]
     lines = ["| workload | ranks × threads | s / outer step | speed-up | 2 ranks: compute / overhead per step | bytes / step |",
              "|---|---|---|---|---|---|"]

@@ -2,7 +2,8 @@
 # Runs across MPI ranks give the bits of one process: curve.jsonl (timing aside), lambda.bin and result.json
 # (timing and resident memory aside) of `mpirun -np 1, 2, 3 bilevel-opt train …` equal those of a plain run, for
 # meta-batch tasks split among ranks (exact, ufo with coin flips and adaptive q), SGLD chains split among ranks
-# (one task, persistent chains whose states travel each step) and with two threads per rank.
+# (one task, persistent chains whose states travel each step), a single-loop solver's warm state, and with two
+# threads per rank; and a sweep whose runs go through mpirun.
 # usage: identical_tests.sh BILEVEL_OPT MPIRUN
 set -u
 bin="$1"
@@ -42,6 +43,8 @@ same_bits sgld-chains "2 3" --problem quadratic --method sgld --set chains=5 --s
   --set persistent=true --set variant=one-step --steps 6 --seed 5
 same_bits sgld-cov "3" --problem gaussian-sgld --method sgld --set variant=cov --set chains=4 --set burn_in=10 \
   --set samples=20 --steps 4 --seed 6
+# A single-loop solver: its warm inner state and direction travel with the estimator state every step.
+same_bits soba-state "2" --problem quadratic --method soba --set meta_batch=3 --steps 6 --seed 8
 # Two oneTBB threads in each rank.
 same_bits exact-threads "2" --problem sinusoid --method exact --set meta_batch=6 --steps 4 --threads 2 --seed 7
 
