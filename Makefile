@@ -1,8 +1,9 @@
 # bilevel-opt build wrapper.
 #   make            release binary at build/release/bilevel-opt
 #   make demo       build, then run the small estimator comparison (the README's main job)
-#   make test       install missing Debian packages, build float and double, run every test, then each fuzz
-#                   target for FUZZ_TEST_SECONDS (default 20) from its seed corpus
+#   make test       install missing Debian packages (Open MPI included), build float, double and the MPI binary,
+#                   run every test (tests/mpi on 1–3 ranks), then each fuzz target for FUZZ_TEST_SECONDS
+#                   (default 20) from its seed corpus
 #   make sanitize   tests under AddressSanitizer + UndefinedBehaviorSanitizer (double build)
 #   make fuzz       libFuzzer targets of the parsers (fuzz/: IDX raw and gzip, CSV plain and gzip, manifest.json),
 #                   built with clang + ASan + UBSan in build/fuzz (parser sources only), each run for

@@ -20,10 +20,14 @@ std::vector<std::string>& command_line() {
 
 namespace {
 
-// Who speaks in messages: ranks ≥ 1 of an mpirun job say which they are.
-std::string who() {
-  const int r = bilevel::sys::mpi::rank();
-  return r == 0 ? "bilevel-opt" : "bilevel-opt (rank " + std::to_string(r) + ")";
+// How a command's failure is told: in one process (and on rank 0) on stderr; a rank ≥ 1 of an mpirun job hands
+// it to rank 0, which reports it as that rank's unless it failed the same way itself (said once, not N times).
+int fail(const std::string& text, int code) {
+  if (bilevel::sys::mpi::rank() == 0) {
+    std::cerr << "bilevel-opt: " << text << "\n";
+    return code;
+  }
+  return bilevel::report_to_rank0(text, code);
 }
 
 void setup_app(CLI::App& app) {
@@ -72,33 +76,24 @@ int run_main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
-    std::cerr << who() << ": error: " << bilevel::app::parse_error_message(e, app, argc, argv) << "\n";
-    return 2;
+    return fail(std::string("error: ") + bilevel::app::parse_error_message(e, app, argc, argv), 2);
   } catch (const bilevel::usage_error& e) {
-    std::cerr << who() << ": error: " << e.what() << "\n";
-    return 2;
+    return fail(std::string("error: ") + e.what(), 2);
   } catch (const bilevel::app::run_stopped& e) {
-    std::cerr << who() << ": " << e.what() << "\n";
-    return 4;
+    return fail(e.what(), 4);
   } catch (const bilevel::app::not_available& e) {
-    std::cerr << who() << ": " << e.what() << "\n";
-    return 3;
+    return fail(e.what(), 3);
   } catch (const bilevel::app::run_failed& e) {
-    std::cerr << who() << ": error: " << e.what() << "\n";
-    return 1;
+    return fail(std::string("error: ") + e.what(), 1);
   } catch (const bilevel::io_error& e) {
-    std::cerr << who() << ": error: " << e.what() << "\n";
-    return 1;
+    return fail(std::string("error: ") + e.what(), 1);
   } catch (const bilevel::numerical_error& e) {
-    std::cerr << who() << ": error: " << e.what() << "\n";
-    return 1;
+    return fail(std::string("error: ") + e.what(), 1);
   } catch (const std::bad_alloc&) {
-    std::cerr << who() << ": error: out of memory\n";
-    return 1;
+    return fail("error: out of memory", 1);
   } catch (const std::exception& e) {
     // Anything else is a bug in bilevel-opt, never the user's mistake.
-    std::cerr << who() << ": internal error: " << e.what() << "\n";
-    return 1;
+    return fail(std::string("internal error: ") + e.what(), 1);
   }
   return 0;
 }

@@ -230,6 +230,16 @@ bool known_dead(int r) {
   return p.pid > 0 && p.host == sys::host_name() && !sys::process_exists(static_cast<int>(p.pid));
 }
 
+// A rank's setup report: ok (failure empty) or its failure, and where it runs.
+std::string setup_message(const std::string& failure) {
+  ByteWriter w;
+  w.put<uint8_t>(failure.empty() ? 1 : 0);
+  w.put_string(failure);
+  w.put<int64_t>(static_cast<int64_t>(::getpid()));
+  w.put_string(sys::host_name());
+  return w.take();
+}
+
 std::string rank_list(const std::vector<int>& ranks) {
   std::string s = ranks.size() == 1 ? "rank " : "ranks ";
   for (size_t i = 0; i < ranks.size(); ++i) s += (i ? ", " : "") + std::to_string(ranks[i]);
@@ -419,19 +429,15 @@ int serve_train_rank(const ResolvedRun& run, const std::atomic<bool>* stop) {
   static std::unique_ptr<Problem> problem;
   static std::unique_ptr<Estimator> estimator;
   {
-    ByteWriter w;
+    std::string failure;
     try {
       problem = find_problem(p.problem).make(run.problem_opts, static_cast<uint64_t>(run.run_opts.get_int("instance_seed")));
       estimator = make_estimator(find_method(p.method), run.method_opts, *problem);
-      w.put<uint8_t>(1);
-      w.put_string("");
     } catch (...) {
-      w.put<uint8_t>(0);
-      w.put_string(error_text(std::current_exception()));
+      failure = error_text(std::current_exception());
+      problem.reset();
     }
-    w.put<int64_t>(static_cast<int64_t>(::getpid()));
-    w.put_string(sys::host_name());
-    (void)server.send_to_root(tag_setup, w.bytes());
+    (void)server.send_to_root(tag_setup, setup_message(failure));
   }
   std::shared_ptr<Share> share;
   int64_t share_step = 0;
@@ -449,10 +455,17 @@ int serve_train_rank(const ResolvedRun& run, const std::atomic<bool>* stop) {
         const auto seed = rd.get<uint64_t>();
         const auto tasks = rd.get<int64_t>();
         const Tensor lambda = get_tensor(rd);
-        estimator->load_state(get_state(rd));
-        estimator->begin_step(share_step);
-        const WorkPlan plan(tasks, estimator->parts(), mpi::size());
-        share = start_share(*problem, *estimator, lambda, seed, share_step, plan, mpi::rank(), true);
+        const EstimatorState state = get_state(rd);
+        try {
+          estimator->load_state(state);
+          estimator->begin_step(share_step);
+          const WorkPlan plan(tasks, estimator->parts(), mpi::size());
+          share = start_share(*problem, *estimator, lambda, seed, share_step, plan, mpi::rank(), true);
+        } catch (...) {  // reported like a failed estimate
+          share = std::make_shared<Share>();
+          share->error = std::current_exception();
+          share->done.store(true);
+        }
       }
     }
     if (share && share->done.load()) {
@@ -474,6 +487,17 @@ int serve_train_rank(const ResolvedRun& run, const std::atomic<bool>* stop) {
     }
     if (idle) std::this_thread::sleep_for(poll_pause);
   }
+}
+
+int report_to_rank0(const std::string& text, int code) {
+  if (!mpi::distributed() || mpi::rank() == 0) return code;
+  const std::string prefix = "error: ";
+  const std::string failure = text.rfind(prefix, 0) == 0 ? text.substr(prefix.size()) : text;
+  Server server{nullptr, std::nullopt, std::nullopt};
+  (void)server.send_to_root(tag_setup, setup_message(failure.empty() ? "failed" : failure));
+  const auto deadline = clock_type::now() + std::chrono::seconds(30);
+  while (!server.service() && clock_type::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return code;
 }
 
 int end_process(int code) {

@@ -63,6 +63,11 @@ int serve_train_rank(const ResolvedRun& run, const std::atomic<bool>* stop);
 // must then live until the process ends.
 bool step_work_abandoned();
 
+// A rank ≥ 1 whose command failed before serving (bad options, unreadable files): sends `text` to rank 0, which
+// reports it as this rank's setup failure (or has failed the same way and ends the job), waits until rank 0 ends
+// the run (at most 30 s), and returns `code`.
+int report_to_rank0(const std::string& text, int code);
+
 // How a process of a (possibly distributed) program ends with `code`: in one process, returns it. Rank 0
 // tells the other ranks to end with it; ranks finalize MPI after a successful run, and otherwise (or when a
 // step was abandoned) end at once (mpi::exit_now).

@@ -2,8 +2,9 @@
 # Faults of runs across MPI ranks: a rank whose estimate fails ends the run with status error naming it; a rank
 # killed mid-run (SIGKILL) ends every process within 10 s, leaving a result.json with status error naming the
 # rank or none at all (never ok) and a curve that parses; SIGINT to mpirun ends the run "interrupted" with a
-# checkpoint that --resume (on other ranks) continues to the bits of an uninterrupted run; commands other than
-# train are refused under mpirun.
+# checkpoint that --resume (on other ranks) continues to the bits of an uninterrupted run; a mistake made on every
+# rank is said once, one only a rank makes is named by rank 0 (nothing written); commands other than train are
+# refused under mpirun.
 # usage: fault_tests.sh BILEVEL_OPT MPIRUN
 set -u
 bin="$1"
@@ -102,7 +103,20 @@ else
   sed 's/^/    /' "$tmp/int.log" | head -20
 fi
 
-# --- 4. Only train runs across ranks. ----------------------------------------------------------------------
+# --- 4. A mistake on every rank is said once; a rank that cannot read its input is named, nothing is written. -
+out=$(ranks 3 train --problem sinusoid --method exactt --steps 2 --out "$tmp/bad" 2>&1)
+rc=$?
+check "bad method on 3 ranks: exit 2 (got $rc)" test "$rc" -eq 2
+check "bad method on 3 ranks: said once" test "$(grep -c "unknown method 'exactt'" <<<"$out")" -eq 1
+echo 'problem = "sinusoid"' >"$tmp/c.toml"
+out=$("$mpirun" "${mpirun_args[@]}" -np 1 "$bin" train --config "$tmp/c.toml" --method exact --steps 2 --out "$tmp/cfg" \
+  : -np 1 "$bin" train --config "$tmp/missing.toml" --method exact --steps 2 --out "$tmp/cfg" 2>&1)
+rc=$?
+check "config missing on rank 1: exit 2 (got $rc)" test "$rc" -eq 2
+check "config missing on rank 1: rank 0 names it" grep -q "^bilevel-opt: error: rank 1: --config .*missing.toml" <<<"$out"
+check "config missing on rank 1: no run directory" test ! -e "$tmp/cfg"
+
+# --- 5. Only train runs across ranks. ----------------------------------------------------------------------
 out=$(ranks 2 list problems 2>&1)
 rc=$?
 check "list under 2 ranks: exit 2 (got $rc)" test "$rc" -eq 2
