@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Command-line tests of the researcher's workflow (a few seconds): runs SIGKILLed at a random step and
 # continued with --resume end bit for bit like uninterrupted ones (exact on sinusoid, adaptive ufo, persistent
-# sgld); --from reruns a run to identical outputs; eval reproduces a run's metrics; lambda.npy loads in numpy;
+# sgld, saba's warm state and SAGA memories); --from reruns a run to identical outputs; eval reproduces a run's metrics; lambda.npy loads in numpy;
 # silent substitutions are refused with a suggestion; help, list and progress read as documented.
 set -u
 bin="$1"
@@ -51,6 +51,8 @@ kill_and_resume counterexample-ufo-adaptive 12 80 --problem ufo-counterexample -
   --steps 8000 --set checkpoint_every=331 --set log_every=50 --seed 4
 kill_and_resume quadratic-sgld-persistent 12 200 --problem quadratic --method sgld --set persistent=true \
   --set chains=2 --set burn_in=5 --set samples=5 --set variant=one-step --steps 400 --set checkpoint_every=7 --seed 5
+kill_and_resume toy-multimin-saba 12 250 --problem toy-multimin --method saba --set batch_size=5 --steps 6000 \
+  --set checkpoint_every=37 --set log_every=20 --set eval_every=1000 --seed 6  # warm θ, v and SAGA memories
 
 # Ctrl-C (SIGINT): one line, exit 4, a checkpoint; --resume finishes the run.
 "$bin" train --problem sinusoid --method exact --steps 150 --set meta_batch=10 --out "$tmp/int" 2>"$tmp/int.err" &

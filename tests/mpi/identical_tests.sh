@@ -45,6 +45,9 @@ same_bits sgld-cov "3" --problem gaussian-sgld --method sgld --set variant=cov -
   --set samples=20 --steps 4 --seed 6
 # A single-loop solver: its warm inner state and direction travel with the estimator state every step.
 same_bits soba-state "2" --problem quadratic --method soba --set meta_batch=3 --steps 6 --seed 8
+# With minibatches and SAGA memories, task 0's update kept.
+same_bits saba-state "2" --problem toy-multimin --method saba --set batch_size=5 --set meta_batch=2 --steps 30 \
+  --set eval_every=100 --seed 5
 # Two oneTBB threads in each rank.
 same_bits exact-threads "2" --problem sinusoid --method exact --set meta_batch=6 --steps 4 --threads 2 --seed 7
 
