@@ -1,5 +1,7 @@
 #include "hypergrad/reverse.hpp"
 
+#include <algorithm>
+
 #include "hypergrad/unroll.hpp"
 #include "optim/gradient_descent.hpp"
 
@@ -9,12 +11,12 @@ namespace {
 
 class ReverseEstimator final : public Estimator {
  public:
-  ReverseEstimator(int64_t k, Trajectory store) : k_(k), store_(store) {}
+  ReverseEstimator(int64_t k, Trajectory store, real clip) : k_(k), store_(store), clip_(clip) {}
   HypergradResult estimate(const Problem& p, const Tensor& lambda, const Task& task, Rng&) const override {
     HypergradResult res;
     PeakMeter meter;
     const int64_t k = k_ < 0 ? p.inner().steps : k_;
-    res.grad = hypergrad_reverse(p, lambda, task, k, store_, res, &res.outer_loss);
+    res.grad = hypergrad_reverse(p, lambda, task, k, store_, res, &res.outer_loss, nullptr, clip_);
     res.peak_bytes = meter.peak();
     return res;
   }
@@ -22,12 +24,13 @@ class ReverseEstimator final : public Estimator {
  private:
   int64_t k_;  // −1: all steps
   Trajectory store_;
+  real clip_;
 };
 
 }  // namespace
 
 Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& task, int64_t k, Trajectory store,
-                         HypergradResult& cost, double* outer_loss, Tensor* fo_grad) {
+                         HypergradResult& cost, double* outer_loss, Tensor* fo_grad, real clip) {
   const int64_t r = p.inner().steps;
   const real lr = p.inner().lr;
   BILEVEL_CHECK(k >= 0 && k <= r, "hypergrad_reverse: truncation k = " + std::to_string(k) +
@@ -72,14 +75,26 @@ Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& tas
       adjoint_step(linearize(p, states.back(), lambda, task), lr, v, g_lambda, cost);
       states.pop_back();
     }
+    if (clip > 0) {
+      const real bound = clip / lr;
+      real* pv = v.data();
+      for (int64_t i = 0; i < v.numel(); ++i) pv[i] = std::clamp(pv[i], -bound, bound);
+    }
   }
   // Steps before r−k are treated first-order: dθ_{r−k}/dλ ≈ dθ₀/dλ.
   axpy(real(1), theta0_vjp(p, lambda, task, v), g_lambda);
   return g_lambda;
 }
 
-std::unique_ptr<Estimator> make_reverse_estimator(int64_t k, Trajectory store) {
-  return std::make_unique<ReverseEstimator>(k, store);
+std::unique_ptr<Estimator> make_reverse_estimator(int64_t k, Trajectory store, real clip) {
+  return std::make_unique<ReverseEstimator>(k, store, clip);
+}
+
+OptionSpec clip_option() {
+  return opt_real("clip", 0.0,
+                  "clip every element of α·v to ±clip after each adjoint step (the UFOM code's clip_grads = 0.1; 0 = off, "
+                  "exact)",
+                  0, 1e300);
 }
 
 OptionSpec recompute_option(const std::string& help) { return opt_bool("recompute", false, help); }

@@ -18,15 +18,19 @@ enum class Trajectory {
 
 // The hypergradient with the last k (0 ≤ k ≤ r) steps differentiated; the trajectory kept as `store` says.
 // Sets *outer_loss to L_V(θ_r), and *fo_grad (when given) to the k = 0 estimate of the same forward pass.
+// clip > 0: after each adjoint step every element of α·v is clipped to [−clip, clip] (the UFOM code's
+// clip_grads; the starting v = ∇_θL_V is not clipped), so the result is exact only where nothing was clipped.
 Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& task, int64_t k, Trajectory store,
-                         HypergradResult& cost, double* outer_loss, Tensor* fo_grad = nullptr);
+                         HypergradResult& cost, double* outer_loss, Tensor* fo_grad = nullptr, real clip = 0);
 
 // The estimator that returns hypergrad_reverse with truncation k (k < 0: all r steps).
-std::unique_ptr<Estimator> make_reverse_estimator(int64_t k, Trajectory store);
+std::unique_ptr<Estimator> make_reverse_estimator(int64_t k, Trajectory store, real clip = 0);
 
 // The options `recompute` and `store` of the methods that keep a trajectory, and the Trajectory they select.
 OptionSpec recompute_option(const std::string& help);
 OptionSpec store_option();
 Trajectory trajectory_option(const Options& o);
+// The option `clip` (0 = off) of the methods with an exact backward pass.
+OptionSpec clip_option();
 
 }  // namespace bilevel

@@ -8,8 +8,11 @@ MethodInfo exact_method_info() {
   return {.name = "exact",
           .description = "reverse mode through the r inner steps (stored trajectory, or recompute=true for O(1) "
                          "memory, O(r²) time)",
-          .options = {recompute_option("rebuild each θ_j from θ₀ instead of storing the trajectory"), store_option()},
-          .make = [](const Options& o, const Problem&) { return make_reverse_estimator(-1, trajectory_option(o)); }};
+          .options = {recompute_option("rebuild each θ_j from θ₀ instead of storing the trajectory"), store_option(),
+                      clip_option()},
+          .make = [](const Options& o, const Problem&) {
+            return make_reverse_estimator(-1, trajectory_option(o), static_cast<real>(o.get_real("clip")));
+          }};
 }
 
 }  // namespace bilevel

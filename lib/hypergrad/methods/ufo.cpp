@@ -14,7 +14,8 @@ namespace {
 // UFOM: ĝ = g_FO + (ξ/q)(g_ex − g_FO), ξ ~ Bernoulli(q) per task; fixed or adaptive q.
 class UfoEstimator final : public Estimator {
  public:
-  UfoEstimator(const Options& o, const Problem& p) : store_(trajectory_option(o)) {
+  UfoEstimator(const Options& o, const Problem& p)
+      : store_(trajectory_option(o)), clip_(static_cast<real>(o.get_real("clip"))) {
     adaptive_ = o.is_word("q", "adaptive");
     if (!adaptive_) {
       q_ = o.get_real("q");
@@ -60,7 +61,7 @@ class UfoEstimator final : public Estimator {
       res.extras = {{"exact_drawn", 0.0}};
     } else {
       Tensor g_fo;
-      Tensor g_ex = hypergrad_reverse(p, lambda, task, p.inner().steps, store_, res, &res.outer_loss, &g_fo);
+      Tensor g_ex = hypergrad_reverse(p, lambda, task, p.inner().steps, store_, res, &res.outer_loss, &g_fo, clip_);
       Tensor diff = sub(g_ex, g_fo);
       res.grad = g_fo;
       axpy(static_cast<real>(1.0 / q_), diff, res.grad);
@@ -106,6 +107,7 @@ class UfoEstimator final : public Estimator {
 
  private:
   Trajectory store_;
+  real clip_ = 0;  // exact branch: α·v clipped to ±clip_ after each adjoint step (0 = off)
   bool adaptive_ = false;
   bool paper_ = false;
   double q_ = 1.0, beta_ = 0.99, q_min_ = 0.05, kappa_ = 2.0;
@@ -152,7 +154,7 @@ MethodInfo ufo_method_info() {
   return {
       .name = "ufo",
       .description = "UFOM: fo + (ξ/q)(exact − fo), ξ ~ Bernoulli(q) per task; unbiased; q fixed or adaptive",
-      .options = {q_option(), recompute_option("exact branch rebuilds θ_j (O(1) memory, O(r²) time)"), store_option(),
+      .options = {q_option(), recompute_option("exact branch rebuilds θ_j (O(1) memory, O(r²) time)"), store_option(), clip_option(),
                   opt_real("beta", 0.99, "adaptive q: EMA factor of the D² and V² estimates", 0, 1, true),
                   opt_real("q_min", 0.05, "adaptive q: lower bound on q", 0, 1, true),
                   opt_real("kappa", 2.0, "adaptive q: exponent κ in argmin_q T(q)·S(q)^κ", 0, 1e300, true),
