@@ -22,7 +22,7 @@
 // θ₀); `test_acc`/`test_loss` score a fresh model — a new initialisation drawn from a separate stream — trained
 // from scratch with the learned loss for eval_inner_steps steps on the same noisy subset, on the clean test set;
 // `ce_test_acc`/`ce_test_loss` the same fresh model trained the same way with plain cross-entropy (the baseline,
-// λ-independent). `ce_weight`, `temperature` and `smoothing` read w, T and ε off λ.
+// λ-independent). `ce_weight`, `temperature`, `smoothing` and `poly_c01`, `poly_c02`, … read w, T, ε and the c_j off λ.
 #include <algorithm>
 #include <memory>
 #include <mutex>
@@ -110,7 +110,7 @@ class LossLearningProblem final : public classification::FixedTaskProblem {
     const auto test = classification::score(*model_, train(learned, fresh_theta0_), data_.test);
     const Baseline& ce = baseline();
     const double smoothing = 1.0 / (1.0 + std::exp(-static_cast<double>(lambda[2])));
-    return {{"val_loss", val.loss},
+    Metrics m = {{"val_loss", val.loss},
             {"val_acc", val.acc},
             {"test_acc", test.acc},
             {"test_loss", test.loss},
@@ -119,6 +119,11 @@ class LossLearningProblem final : public classification::FixedTaskProblem {
             {"ce_weight", std::exp(static_cast<double>(lambda[0]))},
             {"temperature", std::exp(static_cast<double>(lambda[1]))},
             {"smoothing", smoothing}};
+    for (int64_t j = 0; j < poly_terms_; ++j) {
+      const std::string index = (j + 1 < 10 ? "0" : "") + std::to_string(j + 1);
+      m.emplace_back("poly_c" + index, static_cast<double>(lambda[kFixedParams + j]));
+    }
+    return m;
   }
 
   nlohmann::json lambda_layout() const override {
@@ -241,7 +246,7 @@ ProblemInfo loss_learning_problem_info() {
   };
   info.make = make_loss_learning;
   info.metrics = {"val_loss", "val_acc", "test_acc", "test_loss", "ce_test_acc", "ce_test_loss",
-                  "ce_weight", "temperature", "smoothing"};
+                  "ce_weight", "temperature", "smoothing", "poly_cNN"};
   info.run_defaults = {{"outer_opt", "adam"}, {"outer_lr", "0.05"}, {"eval_every", "10"}};
   return info;
 }
