@@ -22,7 +22,9 @@
 // θ₀); `test_acc`/`test_loss` score a fresh model — a new initialisation drawn from a separate stream — trained
 // from scratch with the learned loss for eval_inner_steps steps on the same noisy subset, on the clean test set;
 // `ce_test_acc`/`ce_test_loss` the same fresh model trained the same way with plain cross-entropy (the baseline,
-// λ-independent). `ce_weight`, `temperature`, `smoothing` and `poly_c01`, `poly_c02`, … read w, T, ε and the c_j off λ.
+// λ-independent); `ce_early_stop_test_acc` that baseline stopped at the step of lowest clean validation loss (the
+// fair competitor of a loss that may just train less). `ce_weight`, `temperature`, `smoothing` and `poly_c01`,
+// `poly_c02`, … read w, T, ε and the c_j off λ.
 #include <algorithm>
 #include <memory>
 #include <mutex>
@@ -116,6 +118,7 @@ class LossLearningProblem final : public classification::FixedTaskProblem {
             {"test_loss", test.loss},
             {"ce_test_acc", ce.test.acc},
             {"ce_test_loss", ce.test.loss},
+            {"ce_early_stop_test_acc", ce.early_stopped_test_acc},
             {"ce_weight", std::exp(static_cast<double>(lambda[0]))},
             {"temperature", std::exp(static_cast<double>(lambda[1]))},
             {"smoothing", smoothing}};
@@ -186,6 +189,7 @@ class LossLearningProblem final : public classification::FixedTaskProblem {
 
   struct Baseline {
     classification::Score test;
+    double early_stopped_test_acc = 0;  // at the step of lowest clean validation loss
   };
   // The fresh model trained with plain cross-entropy (+ the same L2), computed once.
   const Baseline& baseline() const {
@@ -196,6 +200,18 @@ class LossLearningProblem final : public classification::FixedTaskProblem {
         return loss;
       };
       baseline_.test = classification::score(*model_, train(ce, fresh_theta0_), data_.test);
+      // Cross-entropy with early stopping on the clean validation set: the same steps, scored after each.
+      Tensor theta = fresh_theta0_;
+      double best_val = classification::score(*model_, theta, data_.val).loss;
+      baseline_.early_stopped_test_acc = classification::score(*model_, theta, data_.test).acc;
+      for (int64_t step = 0; step < eval_steps_ && theta.all_finite(); ++step) {
+        gradient_step(theta, loss_gradient(ce, theta), lr_);
+        const double val = classification::score(*model_, theta, data_.val).loss;
+        if (val < best_val) {
+          best_val = val;
+          baseline_.early_stopped_test_acc = classification::score(*model_, theta, data_.test).acc;
+        }
+      }
     });
     return baseline_;
   }
@@ -245,7 +261,7 @@ ProblemInfo loss_learning_problem_info() {
       classification::verify_checksums_option(),
   };
   info.make = make_loss_learning;
-  info.metrics = {"val_loss", "val_acc", "test_acc", "test_loss", "ce_test_acc", "ce_test_loss",
+  info.metrics = {"val_loss", "val_acc", "test_acc", "test_loss", "ce_test_acc", "ce_test_loss", "ce_early_stop_test_acc",
                   "ce_weight", "temperature", "smoothing", "poly_cNN"};
   info.run_defaults = {{"outer_opt", "adam"}, {"outer_lr", "0.05"}, {"eval_every", "10"}};
   return info;

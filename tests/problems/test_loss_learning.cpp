@@ -133,6 +133,8 @@ TEST_SUITE("problems") {
     l1[3] = real(1);
     const Metrics m1 = p->evaluate(l1);
     CHECK(metric_of(m1, "ce_test_acc") == metric_of(m0, "ce_test_acc"));
+    CHECK(metric_of(m1, "ce_early_stop_test_acc") == metric_of(m0, "ce_early_stop_test_acc"));
+    CHECK(metric_of(m0, "ce_early_stop_test_acc") > 0.4);  // three learnable classes: far above chance
     CHECK(metric_of(m1, "ce_weight") == doctest::Approx(std::exp(-1.0)));
     CHECK(metric_of(m1, "val_loss") != metric_of(m0, "val_loss"));
   }
