@@ -191,19 +191,25 @@ std::string owners_of(const std::string& key) {
 
 std::string unplaced_keys_message(const std::map<std::string, std::string>& left, const std::string& here,
                                   const std::vector<std::string>& valid) {
+  // The first few keys of each kind and the count: a config of 400 000 bad keys gives one short line.
+  constexpr size_t shown = 5;
   std::string msg, names;
-  size_t unknown = 0;
+  size_t unknown = 0, misplaced = 0;
   for (const auto& [k, v] : left) {
     const std::string owners = owners_of(k);
     if (!owners.empty()) {
-      msg += (msg.empty() ? "" : "; ") + ("option '" + k + "' is not taken by " + here + "; it is an option of: " + owners);
+      if (++misplaced <= shown) {
+        msg += (msg.empty() ? "" : "; ") + ("option '" + k + "' is not taken by " + here + "; it is an option of: " + owners);
+      }
       continue;
     }
-    ++unknown;
-    names += (names.empty() ? "'" : ", '") + k + "'";
+    if (++unknown > shown) continue;
+    names += (names.empty() ? "'" : ", '") + (k.size() > 60 ? k.substr(0, 60) + "…" : k) + "'";
     const std::string hint = suggest(k, valid);
     if (!hint.empty()) names += " (did you mean '" + hint + "'?)";
   }
+  if (misplaced > shown) msg += " (and " + std::to_string(misplaced - shown) + " more such options)";
+  if (unknown > shown) names += " and " + std::to_string(unknown - shown) + " more (" + std::to_string(unknown) + " in all)";
   if (unknown > 0) {
     msg += (msg.empty() ? "" : "; ") + std::string("unknown option") + (unknown > 1 ? "s " : " ") + names +
            "; valid options here: " + join_names(valid);

@@ -154,5 +154,24 @@ check "its curve is whole again" test "$(wc -l <"$victim/curve.jsonl")" -eq 21
 BILEVEL_FAULT=write:index.json@2 expect "index write fails" 1 "index could not be written: cannot write .*index.json" -- \
   sweep "$tmp/tiny.toml" --out "$tmp/tiny2" --quiet
 
+# --- 7. Values are refused, not coerced; sizes from input are bounded; messages stay short. --------------------
+expect "seed -1" 2 "--seed: '-1' is not an integer from 0 to 18446744073709551615" -- "${quick[@]}" --seed -1 --out "$tmp/c1"
+expect "seed 2^64" 2 "--seed: '18446744073709551616' is not an integer" -- "${quick[@]}" --seed 18446744073709551616 --out "$tmp/c1"
+expect "steps 0" 2 "--steps: must be ≥ 1, got 0" -- "${quick[@]}" --steps 0 --out "$tmp/c1"
+expect "hex value" 2 "outer_lr.*'0x10'" -- "${quick[@]}" --set outer_lr=0x10 --out "$tmp/c1"
+expect "--set twice" 2 "--set outer_lr is given twice" -- "${quick[@]}" --set outer_lr=1 --set outer_lr=2 --out "$tmp/c1"
+printf 'problem = "ufo-counterexample"\nmethod = "fo"\nouter_lr = 1\n[run]\nouter_lr = 2\n' >"$tmp/dup.toml"
+expect "config key twice" 2 "option 'outer_lr' is given twice \(in the top level and in \[run\]\)" -- train --config "$tmp/dup.toml" --out "$tmp/c1"
+expect "meta_batch bound" 2 "meta_batch.*100000000 is out of range.*\[1, 10000\]" -- "${quick[@]}" --set meta_batch=100000000 --out "$tmp/c1"
+absent "refusals leave no run directory" "$tmp/c1"
+python3 -c 'print("problem = \"ufo-counterexample\"\nmethod = \"fo\"\n" + "".join("k%d = 1\n" % i for i in range(100000)))' >"$tmp/keys.toml"
+out=$("$bin" train --config "$tmp/keys.toml" --out "$tmp/c2" 2>&1)
+if [[ ${#out} -lt 2000 ]] && grep -q "and 99995 more (100000 in all)" <<<"$out"; then ok
+else bad "100000 unknown keys: a ${#out}-byte message"; fi
+printf 'problem = "ufo-counterexample"\nmethod = "fo"\nx = [%s]\ny = [%s]\nz = [%s]\n' "$(seq -s, 100)" "$(seq -s, 100)" \
+  "$(seq -s, 100)" >"$tmp/huge.toml"
+expect "sweep size bound" 2 "more than 100000 runs \(100 × 100 × 100\)" -- sweep "$tmp/huge.toml" --out "$tmp/huge" --dry-run
+expect "sweep into another spec's --out" 2 "holds the sweep of another spec.*--add" -- sweep "$tmp/slow.toml" --out "$tmp/tiny"
+
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]
