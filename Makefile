@@ -6,7 +6,7 @@
 #                   (default 15; 8 targets, 2 at a time: about 60 s) from its seed corpus
 #   make sanitize   tests under AddressSanitizer + UndefinedBehaviorSanitizer (double build)
 #   make fuzz       libFuzzer targets of the parsers (fuzz/: IDX raw and gzip, CSV plain and gzip, manifest.json,
-#                   PNG, hanzi medians JSONL, TOML run configs, sweep specs, run directories as compare reads them),
+#                   PNG, hanzi medians JSONL, run directories as compare reads them),
 #                   built with clang + ASan + UBSan in build/fuzz (parser sources only), each run for
 #                   FUZZ_SECONDS (default 600), FUZZ_JOBS (default 1) at a time. Fails on any crash; the crashing
 #                   input is in build/fuzz/work/crashes/TARGET/ (add it to fuzz/corpus/TARGET/ after the fix).
