@@ -3,9 +3,10 @@
 #   make demo       build, then run the small estimator comparison (the README's main job)
 #   make test       install missing Debian packages (Open MPI included), build float, double and the MPI binary,
 #                   run every test (tests/mpi on 1–3 ranks), then each fuzz target for FUZZ_TEST_SECONDS
-#                   (default 20) from its seed corpus
+#                   (default 15; 8 targets, 2 at a time: about 60 s) from its seed corpus
 #   make sanitize   tests under AddressSanitizer + UndefinedBehaviorSanitizer (double build)
-#   make fuzz       libFuzzer targets of the parsers (fuzz/: IDX raw and gzip, CSV plain and gzip, manifest.json),
+#   make fuzz       libFuzzer targets of the parsers (fuzz/: IDX raw and gzip, CSV plain and gzip, manifest.json,
+#                   PNG, hanzi medians JSONL, run directories as compare reads them),
 #                   built with clang + ASan + UBSan in build/fuzz (parser sources only), each run for
 #                   FUZZ_SECONDS (default 600), FUZZ_JOBS (default 1) at a time. Fails on any crash; the crashing
 #                   input is in build/fuzz/work/crashes/TARGET/ (add it to fuzz/corpus/TARGET/ after the fix).
@@ -20,7 +21,7 @@ CMAKE ?= cmake
 BUILD ?= build
 
 FUZZ_SECONDS ?= 600
-FUZZ_TEST_SECONDS ?= 20
+FUZZ_TEST_SECONDS ?= 15
 FUZZ_JOBS ?= 1
 
 .PHONY: all release double debug test sanitize deps deps-mpi bench demo clean fuzz fuzz-build mpi mpi-test

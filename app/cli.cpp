@@ -139,6 +139,20 @@ CLI::Validator integer_at_least(long long min) {
       "");
 }
 
+CLI::Validator unsigned_integer() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        for (char c : s)
+          if (c < '0' || c > '9') return "'" + s + "' is not an integer from 0 to 18446744073709551615";
+        errno = 0;
+        char* end = nullptr;
+        (void)std::strtoull(s.c_str(), &end, 10);
+        if (s.empty() || *end != '\0' || errno == ERANGE) return "'" + s + "' is not an integer from 0 to 18446744073709551615";
+        return "";
+      },
+      "");
+}
+
 CLI::Validator non_negative_number() {
   return CLI::Validator(
       [](std::string& s) -> std::string {
@@ -172,10 +186,11 @@ void add_run_flags(CLI::App* sub, TrainParams& p, const std::string& steps, cons
       ->allow_extra_args(false);
   sub->add_option("--seed", p.seed, "Random seed: initialization, task sampling, estimator coins")
       ->type_name("SEED")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(unsigned_integer());
   sub->add_option("--steps", p.steps, "Budget: " + steps + " (1000 when no budget is given)")
       ->type_name("N")
-      ->check(integer_at_least(0));
+      ->check(integer_at_least(1));
   sub->add_option("--budget-cost", p.budget_cost,
                   "Budget: cost = gradient evaluations + Hessian-vector products, in full-batch units (the "
                   "equal-compute comparison; curve.jsonl and result.json record it as `cost`)")

@@ -19,6 +19,8 @@ std::shared_ptr<CLI::Formatter> help_formatter();
 
 // Validators: an integer ≥ `min`; a number ≥ 0; one of `choices` (with "did you mean").
 CLI::Validator integer_at_least(long long min);
+// A seed: decimal digits only, 0 … 2⁶⁴ − 1 (no sign, no wrap-around of -1 or 2⁶⁴).
+CLI::Validator unsigned_integer();
 CLI::Validator non_negative_number();
 CLI::Validator one_of(std::vector<std::string> choices);
 

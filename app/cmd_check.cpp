@@ -26,8 +26,11 @@ void setup_check(CLI::App& app) {
       ->type_name("N")
       ->capture_default_str()
       ->check(integer_at_least(1));
-  sub->add_option("--seed", opts->seed, "Seed of λ, the task and the estimators' coins")->type_name("SEED")->capture_default_str();
-  sub->add_option("--out", opts->out_file, "JSON file to write")->type_name("FILE.json")->required();
+  sub->add_option("--seed", opts->seed, "Seed of λ, the task and the estimators' coins")
+      ->type_name("SEED")
+      ->capture_default_str()
+      ->check(unsigned_integer());
+  sub->add_option("--out", opts->out_file, "JSON file to write (- for standard output)")->type_name("FILE.json")->required();
   sub->add_flag("--bias-variance", opts->bias_variance,
                 "UFOM toys: add D², V², their bounds and the optimal q (κ = ½ and 2) of the instance");
   sub->footer(examples_footer({
@@ -39,7 +42,12 @@ void setup_check(CLI::App& app) {
     std::string item;
     while (std::getline(ss, item, ','))
       if (!item.empty()) opts->methods.push_back(item);
-    std::cout << check_table_text(run_check(*opts)) << "written: " << opts->out_file << "\n";
+    const std::string table = check_table_text(run_check(*opts));
+    if (opts->out_file == "-") {
+      std::cerr << table;  // standard output carries the JSON
+    } else {
+      std::cout << table << "written: " << opts->out_file << "\n";
+    }
   });
 }
 

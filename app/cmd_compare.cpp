@@ -42,7 +42,7 @@ void setup_compare(CLI::App& app) {
                   "Draw the curves with gnuplot to FILE.svg and FILE.png (with FILE.csv, the data, and FILE.gp, "
                   "the script)")
       ->type_name("FILE.svg");
-  sub->add_option("--curves", opts->curves_csv, "Write the aggregated curves as CSV (no gnuplot needed)")
+  sub->add_option("--curves", opts->curves_csv, "Write the aggregated curves as CSV (no gnuplot needed; - for standard output, the table then goes to standard error)")
       ->type_name("FILE.csv");
   sub->add_flag("--logy", opts->logy, "Logarithmic y axis in the plot");
   sub->add_option("--points", opts->points, "Points of the x grid the curves are aligned on")

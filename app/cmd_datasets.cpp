@@ -38,7 +38,10 @@ void setup_datasets(CLI::App& app) {
       ->type_name("DIR");
   preview->add_option("--out", preview_opts->out, "PNG file to write (default: NAME-preview.png)")->type_name("FILE.png");
   preview->add_option("--chars", preview_opts->chars, "Characters (rows) to show")->type_name("N")->capture_default_str();
-  preview->add_option("--seed", preview_opts->seed, "Seed choosing the characters")->type_name("SEED")->capture_default_str();
+  preview->add_option("--seed", preview_opts->seed, "Seed choosing the characters")
+      ->type_name("SEED")
+      ->capture_default_str()
+      ->check(unsigned_integer());
   preview->callback([preview_opts] { data::datasets_preview(*preview_opts, std::cout); });
 }
 

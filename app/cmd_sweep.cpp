@@ -44,6 +44,9 @@ void setup_sweep(CLI::App& app) {
                   "with a binary built with MPI: each run spans the launcher's ranks")
       ->type_name("CMD");
   sub->add_flag("--dry-run", opts->params.dry_run, "List the runs (and their train command lines); run nothing");
+  sub->add_flag("--add", opts->params.add,
+                "--out holds another spec's sweep: add this spec's runs to it (else refused, so that its index is "
+                "not replaced)");
   sub->add_flag("--quiet", [opts](int64_t) { opts->params.progress = false; }, "No progress lines");
   sub->footer(examples_footer({
       "bilevel-opt sweep experiments/sweeps/ufo-counterexample.toml --out runs/cx --jobs 2",
@@ -69,6 +72,7 @@ void setup_sweep(CLI::App& app) {
     if (p.progress) std::cerr << sweep_summary(p, o) << "\n";
     const std::string again = "continue with: bilevel-opt sweep " + p.spec_file + " --out " + p.out_dir +
                               " --resume" + (opts->shard.empty() ? "" : " --shard " + opts->shard);
+    if (!o.index_error.empty()) throw run_failed("the sweep's index could not be written: " + o.index_error);
     if (failed) {
       throw run_failed(std::to_string(failed) + " run" + (failed > 1 ? "s" : "") +
                        " failed (see the index and each run's train.log); " + again);

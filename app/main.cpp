@@ -1,10 +1,12 @@
 // bilevel-opt: gradient-based bilevel optimization experiments on the CPU.
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <exception>
 #include <iostream>
 
 #include "commands.hpp"
 #include "run/build_info.hpp"
+#include "sys/files.hpp"
 #include "run/distributed.hpp"
 #include "sys/mpi.hpp"
 #include "tensor/tensor.hpp"
@@ -71,6 +73,7 @@ int run_main(int argc, char** argv) {
     const std::string bad = bilevel::app::precheck_arguments(app, argc, argv);
     if (!bad.empty()) throw bilevel::usage_error(bad);
     app.parse(argc, argv);
+    bilevel::sys::check_stdout();  // a table or listing that did not reach its file is a failed command
   } catch (const bilevel::app::quiet_exit& e) {
     return e.code;
   } catch (const CLI::Success& e) {
@@ -102,6 +105,9 @@ int run_main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   bilevel::blas_set_single_threaded();
+  // A write beyond the file size limit (ulimit -f) fails with EFBIG and is reported like any failed write,
+  // instead of killing the process with a half-written file.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     bilevel::sys::mpi::init(argc, argv);
   } catch (const std::exception& e) {

@@ -1,7 +1,10 @@
 #pragma once
 // TOML values as option text: run config files (`train --config`) and sweep specs give options the same
 // text that `--set key=value` would, so a value means the same wherever it is written.
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <toml++/toml.h>
 
 namespace bilevel {
@@ -12,5 +15,15 @@ namespace bilevel {
 // (<hint>)" for anything else (arrays, tables, dates); `where` names the file and the key.
 std::string toml_scalar_text(const toml::node& value, const std::string& where,
                              const std::string& hint = "use a string, number or boolean");
+
+// A config.json value as option text: strings as they are, numbers as the shortest exact text (10.0 → "10"),
+// booleans true/false, null "".
+std::string config_value_text(const nlohmann::json& j);
+
+// A run config file's text (`train --config FILE`): top-level keys and the tables [problem_options],
+// [method_options] and [run], flattened to key → value text. Throws option_error "--config 'PATH': …" for
+// invalid TOML (with the line), an unknown table, a key given twice (in two tables, or twice in one) or a
+// value that is not a scalar. `path` only names the file in messages.
+std::map<std::string, std::string> parse_config_toml(std::string_view text, const std::string& path);
 
 }  // namespace bilevel

@@ -102,13 +102,32 @@ OptionSpec opt_choice(std::string key, std::string def, std::vector<std::string>
   return o;
 }
 
+namespace {
+
+// Decimal notation only: strtod alone would also take " 1" (leading space), "0x10" (hexadecimal: 16) and
+// "0x1p4", which a config never means.
+bool decimal_text(const std::string& text, bool integer) {
+  if (text.empty()) return false;
+  size_t i = text[0] == '+' || text[0] == '-' ? 1 : 0;
+  if (i == text.size()) return false;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    const bool ok = (c >= '0' && c <= '9') || (!integer && (c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'));
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 double parse_real(const std::string& key, const std::string& text) {
   const char* b = text.c_str();
   char* e = nullptr;
   errno = 0;
   const double v = std::strtod(b, &e);
-  if (text.empty() || e == b || *e != '\0' || errno == ERANGE || !std::isfinite(v)) {
-    throw option_error("option '" + key + "': '" + text + "' is not a finite number");
+  if (!decimal_text(text, false) || e == b || *e != '\0' || errno == ERANGE || !std::isfinite(v)) {
+    throw option_error("option '" + key + "': '" + text + "' is not a finite decimal number" +
+                       (errno == ERANGE ? " (out of range)" : ""));
   }
   return v;
 }
@@ -118,8 +137,12 @@ int64_t parse_int(const std::string& key, const std::string& text) {
   char* e = nullptr;
   errno = 0;
   const long long v = std::strtoll(b, &e, 10);
-  if (text.empty() || e == b || *e != '\0' || errno == ERANGE) {
+  if (!decimal_text(text, true) || e == b || *e != '\0') {
     throw option_error("option '" + key + "': '" + text + "' is not an integer");
+  }
+  if (errno == ERANGE) {
+    throw option_error("option '" + key + "': " + text + " is out of range (a 64-bit integer, at most " +
+                       std::to_string(std::numeric_limits<int64_t>::max()) + ")");
   }
   return static_cast<int64_t>(v);
 }
@@ -232,13 +255,17 @@ std::pair<std::string, std::string> parse_key_value(const std::string& token) {
 }
 
 void throw_unknown_keys(const std::map<std::string, std::string>& left, const std::vector<std::string>& valid_keys) {
+  // The first few keys (each cut to 60 bytes) and the count: a file of 400 000 bad keys gives one short line.
+  constexpr size_t shown = 5;
   std::ostringstream s;
   s << "unknown option" << (left.size() > 1 ? "s" : "") << " ";
-  bool first = true;
+  size_t n = 0;
   for (const auto& [k, v] : left) {
-    s << (first ? "" : ", ") << "'" << k << "'";
-    first = false;
+    if (n == shown) break;
+    s << (n ? ", " : "") << "'" << (k.size() > 60 ? k.substr(0, 60) + "…" : k) << "'";
+    ++n;
   }
+  if (left.size() > shown) s << " and " << left.size() - shown << " more (" << left.size() << " in all)";
   s << "; valid options here: ";
   for (size_t i = 0; i < valid_keys.size(); ++i) s << (i ? ", " : "") << valid_keys[i];
   throw option_error(s.str());

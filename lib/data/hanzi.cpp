@@ -260,6 +260,14 @@ std::vector<HanziCharacter> read_hanzi_jsonl(const std::string& path, const Hanz
   std::string text(static_cast<size_t>(bytes), '\0');
   in.read(text.data(), static_cast<std::streamsize>(bytes));
   if (static_cast<uintmax_t>(in.gcount()) != bytes) throw data_error(path + ": cannot read all " + std::to_string(bytes) + " bytes");
+  return parse_hanzi_jsonl(text, path, lim);
+}
+
+std::vector<HanziCharacter> parse_hanzi_jsonl(std::string_view text, const std::string& path, const HanziLimits& lim) {
+  if (static_cast<int64_t>(text.size()) > lim.max_file_bytes) {
+    throw data_error(path + ": " + std::to_string(text.size()) + " bytes, expected at most " +
+                     std::to_string(lim.max_file_bytes));
+  }
   std::vector<HanziCharacter> out;
   std::map<uint32_t, int64_t> seen;  // code point → line
   size_t pos = 0;

@@ -67,6 +67,9 @@ HanziCharacter parse_hanzi_json(std::string_view text, const std::string& charac
 // A JSON-lines file as written by `make data`: one object per line (blank lines skipped); characters must be
 // distinct. Errors name the file and line.
 std::vector<HanziCharacter> read_hanzi_jsonl(const std::string& path, const HanziLimits& limits = {});
+// The same from the file's bytes (`path` only names it in messages).
+std::vector<HanziCharacter> parse_hanzi_jsonl(std::string_view text, const std::string& path,
+                                              const HanziLimits& limits = {});
 
 struct HanziOptions {
   int64_t side = 28;

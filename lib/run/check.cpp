@@ -153,6 +153,7 @@ nlohmann::json sample_estimator(Estimator& est, const Problem& problem, const Te
 
 nlohmann::json run_check(const CheckParams& cp) {
   const CheckSetup setup = resolve_check(cp);
+  if (!cp.out_file.empty()) sys::check_output_target(cp.out_file, "--out");  // before the work, not after
   auto problem = setup.problem->make(setup.problem_opts, 0);
   Rng init_rng(cp.seed, {check_init});
   const Tensor lambda = problem->init_lambda(init_rng);
@@ -201,7 +202,7 @@ nlohmann::json run_check(const CheckParams& cp) {
     out["bias_variance"] = ufo_theory_json(ufo_theory(tp, setup.problem_opts.get_real("x0_min"),
                                                       setup.problem_opts.get_real("x0_max"), 10000));
   }
-  if (!cp.out_file.empty()) sys::write_json_atomic(cp.out_file, out);
+  if (!cp.out_file.empty()) sys::write_output(cp.out_file, out.dump(2) + "\n");
   return out;
 }
 

@@ -46,16 +46,29 @@ void run_compare(const CompareParams& p, std::ostream& out, std::ostream& err) {
   if (by.empty()) throw usage_error("--by needs at least one key, e.g. --by method");
   compare_check_x(p.x);
   check_plot_file(p.plot);
+  if (!p.curves_csv.empty()) sys::check_output_target(p.curves_csv, "--curves");
+  if (!p.plot.empty()) {
+    const PlotFiles f = plot_files(p.plot);
+    for (const auto& file : {f.svg, f.png, f.csv, f.script}) {
+      try {
+        sys::refuse_non_regular(file);
+      } catch (const usage_error& e) {
+        throw option_error("--plot '" + p.plot + "': " + e.what());
+      }
+    }
+  }
   const Comparison c = compare_build(compare_find_runs(p.dirs), by);
   check_metric(c, p.metric);
   const bool want_curves = !p.plot.empty() || !p.curves_csv.empty();
   CompareCurves curves;
   if (want_curves) curves = compare_curves(c, p.metric, p.x, p.points);
   for (const auto& w : c.warnings) err << "bilevel-opt compare: warning: " << w << "\n";
-  out << (p.per_run ? compare_per_run(c, p.format) : compare_table(c, p.format, p.robust, p.ci)) << std::flush;
+  // --curves -: the CSV is standard output, the table goes to standard error.
+  std::ostream& table_out = p.curves_csv == "-" ? err : out;
+  table_out << (p.per_run ? compare_per_run(c, p.format) : compare_table(c, p.format, p.robust, p.ci)) << std::flush;
   if (!p.curves_csv.empty()) {
-    sys::write_file_atomic(p.curves_csv, compare_curves_csv(curves));
-    err << "bilevel-opt compare: curves of " << p.metric << " written to " << p.curves_csv << "\n";
+    sys::write_output(p.curves_csv, compare_curves_csv(curves));
+    if (p.curves_csv != "-") err << "bilevel-opt compare: curves of " << p.metric << " written to " << p.curves_csv << "\n";
   }
   if (!p.plot.empty()) {
     const PlotFiles f = plot_curves(curves, p.plot, p.logy);

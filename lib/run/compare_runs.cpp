@@ -1,6 +1,7 @@
 #include "run/compare_runs.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <sstream>
 
@@ -109,6 +110,39 @@ double json_number_or_nan(const nlohmann::json& j, const char* key) {
   if (!j.is_object()) return NAN;
   const auto it = j.find(key);
   return it != j.end() && it->is_number() ? it->get<double>() : NAN;
+}
+
+std::string curve_mismatch(const fs::path& dir, const nlohmann::json& result) {
+  const fs::path file = dir / "curve.jsonl";
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::symlink_status(file, ec))) return "curve.jsonl is missing or not a regular file";
+  std::string text;
+  try {
+    text = sys::read_file(file);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  auto expect = [&](const char* key, int64_t have, const char* what) -> std::string {
+    if (!result.contains(key) || !result[key].is_number_integer()) return "";
+    const int64_t want = result[key].get<int64_t>();
+    if (want == have) return "";
+    return "curve.jsonl has " + std::to_string(have) + " " + what + ", result.json says " + std::to_string(want);
+  };
+  const auto rows = static_cast<int64_t>(std::count(text.begin(), text.end(), '\n'));
+  if (auto m = expect("curve_rows", rows, "rows"); !m.empty()) return m;
+  if (text.empty() || text.back() != '\n') return "curve.jsonl does not end with a whole row";
+  const auto start = text.rfind('\n', text.size() - 2);
+  nlohmann::json last;
+  try {
+    last = nlohmann::json::parse(text.substr(start == std::string::npos ? 0 : start + 1));
+  } catch (const std::exception&) {
+    return "the last row of curve.jsonl is not JSON";
+  }
+  if (!last.is_object() || !last.contains("step") || !last["step"].is_number_integer()) {
+    return "the last row of curve.jsonl has no step";
+  }
+  if (auto m = expect("steps", last["step"].get<int64_t>(), "steps in its last row"); !m.empty()) return m;
+  return "";
 }
 
 }  // namespace bilevel

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "run/train_config.hpp"  // config_value_text
+#include "base/config.hpp"  // config_value_text
 
 namespace bilevel {
 
@@ -28,5 +28,10 @@ std::string compare_config_value(const nlohmann::json& config, const std::string
 
 // j[key] as a double if it is a number, else NaN.
 double json_number_or_nan(const nlohmann::json& j, const char* key);
+
+// "" when DIR/curve.jsonl matches `result` (its "curve_rows", and the step of its last row against the
+// result's "steps"); else what does not match. Results written before curve_rows existed are checked on the
+// last step only.
+std::string curve_mismatch(const std::filesystem::path& dir, const nlohmann::json& result);
 
 }  // namespace bilevel

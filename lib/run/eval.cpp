@@ -92,7 +92,8 @@ nlohmann::json run_eval(const EvalParams& p) {
   const EvalSetup setup = resolve_eval(p, saved.config);
   if (!p.out_file.empty()) {
     const auto parent = fs::path(p.out_file).parent_path();
-    if (!parent.empty()) sys::ensure_writable_dir(parent, "--out");
+    if (!parent.empty() && p.out_file != "-") sys::ensure_writable_dir(parent, "--out");
+    sys::check_output_target(p.out_file, "--out");
   }
   const std::unique_ptr<Problem> problem = setup.info->make(setup.problem_opts, setup.instance_seed);
   const std::string source = p.lambda_file.empty() ? p.run_dir : p.lambda_file;
@@ -120,7 +121,7 @@ nlohmann::json run_eval(const EvalParams& p) {
   report["lambda"] = {{"source", source}, {"shape", lambda.shape().to_vector()}};
   report["metrics"] = metrics;
   report["recorded"] = saved.result.is_object() && saved.result.contains("final") ? saved.result["final"] : nlohmann::json();
-  if (!p.out_file.empty()) sys::write_json_atomic(p.out_file, report);
+  if (!p.out_file.empty()) sys::write_output(p.out_file, report.dump(2) + "\n");
   return report;
 }
 

@@ -15,10 +15,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// gnuplot single-quoted string: only '' needs escaping.
+// Text from run data (labels, option values, names) as it may appear in the script: every control character
+// (a newline would end the string, and the next line would run as a command) becomes '?'.
+std::string gp_text(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
+  return out;
+}
+
+// A gnuplot single-quoted string: inside one, gnuplot expands nothing (no `command`, no @macro, no \ escape);
+// only '' stands for a quote, and only a line end could end it, so control characters are replaced.
 std::string gp_quote(const std::string& s) {
   std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  for (char c : gp_text(s)) out += c == '\'' ? std::string("''") : std::string(1, c);
   return out + "'";
 }
 
@@ -37,8 +47,8 @@ const char* palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
 std::string plot_gnuplot_script(const CompareCurves& curves, const std::string& svg_name, const std::string& png_name,
                                 bool logy) {
   std::ostringstream s;
-  s << "# bilevel-opt compare: " << curves.metric << " against " << curves.x << " (" << curves.problem
-    << "); per group the median (line) and the interquartile range (band) over its runs,\n"
+  s << "# bilevel-opt compare: " << gp_text(curves.metric) << " against " << gp_text(curves.x) << " ("
+    << gp_text(curves.problem) << "); per group the median (line) and the interquartile range (band) over its runs,\n"
     << "# aligned on the x grid by last-value carry. Rerun in this folder with: gnuplot <this file>\n";
   char buf[128];
   size_t drawn = 0;

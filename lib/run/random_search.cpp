@@ -200,6 +200,7 @@ SearchOutcome run_random_search(TrainParams p, const std::atomic<bool>* stop) {
 
   const fs::path out(run.params.out_dir);
   sys::ensure_writable_dir(out);
+  const sys::DirLock lock(out, "search", "--out");
   std::error_code ec;
   if (fs::exists(out / "result.json", ec) && !run.params.force) {
     throw option_error("--out '" + run.params.out_dir + "' already holds a finished run (result.json); choose another "
@@ -224,7 +225,8 @@ SearchOutcome run_random_search(TrainParams p, const std::atomic<bool>* stop) {
   const auto wall_start = clock_type::now();
   CurveLog curve(out / "curve.jsonl");
   const std::string status = search_loop(s, st, curve);
-  const nlohmann::json res = search_result(s, st, status, seconds_since(wall_start));
+  nlohmann::json res = search_result(s, st, status, seconds_since(wall_start));
+  add_curve_record(res, curve);
   write_run_result(out, st.best_candidate < 0 ? st.start : st.best, res);
   return {status, res};
 }

@@ -1,5 +1,6 @@
 #include "run/run_dir.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -179,6 +180,15 @@ nlohmann::json lambda_summary(const Tensor& lambda, const nlohmann::json& layout
     lam["values"] = vals;
   }
   return lam;
+}
+
+CurveLog::CurveLog(const fs::path& path, int64_t keep_bytes) : file_(path, keep_bytes), bytes_(keep_bytes) {
+  const std::string kept = sys::read_file(path);  // exactly keep_bytes now: the file was cut back
+  rows_ = static_cast<int64_t>(std::count(kept.begin(), kept.end(), '\n'));
+}
+
+void add_curve_record(nlohmann::json& result, const CurveLog& curve) {
+  result["curve_rows"] = curve.rows();
 }
 
 void write_run_result(const fs::path& dir, const Tensor& lambda, const nlohmann::json& result) {

@@ -26,19 +26,27 @@ class CurveLog {
   explicit CurveLog(const std::filesystem::path& path) : file_(path) {}
   // Continues a curve after a checkpoint: keeps its first `keep_bytes` bytes (rows logged after the
   // checkpoint are cut off, to be logged again) and appends after them.
-  CurveLog(const std::filesystem::path& path, int64_t keep_bytes) : file_(path, keep_bytes), bytes_(keep_bytes) {}
+  CurveLog(const std::filesystem::path& path, int64_t keep_bytes);
   void write_row(const nlohmann::json& row) {
     const std::string line = row.dump() + "\n";
     file_.append(line);
     bytes_ += static_cast<int64_t>(line.size());
+    ++rows_;
   }
   void close() { file_.close(); }
   int64_t bytes() const { return bytes_; }  // the file's length: whole rows only
+  int64_t rows() const { return rows_; }
 
  private:
   sys::OutputFile file_;
-  int64_t bytes_ = 0;
+  int64_t bytes_ = 0, rows_ = 0;
 };
+
+// result.json's record of its curve ("curve_rows": a pure function of the run, unlike its length in bytes,
+// which holds timings), so that a reader can tell a curve that belongs to the result from one that was cut,
+// spliced or replaced afterwards.
+void add_curve_record(nlohmann::json& result, const CurveLog& curve);
+// (run/compare_runs.hpp: curve_mismatch tells whether a curve still matches its result.)
 
 // Raw little-endian `real` values, written atomically; the dtype and shape go in result.json.
 void write_tensor_bin(const std::filesystem::path& path, const Tensor& t);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <vector>
 
@@ -99,27 +100,31 @@ std::string dry_run_listing(const SweepParams& params, const SweepSpec& spec, co
   return s.str();
 }
 
-// OUT/runs exists, leftovers of killed writers are gone, and OUT/spec.toml holds the spec the sweep started
-// with (a changed spec is only warned about: finished runs were already checked against the new one).
+// OUT/spec.toml is the spec a sweep directory belongs to: another spec is refused (its index would replace
+// this one's) unless --add says to add its runs; the copy then becomes the new spec.
+void check_spec_copy(const SweepParams& params, const SweepSpec& spec) {
+  const fs::path copy = fs::path(params.out_dir) / "spec.toml";
+  std::error_code ec;
+  if (params.add || !fs::exists(copy, ec)) return;
+  std::string old;
+  try {
+    old = sys::read_file(copy);
+  } catch (const std::exception&) {
+  }
+  if (old == spec.text) return;
+  throw option_error("--out '" + params.out_dir + "' holds the sweep of another spec (" + copy.string() +
+                     " differs from " + params.spec_file + "); use another --out, or pass --add to add this spec's "
+                     "runs there (its index then lists this spec's runs; finished runs are checked against it)");
+}
+
+// OUT/runs exists, leftovers of killed writers are gone, and OUT/spec.toml holds the spec.
 void prepare_out_dir(const SweepParams& params, const SweepSpec& spec) {
   const fs::path out(params.out_dir);
   sys::ensure_writable_dir(out / "runs");
   sys::remove_stale_temps(out);
   const fs::path copy = out / "spec.toml";
   std::error_code ec;
-  if (!fs::exists(copy, ec)) {
-    sys::write_file_atomic(copy, spec.text);
-    return;
-  }
-  std::string old;
-  try {
-    old = sys::read_file(copy);
-  } catch (const std::exception&) {
-  }
-  if (old != spec.text && params.progress) {
-    std::cerr << "bilevel-opt sweep: warning: " << params.spec_file << " differs from " << copy.string()
-              << " (the spec this sweep started with); runs already finished were checked against the new one\n";
-  }
+  if (params.add || !fs::exists(copy, ec)) sys::write_file_atomic(copy, spec.text);
 }
 
 // The last non-empty line of a run's log, cut to 300 bytes: usually the error that ended it.
@@ -192,6 +197,10 @@ class Scheduler {
     ++res_.launched;
     try {
       std::error_code ec;
+      std::string holder;
+      if (sys::DirLock::held_by_other(dir, &holder)) {
+        throw io_error(dir.string() + " is in use by " + holder + "; it was left as it is");
+      }
       fs::remove_all(dir, ec);  // a half-written run from an earlier attempt starts afresh
       if (ec) throw io_error("cannot remove " + dir.string() + ": " + ec.message());
       fs::create_directories(dir, ec);
@@ -215,7 +224,7 @@ class Scheduler {
       e.seconds = -1;
       ++res_.finished[e.status];
       report(run.name, e, 0.0);
-      index_.write();
+      index_.update();
     }
   }
 
@@ -242,7 +251,7 @@ class Scheduler {
       report(run.name, e, secs);
     }
     for (int pid : ended) running_.erase(pid);
-    if (!ended.empty()) index_.write();
+    if (!ended.empty()) index_.update();
   }
 
   // One line per finished run: "[3/6] ok          method=fo,seed=3 (0.41 s; sweep 00:03, ETA 00:03)", with the
@@ -304,14 +313,29 @@ SweepOutcome run_sweep(const SweepParams& params, const std::atomic<bool>* stop)
   SweepOutcome res;
   res.runs_total = spec.runs.size();
   res.threads_per_run = threads_per_run(params, spec);
-  const SweepPlan plan = plan_sweep(params, spec, configs, res);
   if (params.dry_run) {
+    const SweepPlan plan = plan_sweep(params, spec, configs, res);
     res.listing = dry_run_listing(params, spec, plan, res);
     return res;
   }
+  // One sweep per directory: an unsharded sweep holds OUT/.lock exclusively; the shards of a sharded one share
+  // it and each holds its own OUT/.lock.shard-I-of-N, so shards run side by side but never twice, and never
+  // beside an unsharded sweep. The lock is taken before the directory's state is read.
+  const fs::path out(params.out_dir);
+  sys::ensure_writable_dir(out);
+  const bool sharded = params.shard.count > 1;
+  const sys::DirLock lock(out, "sweep", "--out", sharded ? sys::DirLock::Mode::shared : sys::DirLock::Mode::exclusive);
+  std::unique_ptr<sys::DirLock> shard_lock;
+  if (sharded) {
+    shard_lock = std::make_unique<sys::DirLock>(
+        out, "sweep --shard " + std::to_string(params.shard.index) + "/" + std::to_string(params.shard.count),
+        "--out", sys::DirLock::Mode::exclusive,
+        ".lock.shard-" + std::to_string(params.shard.index) + "-of-" + std::to_string(params.shard.count));
+  }
+  check_spec_copy(params, spec);
+  const SweepPlan plan = plan_sweep(params, spec, configs, res);
 
   prepare_out_dir(params, spec);
-  const fs::path out(params.out_dir);
   SweepIndex index(spec, out);
   index.read_all_from_disk();
   for (size_t i : plan.mine) index.at(i).in_shard = true;
@@ -325,6 +349,7 @@ SweepOutcome run_sweep(const SweepParams& params, const std::atomic<bool>* stop)
   }
   Scheduler(params, spec, plan.todo, index, res, stop).run();
   index.write();
+  res.index_error = index.write_error();
   return res;
 }
 

@@ -20,6 +20,7 @@ struct SweepParams {
   int threads = 0;          // total threads to divide among the jobs; 0: spec's per-run threads or all CPUs
   bool resume = false;      // skip runs whose result.json says ok, rerun the rest
   bool dry_run = false;     // list the runs, write nothing
+  bool add = false;         // --add: OUT holds another spec's sweep; add this spec's runs (its index replaces)
   SweepShard shard;
   std::string train_exe = "/proc/self/exe";  // binary with the `train` subcommand
   bool progress = true;     // one line per finished run on stderr
@@ -42,6 +43,7 @@ struct SweepOutcome {
   bool stopped = false;      // SIGINT/SIGTERM (or *stop) ended the sweep early
   int threads_per_run = 1;
   std::string listing;       // --dry-run: the runs, one a line
+  std::string index_error;   // the first failed write of the index ("" if every one succeeded)
 };
 
 // Runs the sweep. Stops launching when SIGINT or SIGTERM arrives or `stop` (may be null) becomes true,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "run/compare_runs.hpp"
 #include "sys/files.hpp"
 #include "sys/host.hpp"
 
@@ -52,7 +54,10 @@ std::string sweep_run_state(const fs::path& run_dir) {
   if (!fs::is_directory(run_dir, ec)) return "pending";
   if (!fs::exists(run_dir / "result.json", ec)) return "incomplete";
   try {
-    const std::string s = json_string_field(sys::read_json(run_dir / "result.json"), "status");
+    const nlohmann::json result = sys::read_json(run_dir / "result.json");
+    const std::string s = json_string_field(result, "status");
+    // An ok whose curve is not the one the result describes (cut, spliced by a second writer) is not trusted.
+    if (s == "ok" && !curve_mismatch(run_dir, result).empty()) return "incomplete";
     return s.empty() ? "incomplete" : s;
   } catch (const std::exception&) {
     return "incomplete";
@@ -139,7 +144,18 @@ std::string SweepIndex::to_markdown(const std::string& updated) const {
   return md.str();
 }
 
+namespace {
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void SweepIndex::update() {
+  if (steady_seconds() - last_write_ >= std::max(1.0, 20 * last_write_seconds_)) write();
+}
+
 void SweepIndex::write() {
+  const double t0 = steady_seconds();
   for (size_t i = 0; i < entries_.size(); ++i)
     if (!entries_[i].in_shard && entries_[i].status != "ok") read_from_disk(i);
   const std::string updated = sys::utc_now_text();
@@ -148,7 +164,10 @@ void SweepIndex::write() {
     sys::write_file_atomic(out_ / "index.md", to_markdown(updated));
   } catch (const std::exception& ex) {
     std::cerr << "bilevel-opt sweep: warning: cannot write the index: " << ex.what() << "\n";
+    if (write_error_.empty()) write_error_ = ex.what();
   }
+  last_write_ = steady_seconds();
+  last_write_seconds_ = last_write_ - t0;
 }
 
 std::string sweep_config_difference(const nlohmann::json& want, const nlohmann::json& have_in) {

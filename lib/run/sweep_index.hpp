@@ -13,8 +13,9 @@
 
 namespace bilevel {
 
-// State of a run directory on disk: "pending" (no directory), "incomplete" (no readable result.json), or
-// result.json's status (ok | diverged | interrupted | error).
+// State of a run directory on disk: "pending" (no directory), "incomplete" (no readable result.json, or an "ok"
+// one whose curve.jsonl does not match it: curve_mismatch), or result.json's status (ok | diverged | interrupted
+// | error).
 std::string sweep_run_state(const std::filesystem::path& run_dir);
 
 struct IndexEntry {
@@ -36,8 +37,14 @@ class SweepIndex {
   nlohmann::json to_json(const std::string& updated) const;
   std::string to_markdown(const std::string& updated) const;
   // Rewrites index.json and index.md (atomically), re-reading the runs of other shards first. A failure to
-  // write is a warning on stderr, not the end of the sweep.
+  // write is a warning on stderr and does not stop the runs in flight; the first one is kept in write_error()
+  // and makes the sweep fail at its end.
   void write();
+  // write() when it is due: at most once per second, and never more often than 20 times the last write's own
+  // duration, so a 100 000-run sweep spends a bounded share of its time rewriting a large index (each run's
+  // result.json is the record; the index may lag it by that much until the sweep's final write()).
+  void update();
+  const std::string& write_error() const { return write_error_; }
 
  private:
   std::map<std::string, size_t> counts() const;  // status → runs
@@ -45,6 +52,8 @@ class SweepIndex {
   const SweepSpec& spec_;
   std::filesystem::path out_;
   std::vector<IndexEntry> entries_;
+  std::string write_error_;
+  double last_write_ = -1e300, last_write_seconds_ = 0;  // steady-clock seconds
 };
 
 // "" if `have` (a finished run's config.json) was made with the options that decide a run's result as

@@ -39,7 +39,9 @@ struct Axis {
 };
 
 const std::set<std::string> option_tables = {"set", "problem_options", "method_options", "run"};
-constexpr size_t max_runs = 1000000;
+// At most this many runs in one sweep: each run's options are expanded and checked (and listed in the index)
+// up front, so a larger grid is split over several specs or --out directories.
+constexpr size_t max_runs = 100000;
 
 std::string spec_error_prefix(const std::string& path) { return "sweep spec '" + path + "': "; }
 
@@ -71,8 +73,8 @@ std::string canonical_key(const std::string& key) { return key == "seeds" ? "see
 
 std::vector<std::string> seeds_values(const toml::node& n, const std::string& path) {
   if (auto v = n.as_integer()) {
-    if (v->get() < 1 || v->get() > 1000000) {
-      throw option_error(spec_error_prefix(path) + "key 'seeds': a count must be in [1, 1000000], got " +
+    if (v->get() < 1 || v->get() > static_cast<int64_t>(max_runs)) {
+      throw option_error(spec_error_prefix(path) + "key 'seeds': a count must be in [1, " + std::to_string(max_runs) + "], got " +
                          std::to_string(v->get()) + " (or give the list of seeds)");
     }
     std::vector<std::string> out;
@@ -239,9 +241,15 @@ void order_axes(std::vector<Axis>& axes) {
 // Every combination of the axes' values (key → value per run), the first axis varying slowest.
 std::vector<std::map<std::string, std::string>> expand_axes(const std::vector<Axis>& axes, const std::string& path) {
   size_t total = 1;
+  std::string sizes;
+  for (const auto& ax : axes) sizes += (sizes.empty() ? "" : " × ") + std::to_string(ax.values.size());
   for (const auto& ax : axes) {
-    total *= ax.values.size();
-    if (total > max_runs) throw option_error(spec_error_prefix(path) + "more than 1000000 runs; split the sweep");
+    total *= ax.values.size();  // no overflow: each factor is checked against the limit first
+    if (total > max_runs) {
+      throw option_error(spec_error_prefix(path) + "the axes give more than " + std::to_string(max_runs) + " runs (" +
+                         sizes + "); a sweep holds at most " + std::to_string(max_runs) +
+                         ": split it over several specs or --out directories");
+    }
   }
   std::vector<size_t> pos(axes.size(), 0);  // an odometer over the axes
   std::vector<std::map<std::string, std::string>> chosen;
@@ -374,65 +382,6 @@ SweepSpec sweep_spec_read(const std::string& path) {
     throw option_error("sweep spec '" + path + "': " + e.what());
   }
   return sweep_spec_parse(text, path);
-}
-
-TrainParams sweep_run_params(const SweepSpec& spec, const SweepRun& run) {
-  TrainParams p;
-  for (const auto& [k, v] : run.assignments) {
-    if (k == "problem") p.problem = v;
-    else if (k == "method") p.method = v;
-    else if (k == "config") {
-      fs::path cfg(v);
-      if (cfg.is_relative()) cfg = fs::absolute(fs::path(spec.path).parent_path() / cfg).lexically_normal();
-      p.config_file = cfg.string();
-    } else if (k == "seed") {
-      const int64_t s = parse_int("seed", v);
-      if (s < 0) throw option_error("sweep spec '" + spec.path + "': seed must be ≥ 0, got " + v);
-      p.seed = static_cast<uint64_t>(s);
-    } else if (k == "steps") p.steps = parse_int("steps", v);
-    else if (k == "budget_cost") p.budget_cost = parse_real("budget_cost", v);
-    else if (k == "budget_seconds") p.budget_seconds = parse_real("budget_seconds", v);
-    else p.sets.push_back(k + "=" + v);
-  }
-  p.threads = 1;
-  p.quiet = true;
-  p.force = true;
-  return p;
-}
-
-std::vector<nlohmann::json> sweep_spec_configs(const SweepSpec& spec) {
-  if (spec.runs.empty()) throw option_error("sweep spec '" + spec.path + "': no runs");
-  std::vector<nlohmann::json> configs;
-  for (const auto& run : spec.runs) {
-    try {
-      TrainParams p = sweep_run_params(spec, run);
-      p.out_dir = "unused";
-      configs.push_back(resolve_run(p).config);
-    } catch (const option_error& e) {
-      throw option_error("sweep spec '" + spec.path + "', run '" + run.name + "': " + e.what());
-    }
-  }
-  return configs;
-}
-
-void sweep_spec_validate(const SweepSpec& spec) { sweep_spec_configs(spec); }
-
-std::vector<std::string> sweep_train_argv(const SweepSpec& spec, const SweepRun& run, const std::string& exe,
-                                          const fs::path& run_dir, int threads) {
-  const TrainParams p = sweep_run_params(spec, run);
-  std::vector<std::string> a = {exe, "train"};
-  if (!p.problem.empty()) a.insert(a.end(), {"--problem", p.problem});
-  if (!p.method.empty()) a.insert(a.end(), {"--method", p.method});
-  if (!p.config_file.empty()) a.insert(a.end(), {"--config", p.config_file});
-  for (const auto& s : p.sets) a.insert(a.end(), {"--set", s});
-  for (const auto& [k, v] : run.assignments) {
-    if (k == "seed") a.insert(a.end(), {"--seed", v});
-    else if (k == "steps") a.insert(a.end(), {"--steps", v});
-    else if (k == "budget_cost") a.insert(a.end(), {"--budget-cost", v});
-    else if (k == "budget_seconds") a.insert(a.end(), {"--budget-seconds", v});
-  }
-  a.insert(a.end(), {"--threads", std::to_string(threads), "--out", run_dir.string(), "--quiet", "--force"});
-  return a;
 }
 
 SweepShard sweep_shard_parse(const std::string& text) {

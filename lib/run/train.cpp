@@ -269,22 +269,15 @@ struct Built {
 
 // The problem (which may load data), the estimator and a saved initial λ are built and checked before anything
 // is written: a missing data file, an estimator refused for this problem or a λ of the wrong shape leaves no run
-// directory behind.
-Built build_problem_and_estimator(const ResolvedRun& run, const fs::path& out, bool out_existed,
-                                  const std::atomic<bool>* stop) {
+// directory behind (run_train removes what it created).
+Built build_problem_and_estimator(const ResolvedRun& run, const std::atomic<bool>* stop) {
   const ProblemInfo& pinfo = find_problem(run.params.problem);
   const MethodInfo& minfo = find_method(run.params.method);
   Built b;
-  try {
-    b.problem = pinfo.make(run.problem_opts, static_cast<uint64_t>(run.run_opts.get_int("instance_seed")));
-    b.estimator = make_estimator(minfo, run.method_opts, *b.problem);
-    b.lambda0 = saved_initial_lambda(run.run_opts, *b.problem);
-    wait_for_ranks(stop);
-  } catch (...) {
-    std::error_code ignored;
-    if (!out_existed && fs::is_empty(out, ignored)) fs::remove(out, ignored);
-    throw;
-  }
+  b.problem = pinfo.make(run.problem_opts, static_cast<uint64_t>(run.run_opts.get_int("instance_seed")));
+  b.estimator = make_estimator(minfo, run.method_opts, *b.problem);
+  b.lambda0 = saved_initial_lambda(run.run_opts, *b.problem);
+  wait_for_ranks(stop);
   return b;
 }
 
@@ -381,8 +374,20 @@ TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
     throw option_error("--resume '" + p.out_dir + "': no config.json (not a run directory of `train`)");
   }
   sys::ensure_writable_dir(out, p.resume ? "--resume" : "--out");
-  check_out_dir(run, out);
-  Built built = build_problem_and_estimator(run, out, out_existed, stop);
+  // One writer per run directory: a second train (or a sweep relaunching this run) is refused while it writes.
+  const sys::DirLock lock(out, "train", p.resume ? "--resume" : "--out");
+  Built built;
+  try {
+    check_out_dir(run, out);
+    built = build_problem_and_estimator(run, stop);
+  } catch (...) {
+    std::error_code ignored;  // refused before anything was written: leave no directory behind
+    if (!out_existed) {
+      fs::remove(out / sys::DirLock::file_name, ignored);
+      if (fs::is_empty(out, ignored)) fs::remove(out, ignored);
+    }
+    throw;
+  }
 
   tbb::global_control threads_ctl(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(p.threads));
   const Options& ro = run.run_opts;
@@ -407,7 +412,8 @@ TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
 
   const RunEnd end = train_loop(loop, state, *curve);
   state.counters.wall_seconds = loop.earlier_wall + seconds_since(loop.wall_start);
-  const nlohmann::json res = result_json(loop, state, end, state.counters.wall_seconds);
+  nlohmann::json res = result_json(loop, state, end, state.counters.wall_seconds);
+  add_curve_record(res, *curve);
   write_run_result(out, state.lambda, res);
   if (end.ok()) fs::remove(out / checkpoint_file_name, ec);
   if (step_work_abandoned()) {  // still in use by an abandoned distributed step until the process ends

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "base/config.hpp"
@@ -18,7 +19,7 @@ namespace fs = std::filesystem;
 
 const std::vector<OptionSpec>& run_option_specs() {
   static const std::vector<OptionSpec> specs = {
-      opt_int("meta_batch", 1, "tasks per outer step (estimated in parallel)", 1),
+      opt_int("meta_batch", 1, "tasks per outer step (estimated in parallel; at most 10000)", 1, 10000),
       opt_choice("outer_opt", "adam", {"sgd", "adam"}, "outer optimizer"),
       opt_real("outer_lr", 0.001, "outer learning rate (initial value of the schedule)", 0, 1e300, true),
       opt_choice("schedule", "constant", {"constant", "inv", "linear"},
@@ -48,53 +49,22 @@ const std::vector<OptionSpec>& run_option_specs() {
 
 std::map<std::string, std::string> read_config_file(const std::string& path) {
   if (!fs::exists(path)) throw option_error("--config '" + path + "': file not found");
-  std::string head;
+  std::string text;
   try {
-    head = sys::read_file(path).substr(0, 256);
+    text = sys::read_file(path);
   } catch (const usage_error& e) {
     throw option_error(std::string("--config: ") + e.what());
   }
+  const std::string head = text.substr(0, 256);
   const auto first = head.find_first_not_of(" \t\r\n");
   if (fs::path(path).extension() == ".json" || (first != std::string::npos && head[first] == '{')) {
     const fs::path dir = fs::path(path).parent_path();
     throw option_error("--config '" + path + "' is JSON, not a TOML config file; to rerun the run whose config.json it "
                        "is: bilevel-opt train --from " + (dir.empty() ? std::string(".") : dir.string()) + " --out NEW_DIR");
   }
-  toml::table tbl;
-  try {
-    tbl = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream s;
-    s << "--config '" << path << "': invalid TOML at line " << e.source().begin.line << ": " << e.description();
-    throw option_error(s.str());
-  }
-  std::map<std::string, std::string> out;
-  auto take = [&](const toml::key& k, const toml::node& v) {
-    const std::string key(k.str());
-    out[key] = toml_scalar_text(v, "config key '" + key + "'");
-  };
-  for (auto&& [k, v] : tbl) {
-    const std::string key(k.str());
-    if (auto* sub = v.as_table()) {
-      if (key != "problem_options" && key != "method_options" && key != "run") {
-        throw option_error("--config '" + path + "': unknown table [" + key +
-                           "] (use top-level keys or [problem_options], [method_options], [run])");
-      }
-      for (auto&& [k2, v2] : *sub) take(k2, v2);
-    } else {
-      take(k, v);
-    }
-  }
-  return out;
+  return parse_config_toml(text, path);
 }
 
-std::string config_value_text(const nlohmann::json& j) {
-  if (j.is_string()) return j.get<std::string>();
-  if (j.is_null()) return "";
-  if (j.is_boolean()) return j.get<bool>() ? "true" : "false";
-  if (j.is_number_float()) return shortest_text(j.get<double>());
-  return j.dump();
-}
 
 std::map<std::string, std::string> read_run_config(const std::string& run_dir, const std::string& flag) {
   const fs::path file = fs::path(run_dir) / "config.json";
@@ -221,19 +191,25 @@ std::string owners_of(const std::string& key) {
 
 std::string unplaced_keys_message(const std::map<std::string, std::string>& left, const std::string& here,
                                   const std::vector<std::string>& valid) {
+  // The first few keys of each kind and the count: a config of 400 000 bad keys gives one short line.
+  constexpr size_t shown = 5;
   std::string msg, names;
-  size_t unknown = 0;
+  size_t unknown = 0, misplaced = 0;
   for (const auto& [k, v] : left) {
     const std::string owners = owners_of(k);
     if (!owners.empty()) {
-      msg += (msg.empty() ? "" : "; ") + ("option '" + k + "' is not taken by " + here + "; it is an option of: " + owners);
+      if (++misplaced <= shown) {
+        msg += (msg.empty() ? "" : "; ") + ("option '" + k + "' is not taken by " + here + "; it is an option of: " + owners);
+      }
       continue;
     }
-    ++unknown;
-    names += (names.empty() ? "'" : ", '") + k + "'";
+    if (++unknown > shown) continue;
+    names += (names.empty() ? "'" : ", '") + (k.size() > 60 ? k.substr(0, 60) + "…" : k) + "'";
     const std::string hint = suggest(k, valid);
     if (!hint.empty()) names += " (did you mean '" + hint + "'?)";
   }
+  if (misplaced > shown) msg += " (and " + std::to_string(misplaced - shown) + " more such options)";
+  if (unknown > shown) names += " and " + std::to_string(unknown - shown) + " more (" + std::to_string(unknown) + " in all)";
   if (unknown > 0) {
     msg += (msg.empty() ? "" : "; ") + std::string("unknown option") + (unknown > 1 ? "s " : " ") + names +
            "; valid options here: " + join_names(valid);
@@ -259,9 +235,13 @@ ResolvedRun resolve_run(const TrainParams& in) {
     for (auto& [k, v] : read_config_file(p.config_file)) cfg[k] = v;
   }
   std::map<std::string, std::string> given = apply_config_map(p, std::move(cfg));
+  std::set<std::string> set_keys;
   for (const auto& tok : p.sets) {
     auto [k, v] = parse_key_value(tok);
-    given[k] = v;
+    if (!set_keys.insert(k).second) {
+      throw option_error("--set " + k + " is given twice; give each option once");
+    }
+    given[k] = v;  // the command line wins over --from and --config
   }
   refuse_renamed_keys(given);
   check_params(p);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/config.hpp"
 #include "base/options.hpp"
 
 namespace bilevel {
@@ -52,9 +53,7 @@ std::map<std::string, std::string> read_config_file(const std::string& path);
 // Throws option_error naming `flag` and the file when it is missing or not a run's config.
 std::map<std::string, std::string> read_run_config(const std::string& run_dir, const std::string& flag = "--from");
 
-// A config.json value as option text: strings as they are, numbers as the shortest exact text (10.0 → "10"),
-// booleans true/false, null "".
-std::string config_value_text(const nlohmann::json& j);
+// config_value_text (a config.json value as option text) lives in base/config.hpp.
 
 // Applies --from's config.json, then the config file (keys `problem`, `method`, `seed`, `steps`,
 // `budget_cost`, `budget_seconds` fill the params the command line left unset), then --set, then the

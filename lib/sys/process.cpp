@@ -149,7 +149,7 @@ std::atomic<bool> g_stop_requested{false};
 std::atomic<bool> g_active{false};
 static_assert(std::atomic<int>::is_always_lock_free && std::atomic<bool>::is_always_lock_free,
               "the signal handler needs lock-free atomics");
-struct sigaction g_old_int {}, g_old_term {}, g_old_chld {};
+struct sigaction g_old_int {}, g_old_term {}, g_old_hup {}, g_old_chld {};
 
 extern "C" void on_watched_signal(int sig) {
   const int saved = errno;
@@ -178,6 +178,7 @@ StopSignals::StopSignals(bool watch_children) : watch_children_(watch_children) 
   sa.sa_flags = SA_RESTART;
   ::sigaction(SIGINT, &sa, &g_old_int);
   ::sigaction(SIGTERM, &sa, &g_old_term);
+  ::sigaction(SIGHUP, &sa, &g_old_hup);  // a closed terminal: stop as for SIGTERM, keeping the result
   if (watch_children_) {
     sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
     ::sigaction(SIGCHLD, &sa, &g_old_chld);
@@ -187,6 +188,7 @@ StopSignals::StopSignals(bool watch_children) : watch_children_(watch_children) 
 StopSignals::~StopSignals() {
   ::sigaction(SIGINT, &g_old_int, nullptr);
   ::sigaction(SIGTERM, &g_old_term, nullptr);
+  ::sigaction(SIGHUP, &g_old_hup, nullptr);
   if (watch_children_) ::sigaction(SIGCHLD, &g_old_chld, nullptr);
   ::close(g_wake_pipe[0]);
   ::close(g_wake_pipe[1]);

@@ -1,6 +1,6 @@
 #pragma once
 // Process control: starting a program with an argument vector (never through a shell), waiting for it,
-// signalling it, and catching the stop signals (SIGINT, SIGTERM) of this process.
+// signalling it, and catching the stop signals (SIGINT, SIGTERM, SIGHUP) of this process.
 #include <atomic>
 #include <filesystem>
 #include <optional>
@@ -46,7 +46,7 @@ std::string find_on_path(const std::string& program);
 // quotes (with ' written as '\''). For showing command lines to people; this program never runs a shell.
 std::string shell_quote(const std::string& arg);
 
-// While an instance lives, SIGINT and SIGTERM do not kill this process: each counts as a request to stop,
+// While an instance lives, SIGINT, SIGTERM and SIGHUP do not kill this process: each counts as a request to stop,
 // and wakes wait(). With `watch_children`, SIGCHLD wakes wait() too (a self-pipe, so a signal that arrives
 // between checking and blocking is not lost, whichever thread it lands on). The previous handlers are
 // restored on destruction. At most one instance exists at a time (an internal error otherwise).

@@ -252,4 +252,56 @@ TEST_SUITE("run") {
     CHECK(svg.find("gradient evaluations") != std::string::npos);
     fs::remove_all(tmp);
   }
+  TEST_CASE("hostile labels, titles and names never leave their gnuplot string") {
+    const fs::path tmp = testing::scratch_dir("compare_plot_hostile");
+    const std::string marker = (tmp / "PWNED").string();
+    const std::vector<std::string> hostile = {
+        "a\nsystem(\"touch " + marker + "\")\n#",
+        "b'\nsystem('touch " + marker + "')\n#",
+        "c\rsystem(\"touch " + marker + "\")",
+        "d\\\nsystem(\"touch " + marker + "\")",
+        "e' . system('touch " + marker + "') . '",
+        "f `touch " + marker + "` @GPVAL_TERM \\' \\",
+        std::string("g\0\x01\x1b[31m\x7f\t\v\f h", 15) + "\nprint 'x'",
+    };
+    CompareCurves curves;
+    curves.problem = "toy\nsystem(\"touch " + marker + "\")\n";
+    curves.metric = "m\nsystem(\"touch " + marker + "\")";
+    curves.x = "step";
+    for (const auto& label : hostile) {
+      CurveBand b;
+      b.label = label;
+      b.runs = 2;
+      b.x = {0, 1};
+      b.median = {2, 1};
+      b.q25 = {1.5, 0.5};
+      b.q75 = {2.5, 1.5};
+      b.n = {2, 2};
+      curves.bands.push_back(b);
+    }
+    const std::string gp = plot_gnuplot_script(curves, "p\n.svg", "p'.png", false);
+    // No control character but the line ends; no line starts with text from the run data; every quote closes.
+    for (char c : gp) CHECK((c == '\n' || (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f)));
+    std::istringstream lines(gp);
+    for (std::string line; std::getline(lines, line);) {
+      const bool from_data = line.find("system") != std::string::npos;
+      const bool inside_string = line.find("title '") != std::string::npos || line.rfind("set ", 0) == 0 ||
+                                 line.rfind("# ", 0) == 0;
+      CHECK_MESSAGE((!from_data || inside_string), line);
+      size_t quotes = 0;
+      for (char c : line) quotes += c == '\'';
+      CHECK_MESSAGE(quotes % 2 == 0, line);  // '' pairs and whole strings: an odd count would leave one open
+    }
+    CHECK(gp.find("title 'a?system(\"touch ") != std::string::npos);
+    CHECK(gp.find("title 'b''?system(''touch ") != std::string::npos);
+    if (sys::find_on_path("gnuplot").empty()) {
+      MESSAGE("gnuplot is not installed: the execution check is skipped (apt-get install gnuplot-nox)");
+      fs::remove_all(tmp);
+      return;
+    }
+    const PlotFiles f = plot_curves(curves, (tmp / "p.svg").string(), false);
+    CHECK(fs::exists(f.svg));
+    CHECK_FALSE(fs::exists(marker));
+    fs::remove_all(tmp);
+  }
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "run/sweep.hpp"
+#include "run/sweep_index.hpp"
 #include "sys/files.hpp"
 #include "scratch_dir.hpp"
 
@@ -52,7 +53,8 @@ done
 echo "$out" >> ")" + (dir / "launches.txt").string() + R"("
 echo '{"problem":"fake"}' > "$out/config.json"
 case "$seed" in
-  1) echo '{"status":"ok","wall_seconds":0.01}' > "$out/result.json"; exit 0 ;;
+  1) printf '{"step":0}\n{"step":3}\n' > "$out/curve.jsonl"
+     echo '{"status":"ok","wall_seconds":0.01,"steps":3,"curve_rows":2}' > "$out/result.json"; exit 0 ;;
   2) echo '{"status":"diverged","message":"non-finite at step 3"}' > "$out/result.json"; exit 4 ;;
   3) echo "about to crash" >&2; kill -9 $$ ;;
   4) trap 'echo "{\"status\":\"interrupted\"}" > "$out/result.json"; exit 4' TERM
@@ -259,6 +261,14 @@ schedule = ["inv", "inv"]
     REQUIRE(launches.size() == 5);
     CHECK(launches[3].find("seed=1") == std::string::npos);
     CHECK(launches[4].find("seed=1") == std::string::npos);
+
+    // A result whose curve does not match it (cut by a full disk, spliced by a second writer) is not trusted:
+    // the run is done again.
+    write_text(tmp / "out" / "runs" / "seed=1" / "curve.jsonl", "{\"step\":0}\n{\"step\":2}\n");
+    CHECK(sweep_run_state(tmp / "out" / "runs" / "seed=1") == "incomplete");
+    const SweepOutcome third = run_sweep(p);
+    CHECK(third.skipped == 0);
+    CHECK(third.launched == 3);
 
     // --dry-run lists and writes nothing.
     p.dry_run = true;

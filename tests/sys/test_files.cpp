@@ -1,6 +1,9 @@
 // sys/files: atomic writes, checked appends, reads that name the file, stale temporary files.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -56,11 +59,23 @@ TEST_SUITE("sys") {
     const std::string no_dir = thrown<io_error>([&] { sys::write_file_atomic(d / "missing-dir" / "x.json", "x"); });
     CHECK(has(no_dir, (d / "missing-dir").string()));
     CHECK(has(no_dir, "No such file or directory"));
-    // A device that refuses every write: each append is checked, none is lost silently.
-    sys::OutputFile full("/dev/full");
-    const std::string no_space = thrown<io_error>([&] { full.append("row\n"); });
-    CHECK(has(no_space, "/dev/full"));
+    // A disk that fills up (the BILEVEL_FAULT hook): each append is checked, none is lost silently.
+    ::setenv("BILEVEL_FAULT", "write:full.jsonl@2", 1);
+    sys::OutputFile full(d / "full.jsonl");
+    CHECK_NOTHROW(full.append("row 1\n"));
+    const std::string no_space = thrown<io_error>([&] { full.append("row 2\n"); });
+    ::unsetenv("BILEVEL_FAULT");
+    CHECK(has(no_space, (d / "full.jsonl").string()));
     CHECK(has(no_space, "No space left"));
+    full.close();
+    CHECK(sys::read_file(d / "full.jsonl") == "row 1\n");
+    ::setenv("BILEVEL_FAULT", "write:whole.json", 1);
+    const std::string atomic = thrown<io_error>([&] { sys::write_file_atomic(d / "whole.json", "{}"); });
+    ::unsetenv("BILEVEL_FAULT");
+    CHECK(has(atomic, "whole.json"));
+    CHECK(has(atomic, "No space left"));
+    CHECK_FALSE(fs::exists(d / "whole.json"));
+    CHECK(entries(d) == 1);  // no temporary left behind
     sys::OutputFile log(d / "curve.jsonl");
     log.append("a\n");
     log.append("b\n");
@@ -111,5 +126,63 @@ TEST_SUITE("sys") {
     CHECK(now[4] == '-');
     CHECK(now[10] == 'T');
     CHECK(now.back() == 'Z');
+  }
+  TEST_CASE("writes never replace or follow what is not a regular file") {
+    const fs::path d = testing::scratch_dir("sys_special");
+    REQUIRE(::mkfifo((d / "fifo").c_str(), 0644) == 0);
+    fs::create_directory(d / "dir");
+    std::ofstream(d / "target") << "keep";
+    fs::create_symlink(d / "target", d / "link");
+    fs::create_symlink("/dev/null", d / "null");
+    for (const char* name : {"fifo", "dir", "link", "null"}) {
+      CAPTURE(name);
+      const std::string atomic = thrown<usage_error>([&] { sys::write_file_atomic(d / name, "x"); });
+      CHECK(has(atomic, "not a regular file"));
+      CHECK_THROWS_AS(sys::OutputFile(d / name), usage_error);
+      CHECK_THROWS_AS(sys::OutputFile(d / name, 0), usage_error);
+      const std::string early = thrown<option_error>([&] { sys::check_output_target((d / name).string(), "--out"); });
+      CHECK(has(early, "--out '" + (d / name).string() + "'"));
+    }
+    CHECK_THROWS_AS(sys::write_file_atomic("/dev/null", "x"), usage_error);
+    CHECK_THROWS_AS(sys::check_output_target("/dev/null", "--out"), option_error);
+    CHECK(fs::is_fifo(d / "fifo"));
+    CHECK(fs::is_symlink(d / "link"));
+    CHECK(sys::read_file(d / "target") == "keep");  // the link was not followed
+    CHECK(fs::is_character_file("/dev/null"));
+    CHECK_NOTHROW(sys::check_output_target("-", "--out"));
+    CHECK_NOTHROW(sys::check_output_target((d / "new.json").string(), "--out"));
+    CHECK_THROWS_WITH_AS(sys::check_output_target((d / "missing" / "x.json").string(), "--out"),
+                         doctest::Contains("does not exist"), option_error);
+    CHECK_THROWS_WITH_AS(sys::check_output_target((d / std::string(300, 'a')).string(), "--out"),
+                         doctest::Contains("longer than"), option_error);
+    fs::remove_all(d);
+  }
+
+  TEST_CASE("a directory lock admits one exclusive holder, names it, and dies with it") {
+    const fs::path d = testing::scratch_dir("sys_lock");
+    {
+      const sys::DirLock held(d, "sweep", "--out");
+      CHECK(sys::DirLock::held_by_other(d));
+      std::string holder;
+      CHECK(sys::DirLock::held_by_other(d, &holder));
+      CHECK(has(holder, "sweep (pid " + std::to_string(::getpid())));
+      const std::string refused = thrown<option_error>([&] { sys::DirLock second(d, "train", "--out"); });
+      CHECK(has(refused, "--out '" + d.string() + "' is in use by sweep (pid " + std::to_string(::getpid())));
+      CHECK_THROWS_AS(sys::DirLock(d, "x", "--out", sys::DirLock::Mode::shared), option_error);
+    }
+    CHECK_FALSE(sys::DirLock::held_by_other(d));
+    {
+      const sys::DirLock a(d, "shard 1", "--out", sys::DirLock::Mode::shared);
+      const sys::DirLock b(d, "shard 2", "--out", sys::DirLock::Mode::shared);
+      CHECK_THROWS_WITH_AS(sys::DirLock(d, "sweep", "--out"), doctest::Contains("is in use by"), option_error);
+    }
+    // A holder that is killed leaves no stale lock.
+    const int pid = sys::spawn_process("/usr/bin/flock", {"flock", "-o", (d / ".lock").string(), "sleep", "5"});
+    for (int i = 0; i < 200 && !sys::DirLock::held_by_other(d); ++i) ::usleep(10000);
+    CHECK(sys::DirLock::held_by_other(d));
+    sys::send_signal(pid, SIGKILL);
+    sys::wait_exit(pid);
+    CHECK_NOTHROW(sys::DirLock(d, "train", "--out"));
+    fs::remove_all(d);
   }
 }
