@@ -2,8 +2,14 @@
 """The stability study's specs and report (driven by stability.sh).
 
   stability.py specs OUT [--quick]   write OUT/specs/<problem>__<estimator>.toml, one sweep spec each
+  stability.py eval-args PROBLEM     print the `bilevel-opt eval` --set flags of PROBLEM's fixed protocol
   stability.py report OUT            read every run under OUT/<problem>__<estimator>/runs and write
-                                     OUT/runs.csv, OUT/table.md and OUT/plots/<problem>.{gp,svg,png}
+                                     OUT/runs.csv, OUT/table.md and OUT/plots/<problem>.{gp,png}
+
+The final validation metric is measured under one fixed protocol per problem (EVAL: the problem's default
+inner lr and steps), by `bilevel-opt eval RUN --set inner_lr=… --set inner_steps=…` on the run's final λ
+(RUN/eval_fixed.json): the swept inner settings change how λ is learned, not how it is judged, and sgld (which
+does not use them) is judged the same way. "Worse than λ₀" compares the run's own first and last evaluation.
 
 Each estimator is swept over its own sensitive settings on log grids (the GRIDS table), every grid point
 with SEEDS replicates; a replicate changes both the estimator's seed and the problem instance
@@ -29,28 +35,31 @@ SEEDS = 5
 PROBLEMS = {
     "toy-multimin": {
         "options": {"l2_init": 0.001, "gibbs_tau": 0.1, "eval_restarts": 8, "outer_lr": 0.1, "eval_every": 100000},
-        "steps": 40,
+        "steps": 30,
         "metric": "val_loss",
+        "eval": {"inner_lr": 0.02, "inner_steps": 2000},
         "lr": [0.005, 0.02, 0.08],
         "r": [100, 300, 1000],
-        "sgld": {"chains": 4, "burn_in": 100, "samples": 20, "init_spread": 2.0},
+        "sgld": {"chains": 2, "burn_in": 50, "samples": 10, "init_spread": 2.0},
     },
     "hyper-cleaning": {
         "options": {"dataset": "digits", "n_train": 500, "n_val": 500, "corruption": 0.5, "outer_lr": 0.1,
                     "eval_every": 100000},
-        "steps": 30,
+        "steps": 20,
         "metric": "val_loss",
+        "eval": {"inner_lr": 1.0, "inner_steps": 50},
         "lr": [0.25, 1.0, 4.0],
         "r": [5, 20, 80],
-        "sgld": {"chains": 2, "burn_in": 20, "samples": 10},
+        "sgld": {"chains": 2, "burn_in": 10, "samples": 5},
     },
     "hpo-l2": {
         "options": {"dataset": "digits", "n_train": 300, "n_val": 300, "outer_lr": 0.05, "eval_every": 100000},
-        "steps": 30,
+        "steps": 20,
         "metric": "val_loss",
+        "eval": {"inner_lr": 2.0, "inner_steps": 100},
         "lr": [0.25, 1.0, 4.0],
         "r": [5, 20, 80],
-        "sgld": {"chains": 2, "burn_in": 20, "samples": 10},
+        "sgld": {"chains": 2, "burn_in": 10, "samples": 5},
     },
 }
 
@@ -139,12 +148,16 @@ def read_runs(out):
                 for k in axes + ["seed", "instance_seed"]:
                     v = eopts.get(k, opts.get(k, cfg.get(k)))
                     row[k] = float(v) if v is not None else None
-                status, final, initial = "failed", float("nan"), float("nan")
+                status, final, own, initial = "failed", float("nan"), float("nan"), float("nan")
                 if os.path.exists(res_path):
                     res = json.load(open(res_path))
                     status = res.get("status", "failed")
                     v = res.get("final", {}).get(metric)
-                    final = float(v) if finite(v) else float("nan")
+                    own = float(v) if finite(v) else float("nan")
+                    ev_path = os.path.join(run_dir, "eval_fixed.json")
+                    if os.path.exists(ev_path):
+                        v = json.load(open(ev_path)).get("metrics", {}).get(metric)
+                        final = float(v) if finite(v) else float("nan")
                 curve = os.path.join(run_dir, "curve.jsonl")
                 if os.path.exists(curve):
                     with open(curve) as f:
@@ -154,7 +167,7 @@ def read_runs(out):
                         initial = float(v) if finite(v) else float("nan")
                 if status == "ok" and not math.isfinite(final):
                     status = "diverged"
-                row.update({"status": status, "final": final, "initial": initial})
+                row.update({"status": status, "final": final, "final_own": own, "initial": initial})
                 rows.append(row)
     return rows
 
@@ -202,7 +215,8 @@ def summarize(rows):
             n = len(rs)
             diverged = sum(r["status"] == "diverged" for r in rs)
             failed = sum(r["status"] not in ("ok", "diverged") for r in rs)
-            worse = sum(1 for r in rs if not (score(r) <= r["initial"]))  # diverged and NaN-initial count as worse
+            # The run's own last evaluation against its first (same protocol); diverged runs count as worse.
+            worse = sum(1 for r in rs if r["status"] != "ok" or not (r["final_own"] <= r["initial"]))
             vals = sorted(score(r) for r in rs)
             q25, q50, q75 = quantile(vals, 0.25), quantile(vals, 0.5), quantile(vals, 0.75)
             points = {}
@@ -313,7 +327,7 @@ def report(out, header_lines):
     if not rows:
         sys.exit("stability.py: no runs under %s" % out)
     with open(os.path.join(out, "runs.csv"), "w", newline="") as f:
-        keys = ["problem", "estimator", "run", "status", "final", "initial", "seed", "instance_seed"]
+        keys = ["problem", "estimator", "run", "status", "final", "final_own", "initial", "seed", "instance_seed"]
         extra = sorted({k for r in rows for k in r} - set(keys) - {"metric"})
         w = csv.DictWriter(f, fieldnames=keys + extra, extrasaction="ignore")
         w.writeheader()
@@ -330,10 +344,12 @@ def report(out, header_lines):
 
 
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("specs", "report"):
-        sys.exit("usage: stability.py specs OUT [--quick] | stability.py report OUT [HEADER_LINE...]")
+    if len(argv) < 3 or argv[1] not in ("specs", "report", "eval-args"):
+        sys.exit("usage: stability.py specs OUT [--quick] | eval-args PROBLEM | report OUT [HEADER_LINE...]")
     if argv[1] == "specs":
         write_specs(argv[2], "--quick" in argv[3:])
+    elif argv[1] == "eval-args":
+        print(" ".join("--set %s=%s" % kv for kv in PROBLEMS[argv[2]]["eval"].items()))
     else:
         report(argv[2], argv[3:])
 

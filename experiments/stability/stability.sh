@@ -11,12 +11,13 @@
 # Per problem and estimator it reports the fraction of diverged runs (counted, never dropped: the denominators
 # are the full grid × seeds), the fraction that ended worse than they started, the median and IQR of the final
 # validation loss over the whole grid × seeds, the best and the median setting; and plots of the final validation
-# loss against each setting (stability.py has the definitions).
+# loss against each setting. The final λ of every run is judged by one fixed protocol per problem (its default
+# inner lr and steps, via `bilevel-opt eval`); stability.py has the definitions.
 #
 #   bash experiments/stability/stability.sh [--quick] [OUT_DIR]
 #
-# --quick: the two ends of every grid and half the outer steps (still 5 seeds): 300 runs, under 10 minutes on 2
-# shared cores. Full: 3 × 3 grids, 675 runs. Environment: BUILD_DIR (build/release), DATA_DIR (data), JOBS (2).
+# --quick: the two ends of every grid and half the outer steps (still 5 seeds): 300 runs. Full: 3 × 3 grids,
+# 675 runs. (Wall times: README "Stability".) Environment: BUILD_DIR (build/release), DATA_DIR (data), JOBS (2).
 # Rerunning continues the sweeps (sweep --resume). Writes OUT/table.md, OUT/runs.csv, OUT/summary.json and
 # OUT/plots/<problem>.png (+ the gnuplot script beside it).
 set -euo pipefail
@@ -55,6 +56,13 @@ for spec in "$out"/specs/*.toml; do
     echo "stability.sh: sweep $name exited with code $rc" >&2
     exit "$rc"
   fi
+  # The fixed evaluation protocol of the problem (stability.py): every finished run's final λ, judged alike.
+  read -r -a eval_args <<<"$("$py" "$here/stability.py" eval-args "${name%%__*}")"
+  for run in "$out/$name"/runs/*/; do
+    [[ -f "$run/result.json" && ! -f "$run/eval_fixed.json" ]] || continue
+    nice "$bin" eval "$run" "${eval_args[@]}" --format json --out "$run/eval_fixed.json" >/dev/null 2>&1 ||
+      echo "stability.sh: eval of $run failed (counted as failed)" >&2
+  done
 done
 elapsed=$((SECONDS - start))
 "$py" "$here/stability.py" report "$out" \

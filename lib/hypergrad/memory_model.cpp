@@ -89,7 +89,10 @@ nlohmann::json check_method_memory(const MethodInfo& method, const Options& meth
   if (!why.empty()) throw option_error(why);
   return {{"bytes", model.bytes}, {"formula", model.formula}, {"P", z.P}, {"H", z.H}, {"r", z.r},
           {"G", z.grad_bytes}, {"L", z.lin_bytes}, {"L_plus", z.lin_peak_bytes}, {"threads", z.threads},
-          {"tasks_at_once", z.tasks}, {"limit_bytes", limit < 1e300 ? nlohmann::json(limit) : nlohmann::json(nullptr)}};
+          {"tasks_at_once", z.tasks},
+          // The memory free at the start is a fact of the machine, not of the run: "available", so that a rerun
+          // gives the same result.json (timing fields aside).
+          {"limit", limit_gib < 0 ? nlohmann::json("available") : nlohmann::json(limit)}};
 }
 
 std::string bytes_text(double b) {

@@ -69,7 +69,8 @@ std::string memory_refusal(const std::string& method, const MemoryModel& model, 
 // option_error (exit 2, nothing written) with memory_refusal's message when it does not fit. limit_gib < 0:
 // the limit is the available memory (MemAvailable), compared with the model alone; limit_gib > 0: a limit on
 // the whole process, compared with the model plus what the process holds now (data, problem); 0: no check
-// (nothing probed). Returns what result.json records under "memory_model" (null when nothing was checked).
+// (nothing probed). Returns what result.json records under "memory_model" (null when nothing was checked): the
+// model's bytes and formula, the sizes, and the limit (bytes, or "available").
 nlohmann::json check_method_memory(const MethodInfo& method, const Options& method_opts, const Problem& problem,
                                    int64_t threads, int64_t meta_batch, double limit_gib);
 
