@@ -274,9 +274,9 @@ def write_plots(rows, out):
             continue
         finite_vals = [score(r) for r in rows if r["problem"] == problem and math.isfinite(score(r))]
         init = [r["initial"] for r in rows if r["problem"] == problem and math.isfinite(r["initial"])]
-        top = max(finite_vals + init) * 1.1 if finite_vals or init else 1.0
-        bottom = min(finite_vals + init) * 0.9 if finite_vals or init else 0.0
-        gp = ["set terminal pngcairo size 1100,%d font ',9'" % (260 * len(ests)),
+        top = max(finite_vals) * 1.05 if finite_vals else 1.0
+        bottom = min(finite_vals) * 0.95 if finite_vals else 0.0
+        gp = ["set terminal pngcairo noenhanced size 1100,%d font ',9'" % (260 * len(ests)),
               "set output '%s.png'" % problem,
               "set multiplot layout %d,2 title 'stability: %s, final %s (median over seeds, bars q25-q75; x = diverged)'"
               % (len(ests), problem, PROBLEMS[problem]["metric"]),
