@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "hypergrad/memory_model.hpp"
 #include "problems/problem.hpp"
 #include "base/options.hpp"
 
@@ -80,6 +81,8 @@ struct MethodInfo {
   // Builds the estimator from resolved options; throws option_error when an option value does not suit
   // `problem` (the message says why and what to use instead).
   std::unique_ptr<Estimator> (*make)(const Options& opts, const Problem& problem) = nullptr;
+  // Peak bytes of one estimate with these options (hypergrad/memory_model.hpp); null: not modelled, not checked.
+  MemoryModel (*memory)(const Options& opts, const MemorySizes& sizes) = nullptr;
 };
 
 const std::vector<MethodInfo>& method_registry();

@@ -57,6 +57,12 @@ std::unique_ptr<Estimator> make_implicit_estimator(LinearSolve solve, std::strin
   return std::make_unique<ImplicitEstimator>(std::move(solve), std::move(residual_key));
 }
 
+MemoryModel implicit_memory(const MemorySizes& z) {
+  const double s = static_cast<double>(z.real_bytes);
+  return {static_cast<double>(z.lin_peak_bytes) + s * (7.0 * static_cast<double>(z.P) + 2.0 * static_cast<double>(z.H)),
+          "L+ + 7·P·s + 2·H·s", ""};
+}
+
 std::string implicit_refusal(const Problem& p, const std::string& method) {
   if (p.lambda_in_inner_loss()) return "";
   return "method '" + method + "' does not apply to problem '" + p.name() +

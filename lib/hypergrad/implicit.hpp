@@ -32,6 +32,11 @@ std::unique_ptr<Estimator> make_implicit_estimator(LinearSolve solve, std::strin
 
 // The refusal of methods whose correction is the mixed product Bᵀx (ift-cg, ift-neumann, t1t2): when λ enters
 // only through θ₀, B = 0 and the implicit function theorem gives no gradient.
+// Memory model of hypergrad_implicit (hypergrad/memory_model.hpp): θ_r and ∇L_V, the linearization at θ_r kept for
+// every product (L+ at a product's peak) and the solver's vectors (CG keeps x, r, p and Ap; the Neumann series
+// fewer): L+ + 7·P·s + 2·H·s.
+MemoryModel implicit_memory(const MemorySizes& sizes);
+
 std::string implicit_refusal(const Problem& p, const std::string& method);
 
 }  // namespace bilevel

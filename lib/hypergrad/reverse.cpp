@@ -97,6 +97,27 @@ OptionSpec clip_option() {
                   0, 1e300);
 }
 
+MemoryModel reverse_memory(int64_t k_opt, Trajectory store, const MemorySizes& z) {
+  const double base = unroll_base_bytes(z), s = static_cast<double>(z.real_bytes), P = static_cast<double>(z.P);
+  const double L = static_cast<double>(z.lin_bytes), Lp = static_cast<double>(z.lin_peak_bytes);
+  const double k = k_opt < 0 ? static_cast<double>(z.r) : static_cast<double>(k_opt);
+  const std::string kk = k_opt < 0 ? "r" : std::to_string(k_opt);
+  const std::string tail = " + 3·P·s + 2·H·s";
+  if (k == 0) return {base + static_cast<double>(z.grad_bytes), "G" + tail, ""};
+  const double recompute = base + Lp, states = k * P * s + Lp + base;
+  switch (store) {
+    case Trajectory::recompute: return {recompute, "L+" + tail, ""};
+    case Trajectory::states:
+      return {states, kk + "·P·s + L+" + tail,
+              "recompute=true needs about " + bytes_text(recompute) + " (O(P + H), at O(r²) gradients)"};
+    case Trajectory::graphs:
+    default:
+      return {k * L + Lp + base, kk + "·L + L+" + tail,
+              "store=states needs about " + bytes_text(states) + " and recompute=true about " + bytes_text(recompute) +
+                  " (O(P + H), at O(r²) gradients)"};
+  }
+}
+
 OptionSpec recompute_option(const std::string& help) { return opt_bool("recompute", false, help); }
 
 OptionSpec store_option() {

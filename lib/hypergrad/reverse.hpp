@@ -26,6 +26,11 @@ Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& tas
 // The estimator that returns hypergrad_reverse with truncation k (k < 0: all r steps).
 std::unique_ptr<Estimator> make_reverse_estimator(int64_t k, Trajectory store, real clip = 0);
 
+// Memory model of hypergrad_reverse with truncation k (k < 0: all r steps; hypergrad/memory_model.hpp): the
+// unroll's O(P + H) plus, for k > 0, the kept trajectory (k·L graphs or k·P·s states, nothing when recomputing)
+// and one product's peak L+; k = 0 holds one gradient's G instead.
+MemoryModel reverse_memory(int64_t k, Trajectory store, const MemorySizes& sizes);
+
 // The options `recompute` and `store` of the methods that keep a trajectory, and the Trajectory they select.
 OptionSpec recompute_option(const std::string& help);
 OptionSpec store_option();

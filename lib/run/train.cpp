@@ -265,6 +265,7 @@ struct Built {
   std::unique_ptr<Problem> problem;
   std::unique_ptr<Estimator> estimator;
   Tensor lambda0;  // from lambda_init_file, or empty
+  nlohmann::json memory;  // the estimator's memory model as checked (hypergrad/memory_model.hpp), or null
 };
 
 // The problem (which may load data), the estimator and a saved initial λ are built and checked before anything
@@ -276,6 +277,9 @@ Built build_problem_and_estimator(const ResolvedRun& run, const std::atomic<bool
   Built b;
   b.problem = pinfo.make(run.problem_opts, static_cast<uint64_t>(run.run_opts.get_int("instance_seed")));
   b.estimator = make_estimator(minfo, run.method_opts, *b.problem);
+  const Options& ro = run.run_opts;
+  b.memory = check_method_memory(minfo, run.method_opts, *b.problem, run.params.threads, ro.get_int("meta_batch"),
+                                 ro.is_word("max_memory", "available") ? -1.0 : ro.get_real("max_memory"));
   b.lambda0 = saved_initial_lambda(run.run_opts, *b.problem);
   wait_for_ranks(stop);
   return b;
@@ -414,6 +418,7 @@ TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
   state.counters.wall_seconds = loop.earlier_wall + seconds_since(loop.wall_start);
   nlohmann::json res = result_json(loop, state, end, state.counters.wall_seconds);
   add_curve_record(res, *curve);
+  res["memory_model"] = built.memory;
   write_run_result(out, state.lambda, res);
   if (end.ok()) fs::remove(out / checkpoint_file_name, ec);
   if (step_work_abandoned()) {  // still in use by an abandoned distributed step until the process ends

@@ -17,6 +17,19 @@ namespace bilevel {
 
 namespace fs = std::filesystem;
 
+namespace {
+// max_memory: a number of GiB, or the word "available".
+OptionSpec max_memory_option() {
+  OptionSpec s = opt_real("max_memory", 0,
+                          "refuse (exit 2) a run whose estimator's memory model (README 'Scale') exceeds this many GiB "
+                          "for the whole process; available: the memory free when the run starts; 0: no check",
+                          0, 1e9);
+  s.choices = {"available"};
+  s.default_value = "available";
+  return s;
+}
+}  // namespace
+
 const std::vector<OptionSpec>& run_option_specs() {
   static const std::vector<OptionSpec> specs = {
       opt_int("meta_batch", 1, "tasks per outer step (estimated in parallel; at most 10000)", 1, 10000),
@@ -40,6 +53,7 @@ const std::vector<OptionSpec>& run_option_specs() {
               "steps, ‖∇h(λ)‖ by CG and ‖∇_θL_T‖ there (value, value_grad_norm, value_inner_grad_norm; 0: off)",
               0, 10000000),
       opt_int("value_cg_iters", 100, "CG iterations of ‖∇h(λ)‖ (value_steps > 0)", 1, 100000),
+      max_memory_option(),
       opt_string("lambda_init_file", "",
                  "start from a saved λ instead of the problem's init: a run directory, or a lambda.npy / .npy file "
                  "(float32 or float64, the problem's λ shape)"),

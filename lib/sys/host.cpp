@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <ctime>
+#include <fstream>
+#include <string>
 #include <thread>
 
 namespace bilevel::sys {
@@ -29,6 +31,26 @@ int64_t peak_rss_bytes() {
   ::getrusage(RUSAGE_SELF, &ru);
   return static_cast<int64_t>(ru.ru_maxrss) * 1024;
 }
+
+namespace {
+// The value of line `key` (in kB) of a /proc file such as /proc/meminfo, in bytes; −1 when absent.
+int64_t proc_kb_field(const char* path, const std::string& key) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, key.size(), key) != 0 || line.size() <= key.size() || line[key.size()] != ':') continue;
+    try {
+      return static_cast<int64_t>(std::stoll(line.substr(key.size() + 1))) * 1024;
+    } catch (const std::exception&) {
+      return -1;
+    }
+  }
+  return -1;
+}
+}  // namespace
+
+int64_t current_rss_bytes() { return proc_kb_field("/proc/self/status", "VmRSS"); }
+int64_t available_memory_bytes() { return proc_kb_field("/proc/meminfo", "MemAvailable"); }
 
 std::string utc_now_text() {
   const std::time_t t = std::time(nullptr);

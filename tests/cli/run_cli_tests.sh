@@ -34,6 +34,12 @@ expect "corrupt config" 2 "invalid TOML" -- train --config "$tmp/bad.toml" --out
 no_result "corrupt config" "$tmp/i"
 expect "inapplicable method" 2 "reptile.*meta-initialization" -- train --problem quadratic --method reptile --out "$tmp/j"
 no_result "inapplicable method" "$tmp/j"
+# An estimator whose memory model exceeds max_memory is refused before anything is written (README "Scale").
+expect "memory refusal" 2 "method 'exact' would need about .*max_memory = 1e-05 GiB.*r·L.*recompute=true" -- \
+  train --problem quadratic --method exact --set max_memory=0.00001 --steps 2 --out "$tmp/mem"
+no_result "memory refusal" "$tmp/mem"
+check "memory refusal leaves no directory" test ! -e "$tmp/mem"
+expect "bad max_memory" 2 "max_memory" -- train --problem quadratic --method exact --set max_memory=lots --out "$tmp/mem"
 printf 'problem = "ufo-counterexample"\nmethod = "fo"\nsteps = 20\n[run]\neval_every = 5\n' > "$tmp/ok.toml"
 expect "config run" 0 "ok after 20 steps" -- train --config "$tmp/ok.toml" --seed 2 --out "$tmp/k"
 expect "rerun into finished dir" 2 "already holds" -- train --config "$tmp/ok.toml" --out "$tmp/k"

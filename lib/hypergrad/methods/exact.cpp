@@ -12,7 +12,8 @@ MethodInfo exact_method_info() {
                       clip_option()},
           .make = [](const Options& o, const Problem&) {
             return make_reverse_estimator(-1, trajectory_option(o), static_cast<real>(o.get_real("clip")));
-          }};
+          },
+          .memory = [](const Options& o, const MemorySizes& z) { return reverse_memory(-1, trajectory_option(o), z); }};
 }
 
 }  // namespace bilevel

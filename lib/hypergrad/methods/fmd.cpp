@@ -65,7 +65,15 @@ MethodInfo fmd_method_info() {
   return {.name = "fmd",
           .description = "forward mode: Z ← (I − αH)Z − αB with a dense P×H Jacobian (small λ only)",
           .options = {opt_int("fmd_max_entries", 10000000, "refuse when P·H exceeds this", 1)},
-          .make = make_fmd};
+          .make = make_fmd,
+          // Z and the next Z (2·P·H), the linearization with one product, θ and a gradient.
+          .memory = [](const Options&, const MemorySizes& z) -> MemoryModel {
+            const double s = static_cast<double>(z.real_bytes);
+            return {2.0 * s * static_cast<double>(z.P) * static_cast<double>(z.H) + static_cast<double>(z.lin_peak_bytes) +
+                        unroll_base_bytes(z),
+                    "2·P·H·s + L+ + 3·P·s + 2·H·s",
+                    "exact with recompute=true or sgld variant=one-step hold O(P + H)"};
+          }};
 }
 
 }  // namespace bilevel

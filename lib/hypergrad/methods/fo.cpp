@@ -7,7 +7,8 @@ namespace bilevel {
 MethodInfo fo_method_info() {
   return {.name = "fo",
           .description = "FOM / FO-BLO / FOMAML: ∇L_V at θ_r with second derivatives dropped (O(1) memory)",
-          .make = [](const Options&, const Problem&) { return make_reverse_estimator(0, Trajectory::graphs); }};
+          .make = [](const Options&, const Problem&) { return make_reverse_estimator(0, Trajectory::graphs); },
+          .memory = [](const Options&, const MemorySizes& z) { return reverse_memory(0, Trajectory::graphs, z); }};
 }
 
 }  // namespace bilevel

@@ -16,7 +16,8 @@ MethodInfo ift_cg_method_info() {
             return make_implicit_estimator(
                 [iters, tol](const MatVec& hvp, const Tensor& b) { return conjugate_gradient(hvp, b, iters, tol); },
                 "cg_residual");
-          }};
+          },
+          .memory = [](const Options&, const MemorySizes& z) { return implicit_memory(z); }};
 }
 
 }  // namespace bilevel

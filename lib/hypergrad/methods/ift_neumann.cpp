@@ -17,7 +17,8 @@ MethodInfo ift_neumann_method_info() {
             return make_implicit_estimator(
                 [terms, alpha](const MatVec& hvp, const Tensor& b) { return neumann_series(hvp, b, terms, alpha); },
                 "");
-          }};
+          },
+          .memory = [](const Options&, const MemorySizes& z) { return implicit_memory(z); }};
 }
 
 }  // namespace bilevel

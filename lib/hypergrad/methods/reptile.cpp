@@ -41,6 +41,9 @@ MethodInfo reptile_method_info() {
           .refusal = reptile_refusal,
           .make = [](const Options&, const Problem&) -> std::unique_ptr<Estimator> {
             return std::make_unique<ReptileEstimator>();
+          },
+          .memory = [](const Options&, const MemorySizes& z) -> MemoryModel {
+            return {unroll_base_bytes(z) + static_cast<double>(z.grad_bytes), "G + 3·P·s + 2·H·s", ""};
           }};
 }
 

@@ -367,6 +367,32 @@ SgldConfig sgld_config(const Options& o, const Problem& p) {
   return c;
 }
 
+// Memory: min(C, T) chains run at once, each holding θ, the noise and v = ∇_θL_V (3·P·s), the step's
+// linearization with one product (L+), a sample's outer gradient (G), one-step's linearization of the previous
+// step (L) and the variant's own vectors (pathwise: J and the next J, 2·P·H; two-pass: W, the prefix and the
+// window's start and end states, 4·P; drop-hessian and frozen one P-vector); every chain's sums (H doubles,
+// three for cov, and its last state when persistent) wait for the reduction, which adds its own and the result.
+MemoryModel sgld_memory(const Options& o, const MemorySizes& z) {
+  const std::string v = o.get_string("variant");
+  const double C = static_cast<double>(o.get_int("chains")), T = std::min<double>(C, static_cast<double>(z.threads));
+  const double s = static_cast<double>(z.real_bytes), P = static_cast<double>(z.P), H = static_cast<double>(z.H);
+  const bool persistent = o.get_bool("persistent");
+  const double sums = v == "cov" ? 3.0 : 1.0;
+  const double own = v == "two-pass" ? 4.0 : v == "drop-hessian" || v == "frozen" ? 1.0 : 0.0;
+  double chain = static_cast<double>(z.lin_peak_bytes + z.grad_bytes) + (3.0 + own) * P * s;
+  std::string chain_f = "L+ + G + " + fmt(3.0 + own) + "·P·s";
+  if (v == "one-step") chain += static_cast<double>(z.lin_bytes), chain_f = "L + " + chain_f;
+  if (v == "pathwise") chain += 2.0 * P * H * s, chain_f += " + 2·P·H·s";
+  const double held = sums * 8.0 * H + (persistent ? P * s : 0.0);
+  const std::string held_f = fmt(sums * 8.0) + "·H" + (persistent ? " + P·s" : "");
+  MemoryModel m;
+  m.bytes = T * chain + C * held + 3.0 * 8.0 * H + H * s;
+  m.formula = fmt(T) + "·(" + chain_f + ") + " + fmt(C) + "·(" + held_f + ") + 24·H + H·s";
+  if (v == "pathwise") m.advice = "variant=two-pass, one-step or cov hold O(P + H) per chain";
+  else if (T > 1) m.advice = "fewer threads or chains run fewer chains at once";
+  return m;
+}
+
 std::unique_ptr<Estimator> make_sgld(const Options& o, const Problem& p) {
   return std::make_unique<SgldEstimator>(sgld_config(o, p), p);
 }
@@ -378,7 +404,8 @@ MethodInfo sgld_method_info() {
           .description = "HPO-SGLD: SGLD chains on p(θ|λ) ∝ exp(−N·L_T/τ), hypergradient of E_p[L_V] by variant= "
                          "pathwise, cov, drop-hessian, one-step, two-pass or frozen",
           .options = sgld_options(),
-          .make = make_sgld};
+          .make = make_sgld,
+          .memory = sgld_memory};
 }
 
 }  // namespace bilevel

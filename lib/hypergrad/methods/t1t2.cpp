@@ -9,7 +9,8 @@ MethodInfo t1t2_method_info() {
   return {.name = "t1t2",
           .description = "one-step look-ahead (T1–T2): differentiate through the last inner step only",
           .refusal = [](const Problem& p) { return implicit_refusal(p, "t1t2"); },
-          .make = [](const Options&, const Problem&) { return make_reverse_estimator(1, Trajectory::graphs); }};
+          .make = [](const Options&, const Problem&) { return make_reverse_estimator(1, Trajectory::graphs); },
+          .memory = [](const Options&, const MemorySizes& z) { return reverse_memory(1, Trajectory::graphs, z); }};
 }
 
 }  // namespace bilevel

@@ -1,5 +1,7 @@
 // Method `tbptt`: the reverse algorithm (hypergrad/reverse.hpp) through the last k inner steps, the earlier
 // ones first-order (k = 0 is fo, k = r is exact).
+#include <algorithm>
+
 #include "hypergrad/reverse.hpp"
 
 namespace bilevel {
@@ -16,6 +18,9 @@ MethodInfo tbptt_method_info() {
                                  std::to_string(p.inner().steps) + " (use k ≤ inner_steps; k = inner_steps is exact)");
             }
             return make_reverse_estimator(k, trajectory_option(o));
+          },
+          .memory = [](const Options& o, const MemorySizes& z) {
+            return reverse_memory(std::min(o.get_int("k"), z.r), trajectory_option(o), z);
           }};
 }
 

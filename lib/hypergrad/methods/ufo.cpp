@@ -163,7 +163,9 @@ MethodInfo ufo_method_info() {
                              "constants")},
       .make = [](const Options& o, const Problem& p) -> std::unique_ptr<Estimator> {
         return std::make_unique<UfoEstimator>(o, p);
-      }};
+      },
+      // The exact branch (drawn with probability q) holds the most.
+      .memory = [](const Options& o, const MemorySizes& z) { return reverse_memory(-1, trajectory_option(o), z); }};
 }
 
 }  // namespace bilevel
