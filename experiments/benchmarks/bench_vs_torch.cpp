@@ -20,7 +20,8 @@
 //       task order, Adam on λ with the problem's default outer_lr) for W untimed + S timed steps; prints one
 //       JSON line with each timed step's wall seconds, process CPU seconds (all threads) and task seconds (the
 //       wall time of the meta-batch's estimates summed over tasks: work, without waiting), and peak RSS.
-//       CPU time is what a loaded machine distorts least. Problem, method and meta_batch keys go in --set.
+//       CPU time is what a loaded machine distorts least. Also each step's matrix-product FLOPs and operand
+//       bytes (tensor/tensor.hpp GemmCounter; counted on the calling thread, so complete at --threads 1). Problem, method and meta_batch keys go in --set.
 //
 // Files: DIR/meta.json (sizes, options, file list, outer losses) and raw little-endian float32 (`.f32`) or
 // int64 (`.i64`) arrays, row-major.
@@ -408,12 +409,13 @@ int run_time(const Args& a) {
   const int64_t H = m.problem->lambda_dim();
   std::vector<double> m1(static_cast<size_t>(H), 0.0), m2(static_cast<size_t>(H), 0.0);
   std::vector<HypergradResult> results(static_cast<size_t>(meta_batch));
-  std::vector<double> wall, cpu, busy;
+  std::vector<double> wall, cpu, busy, gemm_flops, gemm_bytes;
   std::vector<double> task_time(static_cast<size_t>(meta_batch));  // wall seconds of each task's estimate
   double loss = 0;
   for (int64_t step = 0; step < a.warmup + a.steps; ++step) {
     const auto w0 = std::chrono::steady_clock::now();
     const double c0 = cpu_seconds();
+    GemmCounter::reset();
     est->begin_step(step);
     tbb::parallel_for(
         tbb::blocked_range<int64_t>(0, meta_batch, 1),
@@ -450,6 +452,8 @@ int run_time(const Args& a) {
       double sum = 0;
       for (double seconds : task_time) sum += seconds;
       busy.push_back(sum);
+      gemm_flops.push_back(static_cast<double>(GemmCounter::flops()));
+      gemm_bytes.push_back(static_cast<double>(GemmCounter::bytes()));
     }
   }
   rusage ru{};
@@ -464,6 +468,9 @@ int run_time(const Args& a) {
                       {"step_seconds", wall},
                       {"step_cpu_seconds", cpu},
                       {"step_task_seconds", busy},
+                      // The products of the step (this thread's: all of them at --threads 1).
+                      {"step_gemm_flops", gemm_flops},
+                      {"step_gemm_bytes", gemm_bytes},
                       {"last_outer_loss", loss / static_cast<double>(meta_batch)},
                       {"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024}};
   std::printf("%s\n", j.dump().c_str());
