@@ -13,13 +13,16 @@
 //   stream_triad_gbs: a[i] = b[i] + s·c[i] over 3 × 64 MiB (bytes counted: 3 per element, no write-allocate).
 //   sgemm_gflops: OpenBLAS sgemm 2048³ (the peak a dense product reaches on one core).
 //   skinny_gflops[shape]: the own kernels on (n × 784)·(784 × 10) and (784 × n)ᵀ·(n × 10), n = 1000, 5000.
+//   skinny_gflops_2threads[shape]: the same products split over two oneTBB threads (fixed row blocks).
 #include <cblas.h>
+#include <oneapi/tbb/global_control.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
   const double budget = argc > 1 ? std::atof(argv[1]) : 0.5;
   blas_set_single_threaded();
   nlohmann::json out;
+  auto one_thread = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, 1);
   nlohmann::json reads = nlohmann::json::object();
   for (size_t mib : {2, 16, 256}) {
     const size_t n = mib * (1u << 20) / sizeof(float);
@@ -112,16 +116,20 @@ int main(int argc, char** argv) {
         budget);
     out["sgemm_gflops"] = 2.0 * static_cast<double>(n * n * n) / s / 1e9;
   }
-  nlohmann::json skinny = nlohmann::json::object();
-  for (int64_t n : {1000, 5000}) {
-    const Tensor x = random_matrix(n, 784, rng), w = random_matrix(784, 10, rng), g = random_matrix(n, 10, rng);
-    const double flops = 2.0 * static_cast<double>(n) * 784 * 10;
-    const double fwd = best_call([&] { sink = static_cast<float>(gemm(x, w, false, false)[0]); }, budget);
-    const double bwd = best_call([&] { sink = static_cast<float>(gemm(x, g, true, false)[0]); }, budget);
-    skinny["(" + std::to_string(n) + "x784)(784x10)"] = flops / fwd / 1e9;
-    skinny["(784x" + std::to_string(n) + ")(" + std::to_string(n) + "x10)"] = flops / bwd / 1e9;
+  one_thread.reset();
+  for (int threads : {1, 2}) {
+    tbb::global_control ctl(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
+    nlohmann::json skinny = nlohmann::json::object();
+    for (int64_t n : {1000, 5000}) {
+      const Tensor x = random_matrix(n, 784, rng), w = random_matrix(784, 10, rng), g = random_matrix(n, 10, rng);
+      const double flops = 2.0 * static_cast<double>(n) * 784 * 10;
+      const double fwd = best_call([&] { sink = static_cast<float>(gemm(x, w, false, false)[0]); }, budget);
+      const double bwd = best_call([&] { sink = static_cast<float>(gemm(x, g, true, false)[0]); }, budget);
+      skinny["(" + std::to_string(n) + "x784)(784x10)"] = flops / fwd / 1e9;
+      skinny["(784x" + std::to_string(n) + ")(" + std::to_string(n) + "x10)"] = flops / bwd / 1e9;
+    }
+    out[threads == 1 ? "skinny_gflops" : "skinny_gflops_2threads"] = skinny;
   }
-  out["skinny_gflops"] = skinny;
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }
