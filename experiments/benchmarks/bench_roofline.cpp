@@ -11,7 +11,7 @@
 //       2 MiB and 16 MiB sizes stay in L2 / L3 on this machine: the hpo-l2 data matrix is 3.1 MB, the
 //       hyper-cleaning one 15.7 MB), 256 MiB = main memory.
 //   stream_triad_gbs: a[i] = b[i] + s·c[i] over 3 × 64 MiB (bytes counted: 3 per element, no write-allocate).
-//   sgemm_gflops: OpenBLAS sgemm 2048³ (the peak a dense product reaches on one core).
+//   sgemm_gflops: OpenBLAS sgemm 1024³ (the peak a dense product reaches on one core).
 //   skinny_gflops[shape]: the own kernels on (n × 784)·(784 × 10) and (784 × n)ᵀ·(n × 10), n = 1000, 5000.
 //   skinny_gflops_2threads[shape]: the same products split over two oneTBB threads (fixed row blocks).
 #include <cblas.h>
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   }
   Rng rng(1, {1});
   {
-    const int64_t n = 2048;
+    const int64_t n = 1024;
     const Tensor a = random_matrix(n, n, rng), b = random_matrix(n, n, rng);
     Tensor c(Shape{n, n});
     const double s = best_call(
