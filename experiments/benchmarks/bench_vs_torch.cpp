@@ -12,12 +12,16 @@
 //   bench_vs_torch fewshot --out DIR [--tasks T] [--seed S] [--set key=value]...
 //       λ (the Conv4 meta-initialization), T meta-training tasks (support/query images and labels) and per task the
 //       hypergradients of fo and exact; torch_ref.py times its Conv4 workloads on these tasks too.
+//   bench_vs_torch hyper-cleaning --out DIR [--seed S] [--set key=value]...
+//       the training subset with its corrupted labels and the validation subset exactly as the problem draws
+//       them, θ₀, λ, and the exact hypergradient (reverse mode through the inner_steps GD steps).
 //   bench_vs_torch time --problem P --method M [--set key=value]... [--threads N] [--warmup W] [--steps S] [--seed S]
 //       the outer loop of `bilevel-opt train` (meta_batch tasks estimated in parallel with oneTBB, reduced in
 //       task order, Adam on λ with the problem's default outer_lr) for W untimed + S timed steps; prints one
 //       JSON line with each timed step's wall seconds, process CPU seconds (all threads) and task seconds (the
 //       wall time of the meta-batch's estimates summed over tasks: work, without waiting), and peak RSS.
-//       CPU time is what a loaded machine distorts least. Problem, method and meta_batch keys go in --set.
+//       CPU time is what a loaded machine distorts least. Also each step's matrix-product FLOPs and operand
+//       bytes (tensor/tensor.hpp GemmCounter; counted on the calling thread, so complete at --threads 1). Problem, method and meta_batch keys go in --set.
 //
 // Files: DIR/meta.json (sizes, options, file list, outer losses) and raw little-endian float32 (`.f32`) or
 // int64 (`.i64`) arrays, row-major.
@@ -51,6 +55,8 @@ namespace {
 
 // The problems' private stream constants (lib/problems/hpo_l2.cpp), so the driver draws the same subsets.
 constexpr uint64_t kHpoL2SplitStream = 0x68706f6c32ULL;
+constexpr uint64_t kCleaningSplitStream = 0x636c65616eULL;    // lib/problems/hyper_cleaning.cpp
+constexpr uint64_t kCleaningNoiseStream = 0x636c65616e4eULL;
 
 struct Args {
   std::string problem, out, method;
@@ -61,7 +67,7 @@ struct Args {
 };
 
 [[noreturn]] void usage(const std::string& msg) {
-  std::fprintf(stderr, "bench_vs_torch: %s\nusage: bench_vs_torch sinusoid|hpo-l2|fewshot --out DIR [--seed S] [--tasks T] "
+  std::fprintf(stderr, "bench_vs_torch: %s\nusage: bench_vs_torch sinusoid|hpo-l2|hyper-cleaning|fewshot --out DIR [--seed S] [--tasks T] "
                        "[--chains C] [--samples M] [--set key=value]...\n", msg.c_str());
   std::exit(2);
 }
@@ -70,8 +76,9 @@ Args parse(int argc, char** argv) {
   if (argc < 2) usage("missing problem");
   Args a;
   a.problem = argv[1];
-  if (a.problem != "sinusoid" && a.problem != "hpo-l2" && a.problem != "fewshot" && a.problem != "time")
-    usage("first argument must be sinusoid, hpo-l2, fewshot or time, got " + a.problem);
+  if (a.problem != "sinusoid" && a.problem != "hpo-l2" && a.problem != "hyper-cleaning" && a.problem != "fewshot" &&
+      a.problem != "time")
+    usage("first argument must be sinusoid, hpo-l2, hyper-cleaning, fewshot or time, got " + a.problem);
   for (int i = 2; i < argc; ++i) {
     const std::string k = argv[i];
     if (i + 1 >= argc) usage("option " + k + " needs a value");
@@ -319,6 +326,58 @@ int run_hpo(const Args& a) {
   return 0;
 }
 
+int run_hyper_cleaning(const Args& a) {
+  auto given = parse_sets(a.sets);
+  Made m = make_problem("hyper-cleaning", given, 0);
+  if (!given.empty()) usage("unknown option " + given.begin()->first);
+  // The same subsets and corruption as the problem (instance seed 0; lib/problems/hyper_cleaning.cpp).
+  Rng split_rng(0, {kCleaningSplitStream});
+  classification::Splits data = classification::make_splits(
+      "hyper-cleaning", m.popts.get_string("dataset"), m.popts.get_string("data_dir"),
+      m.popts.get_bool("verify_checksums"), m.popts.get_int("n_train"), m.popts.get_int("n_val"),
+      m.popts.get_int("n_test"), split_rng);
+  const int64_t n = data.train.n();
+  Rng noise_rng(0, {kCleaningNoiseStream});
+  const std::vector<int64_t> perm = noise_rng.permutation(n);
+  const auto n_bad = static_cast<int64_t>(std::llround(m.popts.get_real("corruption") * static_cast<double>(n)));
+  for (int64_t k = 0; k < n_bad; ++k) {
+    const auto i = static_cast<size_t>(perm[static_cast<size_t>(k)]);
+    data.train.y[i] = (data.train.y[i] + 1 + noise_rng.randint(data.classes - 1)) % data.classes;
+  }
+  Writer w(a.out);
+  w.f32("train_x", data.train.x.value());
+  w.i64("train_y", data.train.y);
+  w.f32("val_x", data.val.x.value());
+  w.i64("val_y", data.val.y);
+  Rng init_rng(a.seed, {1});
+  Tensor lambda = m.problem->init_lambda(init_rng);
+  // A λ with spread (the initial one is constant): weights σ(λᵢ) between 0.12 and 0.88.
+  Rng spread(a.seed, {8});
+  for (int64_t i = 0; i < lambda.numel(); ++i) lambda[i] += static_cast<real>(2 * spread.uniform() - 1);
+  Rng task_rng(a.seed, {2, 0, 0});
+  const Task task = m.problem->sample_task(task_rng);
+  Tensor theta0;
+  {
+    ad::NoGradGuard ng;
+    theta0 = m.problem->theta0(ad::constant(lambda), task).value();
+  }
+  w.f32("lambda", lambda);
+  w.f32("theta0", theta0);
+  nlohmann::json o;
+  auto est = make_method("exact", {}, m, &o);
+  Rng r(a.seed, {3});
+  const HypergradResult g = est->estimate(*m.problem, lambda, task, r);
+  w.f32("exact", g.grad);
+  w.meta({{"problem", "hyper-cleaning"},
+          {"seed", a.seed},
+          {"inner_lr", m.problem->inner().lr},
+          {"inner_steps", m.problem->inner().steps},
+          {"problem_options", m.popts.to_json()},
+          {"results", {{"exact", {{"outer_loss", g.outer_loss}, {"grad_evals", g.grad_evals}, {"hvps", g.hvps},
+                                  {"options", o}}}}}});
+  return 0;
+}
+
 double cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -350,12 +409,13 @@ int run_time(const Args& a) {
   const int64_t H = m.problem->lambda_dim();
   std::vector<double> m1(static_cast<size_t>(H), 0.0), m2(static_cast<size_t>(H), 0.0);
   std::vector<HypergradResult> results(static_cast<size_t>(meta_batch));
-  std::vector<double> wall, cpu, busy;
+  std::vector<double> wall, cpu, busy, gemm_flops, gemm_bytes;
   std::vector<double> task_time(static_cast<size_t>(meta_batch));  // wall seconds of each task's estimate
   double loss = 0;
   for (int64_t step = 0; step < a.warmup + a.steps; ++step) {
     const auto w0 = std::chrono::steady_clock::now();
     const double c0 = cpu_seconds();
+    GemmCounter::reset();
     est->begin_step(step);
     tbb::parallel_for(
         tbb::blocked_range<int64_t>(0, meta_batch, 1),
@@ -392,6 +452,8 @@ int run_time(const Args& a) {
       double sum = 0;
       for (double seconds : task_time) sum += seconds;
       busy.push_back(sum);
+      gemm_flops.push_back(static_cast<double>(GemmCounter::flops()));
+      gemm_bytes.push_back(static_cast<double>(GemmCounter::bytes()));
     }
   }
   rusage ru{};
@@ -406,6 +468,9 @@ int run_time(const Args& a) {
                       {"step_seconds", wall},
                       {"step_cpu_seconds", cpu},
                       {"step_task_seconds", busy},
+                      // The products of the step (this thread's: all of them at --threads 1).
+                      {"step_gemm_flops", gemm_flops},
+                      {"step_gemm_bytes", gemm_bytes},
                       {"last_outer_loss", loss / static_cast<double>(meta_batch)},
                       {"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024}};
   std::printf("%s\n", j.dump().c_str());
@@ -420,6 +485,7 @@ int main(int argc, char** argv) {
     blas_set_single_threaded();
     if (a.problem == "time") return run_time(a);
     if (a.problem == "fewshot") return run_fewshot(a);
+    if (a.problem == "hyper-cleaning") return run_hyper_cleaning(a);
     return a.problem == "sinusoid" ? run_sinusoid(a) : run_hpo(a);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_vs_torch: %s\n", e.what());

@@ -5,8 +5,9 @@
 #
 # 1. Correctness first: bench_vs_torch exports seeded instances (sinusoid r = 1 and 5 with 4 tasks; fewshot
 #    Conv4 5-way 1-shot r = 5 with 4 hanzi tasks (fo, exact); hpo-l2
-#    r = 20 with its MNIST subsets, and an SGLD run with its Gaussian noise) and bilevel-opt's hypergradients
-#    (fo, exact, ufo q = 0.1, exact, ift-cg, sgld one-step); torch_ref.py recomputes each and the relative
+#    r = 20 with its MNIST subsets, and an SGLD run with its Gaussian noise; hyper-cleaning on MNIST with its
+#    corrupted labels, experiments/hpo/hyper_cleaning.toml's sizes: 5000 + 5000 examples, T = 50) and
+#    bilevel-opt's hypergradients (fo, exact, ufo q = 0.1, exact, ift-cg, sgld one-step; exact); torch_ref.py recomputes each and the relative
 #    difference max|Δ|/max|g| must be ≤ 1e-4. If any check fails, no timing is run (exit 1).
 # 2. Timing: for each thread count and workload, bilevel-opt (`bench_vs_torch time`: the outer loop of
 #    `bilevel-opt train` — meta-batch tasks or SGLD chains in parallel with oneTBB, Adam on λ) and PyTorch
@@ -63,6 +64,8 @@ done
 "$py" "$ref" check "$out/inst_fs" >>"$checks" || ok=0
 "$build/bench_vs_torch" hpo-l2 --out "$out/inst_hpo" --set inner_steps=20 --set "data_dir=$data" --chains 2 --samples 20
 "$py" "$ref" check "$out/inst_hpo" >>"$checks" || ok=0
+"$build/bench_vs_torch" hyper-cleaning --out "$out/inst_hc" --set "data_dir=$data"
+"$py" "$ref" check "$out/inst_hc" >>"$checks" || ok=0
 "$py" - "$checks" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -89,6 +92,7 @@ workloads=(
   "fs-exact-r5|--problem fewshot --method exact --set inner_steps=5 --set eval_tasks=1 --set data_dir=$data|fs-exact --set r=5|1|5"
   "hpo-exact-r20|--problem hpo-l2 --method exact --set inner_steps=20 --set data_dir=$data|hpo-exact --set r=20|2|10"
   "hpo-iftcg-r20|--problem hpo-l2 --method ift-cg --set inner_steps=20 --set data_dir=$data|hpo-iftcg --set r=20|2|10"
+  "hc-exact-t50|--problem hyper-cleaning --method exact --set data_dir=$data|hc-exact|1|3"
   "hpo-sgld-8x200|--problem hpo-l2 --method sgld --set variant=one-step --set chains=8 --set burn_in=0 --set samples=200 --set data_dir=$data|hpo-sgld --set chains=8 --set samples=200|0|1"
 )
 res="$out/results.jsonl"
@@ -109,6 +113,7 @@ for th in $threads_list; do
       tag "$name" "$l0" "$(load)" <"$out/last.json" >>"$res"
       tdata="$out/inst_hpo"
       [[ $name == fs-* ]] && tdata="$out/inst_fs"
+      [[ $name == hc-* ]] && tdata="$out/inst_hc"
       l0="$(load)"
       # shellcheck disable=SC2086
       OMP_NUM_THREADS="$th" OPENBLAS_NUM_THREADS="$th" "$py" "$ref" time $targs --threads "$th" --warmup "$warm" \

@@ -8,8 +8,11 @@
 # one (a shared VM often cannot; then the speed-up measures the neighbours, and the script says so).
 # SGLD chains: experiments/sgld/thread_scaling.sh.
 #
-#   bash experiments/benchmarks/threads.sh        (about 1 minute)
-# Environment: BUILD_DIR (default build/release), ROUNDS (5), STEPS (200).
+#   bash experiments/benchmarks/threads.sh        (about 2 minutes)
+# Also the single-task workloads hpo-l2 exact r = 20 and hyper-cleaning exact T = 50, whose second thread
+# works inside the split matrix products.
+# Environment: BUILD_DIR (default build/release), DATA_DIR (default data), ROUNDS (5), STEPS (200, sinusoid),
+# HPO_STEPS (20), HC_STEPS (3), ONLY (regex of workload names, e.g. ONLY='hpo.*|hc.*').
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 rounds="${ROUNDS:-5}"
@@ -30,15 +33,23 @@ fi
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-workloads=("sin-exact-r5|--method exact" "sin-fo-r5|--method fo" "sin-ufo-r5|--method ufo --set q=0.1")
+# name | bench_vs_torch time arguments | timed steps per run (sinusoid: STEPS). hpo-l2 and hyper-cleaning are one
+# task each: their second thread works inside the matrix products (split into fixed row blocks).
+d="--set data_dir=$data --set verify_checksums=false"
+workloads=("sin-exact-r5|--problem sinusoid --method exact --set inner_steps=5|$steps"
+           "sin-fo-r5|--problem sinusoid --method fo --set inner_steps=5|$steps"
+           "sin-ufo-r5|--problem sinusoid --method ufo --set q=0.1 --set inner_steps=5|$steps"
+           "hpo-exact-r20|--problem hpo-l2 --method exact --set inner_steps=20 $d|${HPO_STEPS:-20}"
+           "hc-exact-t50|--problem hyper-cleaning --method exact $d|${HC_STEPS:-3}")
+[[ -n "${ONLY:-}" ]] && mapfile -t workloads < <(printf '%s\n' "${workloads[@]}" | grep -E "^(${ONLY})\|")
 printf '| workload | 1 thread (ms/step) | 2 threads (ms/step) | speed-up | CPU(2)/CPU(1) | task time(2)/task time(1) |\n|---|---|---|---|---|---|\n'
 for w in "${workloads[@]}"; do
-  IFS='|' read -r name args <<<"$w"
+  IFS='|' read -r name args nsteps <<<"$w"
   for ((k = 0; k < rounds; ++k)); do
     for th in 1 2; do
       # shellcheck disable=SC2086
-      "$build/bench_vs_torch" time --problem sinusoid $args --set inner_steps=5 --threads "$th" --warmup 5 \
-        --steps "$steps" --seed $((k + 1)) >"$tmp/$name.$th.$k.json"
+      "$build/bench_vs_torch" time $args --threads "$th" --warmup 2 \
+        --steps "$nsteps" --seed $((k + 1)) >"$tmp/$name.$th.$k.json"
     done
   done
   "$py" - "$tmp" "$name" "$rounds" <<'PY'

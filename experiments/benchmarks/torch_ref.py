@@ -16,7 +16,8 @@ Workloads: sin-fo, sin-exact, sin-ufo (options r, meta_batch, k, hidden, inner_l
 few-shot MAML; options r, meta_batch, inner_lr; need --data DIR from `bench_vs_torch fewshot`, whose tasks are
 used in turn and whose problem options give the network), hpo-exact, hpo-iftcg
 (options r, inner_lr, cg_iters; need --data DIR from `bench_vs_torch hpo-l2`), hpo-sgld (chains, samples,
-tau, eta; --data DIR).
+tau, eta; --data DIR), hc-exact (data hyper-cleaning, options r, inner_lr, l2; --data DIR from
+`bench_vs_torch hyper-cleaning`).
 """
 import argparse
 import json
@@ -284,6 +285,26 @@ def hpo_sgld_one_step(D, lam, chains, samples, eta, tau, data_n, noise=None, gen
     return total / n, loss_sum / n
 
 
+# ----------------------------------------------------------------------------------- hyper-cleaning
+
+
+def hc_inner_loss(D, theta, lam, l2):
+    """(1/n) sum_i sigmoid(lambda_i) CE_i + (l2/2) ||theta||^2, linear classifier theta = (W (d, c), b (c,))."""
+    ce = F.cross_entropy(logreg(theta, D.xt, D.d, D.c), D.yt, reduction="none")
+    return torch.mean(torch.sigmoid(lam) * ce) + 0.5 * l2 * torch.sum(theta * theta)
+
+
+def hc_exact(D, lam, r, lr, l2):
+    """Plain unroll: r GD steps with create_graph=True, then dL_V/dlambda by reverse mode."""
+    theta = D.theta0.clone().requires_grad_(True)
+    for _ in range(r):
+        (g,) = torch.autograd.grad(hc_inner_loss(D, theta, lam, l2), theta, create_graph=True)
+        theta = theta - lr * g
+    val = hpo_outer_loss(D, theta)
+    (hg,) = torch.autograd.grad(val, lam)
+    return hg, val
+
+
 # -------------------------------------------------------------------------------------------- check
 
 
@@ -339,6 +360,13 @@ def check(args):
                 g, ql = fewshot_task_grads(params, task, r, lr, mode, D.stride, D.sum_loss)
                 report("%s task%d r=%d" % (mode, t, r), D.arr("task%d_%s" % (t, mode)), to_flat_layout(g, D.layout),
                        {"outer_loss_torch": float(ql), "outer_loss_bilevel": meta["tasks"][t]["outer_loss"]})
+    elif meta["problem"] == "hyper-cleaning":
+        D = HpoData(d, dtype)
+        lam = D.lam0.clone().requires_grad_(True)
+        r, lr, l2 = meta["inner_steps"], D.lr, float(meta["problem_options"]["l2"])
+        hg, val = hc_exact(D, lam, r, lr, l2)
+        report("exact r=%d" % r, D.arr("exact"), hg,
+               {"outer_loss_torch": float(val), "outer_loss_bilevel": meta["results"]["exact"]["outer_loss"]})
     else:
         D = HpoData(d, dtype)
         res = meta["results"]
@@ -431,6 +459,17 @@ def time_workload(args):
                     a.add_(gi)
             for p, a in zip(params, acc):
                 p.grad = a / mb
+            opt.step()
+    elif w == "hc-exact":
+        D = HpoData(args.data, torch.float32)
+        r = int(opts.get("r", D.meta["inner_steps"]))
+        lr = float(opts.get("inner_lr", D.lr))
+        l2 = float(opts.get("l2", D.meta["problem_options"]["l2"]))
+        lam = D.lam0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([lam], lr=float(opts.get("outer_lr", 0.1)))
+
+        def outer_step():
+            lam.grad = hc_exact(D, lam, r, lr, l2)[0]
             opt.step()
     elif w.startswith("hpo-"):
         D = HpoData(args.data, torch.float32)

@@ -5,6 +5,7 @@
 
 #include "base/errors.hpp"
 #include "autodiff/ops.hpp"
+#include "tensor/vmath.hpp"
 
 namespace bilevel::ad {
 
@@ -255,7 +256,9 @@ Var add_scalar(const Var& x, real c) {
 Var exp(const Var& x) {
   static constexpr Op<> op(
       {.name = "exp", .backward = [](const Var& o, const Var& g, InputGrads& gi) { gi[0] = mul(g, o); }});
-  return make_op(op, map_unary(x.value(), [](real v) { return std::exp(v); }), {x});
+  Tensor y = Tensor::uninitialized(x.shape());
+  exp_into(x.value().data(), y.data(), y.numel());  // vectorised (tensor/vmath.hpp)
+  return make_op(op, std::move(y), {x});
 }
 
 Var log(const Var& x) {

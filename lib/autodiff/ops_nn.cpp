@@ -4,9 +4,11 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "base/errors.hpp"
 #include "autodiff/ops.hpp"
+#include "tensor/vmath.hpp"
 
 namespace bilevel::ad {
 
@@ -17,6 +19,31 @@ void check_rank(const Var& x, int rank, const char* op, const char* what) {
   if (x.rank() != rank) {
     throw internal_error(std::string(op) + ": expects " + what + ", got shape " + x.shape().str());
   }
+}
+
+// Per row of x (b × c): m + log Σⱼ exp(x[i, j] − m), m = the row's maximum, the exponentials in real
+// (vectorised over the whole matrix, tensor/vmath.hpp: the costly part of the softmax ops) and summed in
+// double; m rounded to real before the sum is added, so log_softmax's output is x − (m + log Σ) as real.
+std::vector<double> row_log_sum_exp(const real* x, int64_t b, int64_t c) {
+  std::vector<double> lse(static_cast<size_t>(b));
+  if (c == 0) return lse;  // empty rows: nothing to read
+  Tensor e = Tensor::uninitialized(Shape{b, c});
+  real* pe = e.data();
+  std::vector<real> m(static_cast<size_t>(b));
+  for (int64_t i = 0; i < b; ++i) {
+    const real* r = x + i * c;
+    real mi = r[0];
+    for (int64_t j = 1; j < c; ++j) mi = std::max(mi, r[j]);
+    m[static_cast<size_t>(i)] = mi;
+    for (int64_t j = 0; j < c; ++j) pe[i * c + j] = r[j] - mi;
+  }
+  exp_into(pe, pe, b * c);
+  for (int64_t i = 0; i < b; ++i) {
+    double s = 0;
+    for (int64_t j = 0; j < c; ++j) s += static_cast<double>(pe[i * c + j]);
+    lse[static_cast<size_t>(i)] = static_cast<double>(m[static_cast<size_t>(i)]) + std::log(s);
+  }
+  return lse;
 }
 
 std::shared_ptr<const std::vector<int64_t>> label_indices(const std::vector<int64_t>& labels, int64_t b, int64_t c,
@@ -45,14 +72,10 @@ Var log_softmax(const Var& x) {
   Tensor y = Tensor::uninitialized(x.shape());
   const real* px = x.value().data();
   real* py = y.data();
-  for (int64_t i = 0; i < b && c > 0; ++i) {  // c == 0: empty rows, and no r[0] to read
-    const real* r = px + i * c;
-    real m = r[0];
-    for (int64_t j = 1; j < c; ++j) m = std::max(m, r[j]);
-    double s = 0;
-    for (int64_t j = 0; j < c; ++j) s += static_cast<double>(std::exp(r[j] - m));  // exp in real, sum in double
-    const real lse = m + static_cast<real>(std::log(s));
-    for (int64_t j = 0; j < c; ++j) py[i * c + j] = r[j] - lse;
+  const std::vector<double> lse = row_log_sum_exp(px, b, c);
+  for (int64_t i = 0; i < b; ++i) {
+    const real l = static_cast<real>(lse[static_cast<size_t>(i)]);
+    for (int64_t j = 0; j < c; ++j) py[i * c + j] = px[i * c + j] - l;
   }
   static constexpr Op<> op({.name = "log_softmax", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
                               gi[0] = sub(g, mul(exp(o), sum(g, 1, true)));
@@ -83,14 +106,10 @@ Var softmax_cross_entropy(const Var& logits, const std::vector<int64_t>& labels,
                                 std::to_string(b) + ",))");
   }
   const real* px = logits.value().data();
+  const std::vector<double> lse = row_log_sum_exp(px, b, c);
   double total = 0;
   for (int64_t i = 0; i < b; ++i) {
-    const real* r = px + i * c;
-    real m = r[0];
-    for (int64_t j = 1; j < c; ++j) m = std::max(m, r[j]);
-    double s = 0;
-    for (int64_t j = 0; j < c; ++j) s += static_cast<double>(std::exp(r[j] - m));  // exp in real, sum in double
-    const double li = static_cast<double>(m) + std::log(s) - static_cast<double>(r[(*idx)[static_cast<size_t>(i)] - i * c]);
+    const double li = lse[static_cast<size_t>(i)] - static_cast<double>(px[(*idx)[static_cast<size_t>(i)]]);
     total += (weights.defined() ? static_cast<double>(weights.value()[i]) : 1.0) * li;
   }
   const double s = sum_reduction ? 1.0 : 1.0 / static_cast<double>(std::max<int64_t>(b, 1));

@@ -1,5 +1,10 @@
 #include "tensor/gemm_small.hpp"
 
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/partitioner.h>
+#include <oneapi/tbb/task_arena.h>
+
 #include <algorithm>
 #include <atomic>
 #include <iterator>
@@ -98,6 +103,44 @@ const real* transposed(int slot, const real* src, int64_t rows, int64_t cols, in
 
 constexpr const char* kernel_names[] = {"rows", "rows-transposed", "dots"};  // indexed by Kernel
 
+std::atomic<int64_t> split_grain{int64_t{1} << 18};  // set_split_grain
+
+// The output blocks a product is split into: fixed by the shape (never by the thread count), each block
+// `block` output rows (the last one shorter), a multiple of `align`.
+struct Blocks {
+  int64_t count = 1, size = 0, total = 0;
+};
+Blocks output_blocks(int64_t rows, int64_t work_per_row, int64_t align) {
+  Blocks b;
+  b.total = rows;
+  const int64_t grain = split_grain.load(std::memory_order_relaxed);
+  int64_t size = std::max<int64_t>(1, grain / std::max<int64_t>(1, work_per_row));
+  size = (size + align - 1) / align * align;
+  b.size = std::min(size, rows);
+  b.count = (rows + b.size - 1) / b.size;
+  return b;
+}
+
+// Runs f(begin, end) over the blocks: in parallel on the oneTBB threads when there are several, isolated
+// so that a thread waiting here runs only these blocks (never another task that could reuse this thread's
+// scratch buffers or autodiff state). Every output element is computed by one block, by the same sequence
+// of operations whichever thread runs it: the bits do not depend on the thread count.
+template <class F>
+void for_blocks(const Blocks& b, const F& f) {
+  if (b.count <= 1 || tbb::this_task_arena::max_concurrency() <= 1) {
+    for (int64_t i = 0; i < b.count; ++i) f(i * b.size, std::min(b.total, (i + 1) * b.size));
+    return;
+  }
+  tbb::this_task_arena::isolate([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<int64_t>(0, b.count, 1),
+        [&](const tbb::blocked_range<int64_t>& r) {
+          for (int64_t i = r.begin(); i != r.end(); ++i) f(i * b.size, std::min(b.total, (i + 1) * b.size));
+        },
+        tbb::simple_partitioner());
+  });
+}
+
 }  // namespace
 
 bool use_small_kernels(int64_t m, int64_t n, int64_t k) {
@@ -115,6 +158,11 @@ bool limit_kernel_isa(const std::string& isa) {
   isa_cap.store(static_cast<int>(want), std::memory_order_relaxed);
   return detected_isa() >= want;
 }
+
+void set_split_grain(int64_t multiply_adds) {
+  split_grain.store(std::max<int64_t>(1, multiply_adds), std::memory_order_relaxed);
+}
+int64_t split_grain_value() { return split_grain.load(std::memory_order_relaxed); }
 
 const char* kernel_isa() {
   switch (best_isa()) {
@@ -139,25 +187,40 @@ void gemm_small(int64_t m, int64_t n, int64_t k, bool ta, bool tb, const real* a
   switch (which) {
     case Kernel::rows: {
       // C = A'·B' vectorised over the n columns of B' (its rows must be contiguous; B is n×k if tb).
+      // Split over the rows of C.
       const real* bp = tb ? transposed(0, b, n, k, ldb) : b;
-      rows_fn()(m, n, k, a, ta ? 1 : lda, ta ? lda : 1, bp, tb ? n : ldb, c, n);
+      const int64_t sai = ta ? 1 : lda, sap = ta ? lda : 1;
+      const RowsFn fn = rows_fn();
+      for_blocks(output_blocks(m, n * k, 6), [&](int64_t i0, int64_t i1) {
+        fn(i1 - i0, n, k, a + i0 * sai, sai, sap, bp, tb ? n : ldb, c + i0 * n, n);
+      });
       return;
     }
     case Kernel::rows_transposed: {
       // Cᵀ = B'ᵀ·A'ᵀ vectorised over the m rows of C; A'ᵀ rows must be contiguous (A stored k×m, else
       // transposed); b'ᵀ(j, p) = B'(p, j) = tb ? B[j, p] : B[p, j]. Cᵀ goes to scratch, then transposed.
+      // Split over the columns of Cᵀ (the rows of C).
       const real* ap = ta ? a : transposed(0, a, m, k, lda);
+      const int64_t ldap = ta ? lda : m;
       thread_local std::vector<real> ct;
       if (static_cast<int64_t>(ct.size()) < n * m) ct.resize(static_cast<size_t>(n * m));
-      rows_fn()(n, m, k, b, tb ? ldb : 1, tb ? 1 : ldb, ap, ta ? lda : m, ct.data(), m);
-      transpose_into(ct.data(), n, m, m, c);
+      real* ctp = ct.data();
+      const RowsFn fn = rows_fn();
+      for_blocks(output_blocks(m, n * k, 64), [&](int64_t i0, int64_t i1) {
+        fn(n, i1 - i0, k, b, tb ? ldb : 1, tb ? 1 : ldb, ap + i0, ldap, ctp + i0, m);
+      });
+      transpose_into(ctp, n, m, m, c);
       return;
     }
     case Kernel::dots: {
-      // C[i, j] = dot(row i of A', row j of B'ᵀ), vectorised over k.
+      // C[i, j] = dot(row i of A', row j of B'ᵀ), vectorised over k. Split over the rows of C.
       const real* ap = ta ? transposed(0, a, k, m, lda) : a;
       const real* bt = tb ? b : transposed(1, b, k, n, ldb);
-      dots_fn()(m, n, k, ap, ta ? k : lda, bt, tb ? ldb : k, c, n);
+      const int64_t ldap = ta ? k : lda;
+      const DotsFn fn = dots_fn();
+      for_blocks(output_blocks(m, n * k, 4), [&](int64_t i0, int64_t i1) {
+        fn(i1 - i0, n, k, ap + i0 * ldap, ldap, bt, tb ? ldb : k, c + i0 * n, n);
+      });
       return;
     }
   }

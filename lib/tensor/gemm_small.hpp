@@ -23,6 +23,13 @@ bool use_small_kernels(int64_t m, int64_t n, int64_t k);
 void gemm_small(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, const real* a, int64_t lda,
                 const real* b, int64_t ldb, real* c, const char* kernel = nullptr);
 
+// Products of more than about `split grain` multiply-adds are split into blocks of output rows that run in
+// parallel on the oneTBB threads. The blocks depend only on the shape and the grain, and every output
+// element is summed the same way in any block, so the bits never depend on the thread count (nor on the
+// grain). Default 2¹⁸ multiply-adds; tests lower it to split small products.
+void set_split_grain(int64_t multiply_adds);
+int64_t split_grain_value();
+
 // Which kernel gemm_small picks (for tests and benchmarks): "rows", "rows-transposed" or "dots".
 const char* small_kernel_name(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b);
 

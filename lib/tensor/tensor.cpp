@@ -230,6 +230,14 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
 }
 
 // ---------------------------------------------------------------- BLAS
+namespace {
+thread_local int64_t tl_gemm_flops = 0;
+thread_local int64_t tl_gemm_bytes = 0;
+}  // namespace
+int64_t GemmCounter::flops() { return tl_gemm_flops; }
+int64_t GemmCounter::bytes() { return tl_gemm_bytes; }
+void GemmCounter::reset() { tl_gemm_flops = tl_gemm_bytes = 0; }
+
 void transpose_into(const real* src, int64_t rows, int64_t cols, int64_t ld, real* dst) {
   if (rows * cols <= 64 * 64) {  // fits in L1: no blocking
     for (int64_t j = 0; j < cols; ++j)  // contiguous writes, strided reads
@@ -256,6 +264,8 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
                                 b.shape().str() + (trans_b ? "ᵀ" : ""));
   }
   if (m == 0 || n == 0 || k == 0) return Tensor(Shape{m, n});
+  tl_gemm_flops += 2 * m * n * k;
+  tl_gemm_bytes += (m * k + k * n + m * n) * static_cast<int64_t>(sizeof(real));
   Tensor c = Tensor::uninitialized(Shape{m, n});  // beta = 0: gemm overwrites every element
   if (gemm_detail::use_small_kernels(m, n, k)) {
     gemm_detail::gemm_small(m, n, k, trans_a, trans_b, a.data(), a.dim(1), b.data(), b.dim(1), c.data());

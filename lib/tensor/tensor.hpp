@@ -100,6 +100,15 @@ void transpose_into(const real* src, int64_t rows, int64_t cols, int64_t ld, rea
 // products run in the own kernels (tensor/gemm_small.hpp: fixed summation order), larger ones in OpenBLAS.
 Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
 
+// Work of the products gemm() ran on this thread (for the roofline figures of the benchmarks): floating-point
+// operations 2·m·n·k, and the bytes of the operands and the result (each counted once: the traffic of a
+// product that reads its operands once).
+struct GemmCounter {
+  static int64_t flops();
+  static int64_t bytes();
+  static void reset();
+};
+
 // Keep OpenBLAS single-threaded and stop its worker pool: oneTBB owns the threads (call once at start-up).
 void blas_set_single_threaded();
 

@@ -16,6 +16,7 @@
 #include "run/run_dir.hpp"
 #include "run/train.hpp"
 #include "sys/files.hpp"
+#include "tensor/gemm_small.hpp"
 #include "scratch_dir.hpp"
 
 using namespace bilevel;
@@ -118,6 +119,37 @@ TEST_SUITE("run") {
     CHECK(drawn < 36);
     fs::remove_all(d1);
     fs::remove_all(d2);
+  }
+
+  TEST_CASE("hpo-l2 and hyper-cleaning: curve.jsonl identical for --threads 1 and 2 with products split") {
+    // One task, so the second thread only helps inside the products: with the split grain lowered every
+    // product of these small instances is cut into blocks of a few rows that the two threads share.
+    testing::FakeDataDir data;
+    data.add_idx_dataset("mnist", 200, 30, 6, 3, false, 3, 60.0);
+    data.write_manifest();
+    const int64_t saved = gemm_detail::split_grain_value();
+    gemm_detail::set_split_grain(16);
+    for (const char* problem : {"hpo-l2", "hyper-cleaning"})
+      for (const char* method : {"exact", "ift-cg"}) {
+        CAPTURE(problem);
+        CAPTURE(method);
+        TrainParams p = quick(problem, method, {"n_train=120", "n_val=60", "inner_steps=5", "eval_every=2",
+                                                "data_dir=" + data.dir()}, 4);
+        const fs::path d1 = testing::scratch_dir("s1", false), d2 = testing::scratch_dir("s2", false);
+        p.threads = 1;
+        p.out_dir = d1;
+        REQUIRE(train(p).status == "ok");
+        p.threads = 2;
+        p.out_dir = d2;
+        REQUIRE(train(p).status == "ok");
+        const auto a = read_curve(d1, true), b = read_curve(d2, true);
+        REQUIRE(a.size() == 5);
+        CHECK(a == b);
+        CHECK(file_bytes(d1 / "lambda.bin") == file_bytes(d2 / "lambda.bin"));
+        fs::remove_all(d1);
+        fs::remove_all(d2);
+      }
+    gemm_detail::set_split_grain(saved);
   }
 
   TEST_CASE("a meta-batch estimated in parts equals the whole, and reduces in task order") {

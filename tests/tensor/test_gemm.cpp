@@ -3,6 +3,7 @@
 // exercises each kernel, its vector tiles and its scalar tails; the generic, AVX2 and AVX-512 builds of
 // the kernels must give the same bits.
 #include <doctest/doctest.h>
+#include <oneapi/tbb/task_arena.h>
 
 #include <cmath>
 #include <cstring>
@@ -142,4 +143,40 @@ TEST_CASE("gemm: the generic, AVX2 and AVX-512 builds of the kernels give the sa
     }
   }
   gemm_detail::limit_kernel_isa("avx512");  // back to the best the CPU has
+}
+
+TEST_CASE("gemm: products split over the threads give the same bits for any grain and thread count") {
+  // Every kernel, every flag, on shapes with ragged blocks; the unsplit product on one thread is the
+  // reference, and splits into blocks of one row up to a few run on 1 and 2 threads.
+  const int64_t saved = gemm_detail::split_grain_value();
+  uint64_t seed = 900;
+  const int64_t dims[][3] = {{1000, 10, 784}, {784, 10, 1000}, {37, 10, 50}, {50, 19, 37}, {130, 3, 65}};
+  for (const auto& d : dims)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (const char* kernel : {"rows", "rows-transposed", "dots"}) {
+          const Product p{d[0], d[1], d[2], ta, tb};
+          INFO(describe(p) << " " << kernel);
+          const Operands x = random_operands(p, ++seed);
+          auto product = [&](int64_t grain, int threads) {
+            gemm_detail::set_split_grain(grain);
+            std::vector<real> out(static_cast<size_t>(p.m * p.n));
+            tbb::task_arena arena(threads);
+            arena.execute([&] {
+              gemm_detail::gemm_small(p.m, p.n, p.k, p.ta, p.tb, x.a.data(), x.a.dim(1), x.b.data(), x.b.dim(1),
+                                      out.data(), kernel);
+            });
+            return out;
+          };
+          const std::vector<real> whole = product(int64_t{1} << 40, 1);
+          check_product(p, x, whole.data());
+          for (int64_t grain : {int64_t{1}, p.n * p.k * 7, p.n * p.k * 100})
+            for (int threads : {1, 2}) {
+              CAPTURE(grain);
+              CAPTURE(threads);
+              const std::vector<real> split = product(grain, threads);
+              CHECK(std::memcmp(split.data(), whole.data(), whole.size() * sizeof(real)) == 0);
+            }
+        }
+  gemm_detail::set_split_grain(saved);
 }
