@@ -6,7 +6,8 @@
 set -euo pipefail
 packages=(cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libopenblas-dev libtbb-dev doctest-dev zlib1g-dev libpng-dev libtomlplusplus-dev
           gnuplot-nox   # gnuplot-nox: `bilevel-opt compare --plot` draws its SVG and PNG with it
-          clang libclang-rt-14-dev)  # the parser fuzz targets (make fuzz; make test runs them briefly): libFuzzer
+          clang libclang-rt-14-dev   # the parser fuzz targets (make fuzz; make test runs them briefly): libFuzzer
+          ccache)  # make test's MPI build compiles the release build's sources again: ccache makes that a cache hit
 if [[ ${1:-} == --mpi ]]; then
   packages+=(libopenmpi-dev openmpi-bin)  # build/mpi: `mpirun -np N bilevel-opt train …` (make mpi)
 fi
