@@ -1,6 +1,6 @@
 #pragma once
-// Shared by the application problems' tests (loss-learning, invariance-learning, inr): building a problem from
-// option strings, one estimate on the task of a fixed stream, the unrolled outer loss on that task, and the check
+// Shared by the application problems' tests (loss-learning, invariance-learning, inr): a tiny generated data
+// folder, building a problem from option strings, one estimate on the task of a fixed stream, the unrolled outer loss on that task, and the check
 // of the exact hypergradient against central differences of it.
 #include <doctest/doctest.h>
 
@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "data/fake_data.hpp"
 #include "hypergrad/estimator.hpp"
 #include "problems/problem.hpp"
 
@@ -20,6 +21,24 @@ inline std::unique_ptr<Problem> make_app_problem(const std::string& name, std::m
   const Options o = Options::resolve(name, info.options, given);
   REQUIRE(given.empty());
   return info.make(o, seed);
+}
+
+// A data folder holding a tiny generated "mnist" (3 classes of side × side images) and its manifest.
+struct TinyMnist {
+  FakeDataDir dir;
+  TinyMnist(int64_t n_train, int64_t n_test, int64_t side) {
+    dir.add_idx_dataset("mnist", n_train, n_test, side, 3, false, 3, 60.0);
+    dir.write_manifest();
+  }
+};
+
+// make_app_problem on the folder `d`, with `defaults` for the options `given` leaves unset.
+inline std::unique_ptr<Problem> make_app_problem_on(const std::string& name, const TinyMnist& d,
+                                                    std::map<std::string, std::string> given,
+                                                    const std::map<std::string, std::string>& defaults = {}) {
+  given["data_dir"] = d.dir.dir();
+  for (const auto& [key, value] : defaults) given.emplace(key, value);
+  return make_app_problem(name, given);
 }
 
 // The task every helper here uses: the first draw of stream (1, 2).

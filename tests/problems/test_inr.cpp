@@ -7,7 +7,6 @@
 #include <string>
 
 #include "base/errors.hpp"
-#include "data/fake_data.hpp"
 #include "problems/app_test_helpers.hpp"
 
 using namespace bilevel;
@@ -15,21 +14,13 @@ using namespace bilevel::testing;
 
 namespace {
 
-struct TinyImages {
-  FakeDataDir dir;
-  TinyImages() {
-    dir.add_idx_dataset("mnist", 30, 10, 8, 3, false, 3, 60.0);
-    dir.write_manifest();
-  }
+struct TinyImages : TinyMnist {
+  TinyImages() : TinyMnist(30, 10, 8) {}
 };
 
 std::unique_ptr<Problem> make_inr(const TinyImages& d, std::map<std::string, std::string> given) {
-  given["data_dir"] = d.dir.dir();
-  given.emplace("image_size", "4");
-  given.emplace("hidden", "6");
-  given.emplace("eval_images", "5");
-  given.emplace("inner_steps", "3");
-  return make_app_problem("inr", given);
+  return make_app_problem_on("inr", d, std::move(given),
+                             {{"image_size", "4"}, {"hidden", "6"}, {"eval_images", "5"}, {"inner_steps", "3"}});
 }
 
 }  // namespace

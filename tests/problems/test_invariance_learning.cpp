@@ -8,7 +8,6 @@
 #include <string>
 
 #include "base/errors.hpp"
-#include "data/fake_data.hpp"
 #include "problems/app_test_helpers.hpp"
 
 using namespace bilevel;
@@ -16,22 +15,17 @@ using namespace bilevel::testing;
 
 namespace {
 
-struct TinyImages {
-  FakeDataDir dir;
-  TinyImages() {
-    dir.add_idx_dataset("mnist", 60, 20, 8, 3, false, 3, 60.0);
-    dir.write_manifest();
-  }
+struct TinyImages : TinyMnist {
+  TinyImages() : TinyMnist(60, 20, 8) {}
 };
 
 std::unique_ptr<Problem> make_inv(const TinyImages& d, std::map<std::string, std::string> given) {
-  given["data_dir"] = d.dir.dir();
-  given.emplace("image_size", "8");
-  given.emplace("n_train", "12");
-  given.emplace("n_val", "20");
-  given.emplace("n_test", "20");
-  given.emplace("inner_steps", "5");
-  return make_app_problem("invariance-learning", given);
+  return make_app_problem_on("invariance-learning", d, std::move(given),
+                             {{"image_size", "8"},
+                              {"n_train", "12"},
+                              {"n_val", "20"},
+                              {"n_test", "20"},
+                              {"inner_steps", "5"}});
 }
 
 }  // namespace

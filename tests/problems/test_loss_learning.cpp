@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "base/errors.hpp"
-#include "data/fake_data.hpp"
 #include "hypergrad/estimator.hpp"
 #include "problems/app_test_helpers.hpp"
 #include "problems/problem.hpp"
@@ -20,17 +19,12 @@ using namespace bilevel::testing;
 
 namespace {
 
-struct TinyDigits {
-  FakeDataDir dir;
-  TinyDigits() {
-    dir.add_idx_dataset("mnist", 80, 30, 4, 3, false, 3, 60.0);
-    dir.write_manifest();
-  }
+struct TinyDigits : TinyMnist {
+  TinyDigits() : TinyMnist(80, 30, 4) {}
 };
 
 std::unique_ptr<Problem> make_ll(const TinyDigits& d, std::map<std::string, std::string> given) {
-  given["data_dir"] = d.dir.dir();
-  return make_app_problem("loss-learning", given);
+  return make_app_problem_on("loss-learning", d, std::move(given));
 }
 
 // ℓ_λ(z, y) from its formula, in double, for one row of logits.
