@@ -24,7 +24,7 @@
 #include "optim/gradient_descent.hpp"
 #include "problems/classification_detail.hpp"
 #include "problems/image_detail.hpp"
-#include "problems/problem.hpp"
+#include "problems/meta_init.hpp"
 
 namespace bilevel {
 
@@ -32,7 +32,7 @@ namespace {
 
 constexpr uint64_t kInrInitStream = 0x696e7249ULL;  // the baseline's random initialisation, and λ's default
 
-class InrProblem final : public Problem {
+class InrProblem final : public MetaInitProblem {
  public:
   InrProblem(const Options& o, uint64_t seed)
       : steps_(o.get_int("inner_steps")),
@@ -76,21 +76,6 @@ class InrProblem final : public Problem {
     return t;
   }
 
-  ad::Var theta0(const ad::Var& lambda, const Task& task) const override {
-    (void)task;
-    return lambda;
-  }
-  // θ: (P,) → (). Mean squared error over the image's pixels.
-  ad::Var inner_loss(const ad::Var& theta, const ad::Var& lambda, const Task& task) const override {
-    (void)lambda;
-    return fit_error(theta, task);
-  }
-  ad::Var outer_loss(const ad::Var& theta, const ad::Var& lambda, const Task& task) const override {
-    (void)lambda;
-    return fit_error(theta, task);
-  }
-  bool theta0_is_lambda() const override { return true; }
-  bool lambda_in_inner_loss() const override { return false; }
 
   Metrics evaluate(const Tensor& lambda) const override {
     if (lambda.numel() != model_.num_params()) {
@@ -131,6 +116,11 @@ class InrProblem final : public Problem {
     Tensor p(Shape{d, 1});
     std::copy(x.data() + i * d, x.data() + (i + 1) * d, p.data());
     return p;
+  }
+  // The fitting error on the task's image, for both parts: L_V scores the fit after the inner steps.
+  ad::Var task_loss(const ad::Var& theta, const Task& task, TaskPart part) const override {
+    (void)part;
+    return fit_error(theta, task);
   }
   ad::Var fit_error(const ad::Var& theta, const Task& task) const {
     if (task.y.size() != 1 || task.y[0].numel() != coords_.shape()[0]) {

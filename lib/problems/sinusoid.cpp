@@ -15,7 +15,7 @@
 #include "nn/init.hpp"
 #include "nn/model.hpp"
 #include "optim/gradient_descent.hpp"
-#include "problems/problem.hpp"
+#include "problems/meta_init.hpp"
 
 namespace bilevel {
 
@@ -45,7 +45,7 @@ Task sample_sinusoid_task(Rng& rng, int64_t k) {
   return t;
 }
 
-class SinusoidProblem final : public Problem {
+class SinusoidProblem final : public MetaInitProblem {
  public:
   SinusoidProblem(int64_t k_shot, int64_t hidden, int64_t steps, double lr, int64_t eval_tasks,
                   int64_t eval_steps, uint64_t seed)
@@ -79,23 +79,6 @@ class SinusoidProblem final : public Problem {
   }
   Task sample_task(Rng& rng) const override { return sample_sinusoid_task(rng, k_); }
 
-  ad::Var theta0(const ad::Var& lambda, const Task& task) const override {
-    (void)task;
-    return lambda;
-  }
-  // Support MSE (mean over the K points).
-  ad::Var inner_loss(const ad::Var& theta, const ad::Var& lambda, const Task& task) const override {
-    (void)lambda;
-    return split_mse(theta, task, 0);
-  }
-  // Query MSE (mean over the K points).
-  ad::Var outer_loss(const ad::Var& theta, const ad::Var& lambda, const Task& task) const override {
-    (void)lambda;
-    return split_mse(theta, task, 1);
-  }
-
-  bool theta0_is_lambda() const override { return true; }
-  bool lambda_in_inner_loss() const override { return false; }
 
   // test_mse: query MSE after eval_inner_steps plain SGD steps on the support set, from θ₀ = λ;
   // test_mse_preadapt: query MSE at λ itself. Both averaged over the fixed evaluation tasks.
@@ -135,6 +118,10 @@ class SinusoidProblem final : public Problem {
   }
 
  private:
+  // Support MSE (inner) or query MSE (outer), each the mean over the K points.
+  ad::Var task_loss(const ad::Var& theta, const Task& task, TaskPart part) const override {
+    return split_mse(theta, task, part == TaskPart::inner ? 0 : 1);
+  }
   ad::Var split_mse(const ad::Var& theta, const Task& task, size_t part) const {
     if (task.x.size() != 2 || task.y.size() != 2) {
       throw internal_error("sinusoid: a task needs x = {support_x, query_x} and y = {support_y, query_y}");

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "base/errors.hpp"
-#include "problems/problem.hpp"
+#include "problems/meta_init.hpp"
 #include "problems/ufo_toy.hpp"
 
 namespace bilevel {
@@ -194,7 +194,7 @@ ad::Var toy_loss_var(const ad::Var& phi, double a, double b, double A) {
   return ad::sum(z * static_cast<real>(a / 2 + a * A)) - static_cast<real>(a / 6 + a * A * A / 2 + a * A / 2);
 }
 
-class UfoToyProblem final : public Problem {
+class UfoToyProblem final : public MetaInitProblem {
  public:
   UfoToyProblem(std::string name, ufo_toy::Params params, double x0_min, double x0_max, nlohmann::json extra)
       : name_(std::move(name)), p_(params), x0_min_(x0_min), x0_max_(x0_max), extra_(std::move(extra)) {}
@@ -215,21 +215,6 @@ class UfoToyProblem final : public Problem {
     return t;
   }
 
-  ad::Var theta0(const ad::Var& lambda, const Task& task) const override {
-    (void)task;
-    return lambda;
-  }
-  ad::Var inner_loss(const ad::Var& theta, const ad::Var& lambda, const Task& task) const override {
-    (void)lambda;
-    return task_loss(theta, task);
-  }
-  ad::Var outer_loss(const ad::Var& theta, const ad::Var& lambda, const Task& task) const override {
-    (void)lambda;
-    return task_loss(theta, task);
-  }
-
-  bool theta0_is_lambda() const override { return true; }
-  bool lambda_in_inner_loss() const override { return false; }
 
   // M(θ) = ½ Σᵢ f_i(φ_r^i), the r-step objective, in double.
   Metrics evaluate(const Tensor& lambda) const override {
@@ -272,6 +257,11 @@ class UfoToyProblem final : public Problem {
       throw internal_error("ufo toy: task id " + std::to_string(task.id) + " ∉ {0, 1}");
     }
     return task.id;
+  }
+  // f_id(θ) for both parts.
+  ad::Var task_loss(const ad::Var& theta, const Task& task, TaskPart part) const override {
+    (void)part;
+    return task_loss(theta, task);
   }
   ad::Var task_loss(const ad::Var& theta, const Task& task) const {
     if (theta.shape() != Shape{1}) {
