@@ -100,6 +100,14 @@ Var max_pool2x2(const Var& x);
 // y = (x − μ)/sqrt(σ² + eps)·gamma + beta, σ² the biased batch variance. gamma, beta: (C,).
 Var batch_norm(const Var& x, const Var& gamma, const Var& beta, real eps = real(1e-5));
 
+// ---- fused linear + softmax cross-entropy (ops_fused.cpp) ------------------------------------------
+// x: (B, D), params: (D·C + C,) = W (D, C) row-major then b (C,) (nn::Linear's θ), labels: B ints in [0, C),
+// weights: (B,) or undefined → () = softmax_cross_entropy(x·W + b, labels, weights, sum_reduction). When x is a
+// constant (data), one pass over x gives the loss and (if params is tracked) its gradient, and one more pass each
+// Hessian-vector product; unfused each takes two. If x requires grad, it is the plain composition.
+Var linear_cross_entropy(const Var& x, const Var& params, const std::vector<int64_t>& labels,
+                         const Var& weights = Var(), bool sum_reduction = false);
+
 // ---- operators ------------------------------------------------------------------------------------
 inline Var operator+(const Var& a, const Var& b) { return add(a, b); }
 inline Var operator-(const Var& a, const Var& b) { return sub(a, b); }

@@ -170,6 +170,26 @@ inline std::unique_ptr<nn::Model> make_model(const std::string& kind, int64_t fe
   throw option_error("option 'model': '" + kind + "' is not one of: logreg, mlp");
 }
 
+// Cross-entropy of the model's logits on (x, y): the mean, or (1/n) Σ wᵢ CEᵢ with per-example `weights` (n,). For a
+// linear model (θ = [W; b], nn::Linear's layout) the fused ad::linear_cross_entropy: its gradient comes with the
+// loss from one pass over x, and each Hessian-vector product takes one more (unfused: two each); other models go
+// through forward and softmax_cross_entropy. Both compute the same function.
+inline ad::Var data_loss(const nn::Model& model, const ad::Var& theta, const ad::Var& x, const std::vector<int64_t>& y,
+                         const ad::Var& weights = ad::Var()) {
+  if (const auto* linear = dynamic_cast<const nn::Linear*>(&model)) {
+    if (theta.rank() != 1 || theta.numel() != model.num_params() || x.rank() != 2 || x.shape()[1] != linear->in_features()) {
+      throw internal_error("data_loss: θ of shape " + theta.shape().str() + " and data of shape " + x.shape().str() +
+                           " for " + model.describe());
+    }
+    return ad::linear_cross_entropy(x, theta, y, weights);
+  }
+  return ad::softmax_cross_entropy(model.forward(theta, x), y, weights);
+}
+inline ad::Var data_loss(const nn::Model& model, const ad::Var& theta, const LabelledSet& set,
+                         const ad::Var& weights = ad::Var()) {
+  return data_loss(model, theta, set.x, set.y, weights);
+}
+
 struct Score {
   double loss = 0, acc = 0;
 };

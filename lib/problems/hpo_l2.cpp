@@ -112,7 +112,7 @@ class HpoL2Problem final : public classification::FixedTaskProblem {
 
  private:
   ad::Var data_loss(const ad::Var& theta, const classification::LabelledSet& set) const {
-    return ad::softmax_cross_entropy(model_->forward(theta, set.x), set.y);
+    return classification::data_loss(*model_, theta, set);
   }
   // ½ Σⱼ exp(λⱼ) θⱼ² (λ of shape (P,) or (1,), broadcast).
   ad::Var penalty(const ad::Var& theta, const ad::Var& lambda) const {

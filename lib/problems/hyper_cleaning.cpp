@@ -66,12 +66,11 @@ class HyperCleaningProblem final : public classification::FixedTaskProblem {
   ad::Var inner_loss(const ad::Var& theta, const ad::Var& lambda, const Task& task) const override {
     (void)task;
     check_lambda(lambda);
-    const ad::Var logits = model_->forward(theta, data_.train.x);
-    return ad::add(ad::softmax_cross_entropy(logits, data_.train.y, ad::sigmoid(lambda)), penalty(theta));
+    return ad::add(classification::data_loss(*model_, theta, data_.train, ad::sigmoid(lambda)), penalty(theta));
   }
   ad::Var outer_loss(const ad::Var& theta, const ad::Var& lambda, const Task& task) const override {
     (void)lambda, (void)task;
-    return ad::softmax_cross_entropy(model_->forward(theta, data_.val.x), data_.val.y);
+    return classification::data_loss(*model_, theta, data_.val);
   }
 
   // SGLD structure: L_T is a mean over the n examples plus the L2 term.
@@ -83,7 +82,7 @@ class HyperCleaningProblem final : public classification::FixedTaskProblem {
     const classification::LabelledSet b = classification::subset(data_.train, batch);
     const ad::Var w = ad::sigmoid(ad::gather(lambda, std::make_shared<const std::vector<int64_t>>(batch),
                                              Shape{static_cast<int64_t>(batch.size())}));
-    return ad::add(ad::softmax_cross_entropy(model_->forward(theta, b.x), b.y, w), penalty(theta));
+    return ad::add(classification::data_loss(*model_, theta, b, w), penalty(theta));
   }
 
   Metrics evaluate(const Tensor& lambda) const override {
@@ -169,7 +168,7 @@ class HyperCleaningProblem final : public classification::FixedTaskProblem {
       auto train_on = [this](const classification::LabelledSet& set) {
         return gradient_descent(
             [&](const ad::Var& th) {
-              return ad::add(ad::softmax_cross_entropy(model_->forward(th, set.x), set.y), penalty(th));
+              return ad::add(classification::data_loss(*model_, th, set), penalty(th));
             },
             theta0_, eval_steps_, lr_, /*stop_when_non_finite=*/true);
       };

@@ -126,8 +126,8 @@ Blocks output_blocks(int64_t rows, int64_t work_per_row, int64_t align) {
 // scratch buffers or autodiff state). Every output element is computed by one block, by the same sequence
 // of operations whichever thread runs it: the bits do not depend on the thread count.
 template <class F>
-void for_blocks(const Blocks& b, const F& f) {
-  if (b.count <= 1 || tbb::this_task_arena::max_concurrency() <= 1) {
+void for_blocks(const Blocks& b, bool split, const F& f) {
+  if (!split || b.count <= 1 || tbb::this_task_arena::max_concurrency() <= 1) {
     for (int64_t i = 0; i < b.count; ++i) f(i * b.size, std::min(b.total, (i + 1) * b.size));
     return;
   }
@@ -172,8 +172,9 @@ const char* kernel_isa() {
   }
 }
 
-void gemm_small(int64_t m, int64_t n, int64_t k, bool ta, bool tb, const real* a, int64_t lda, const real* b,
-                int64_t ldb, real* c, const char* kernel) {
+namespace {
+void gemm_small_impl(int64_t m, int64_t n, int64_t k, bool ta, bool tb, const real* a, int64_t lda, const real* b,
+                     int64_t ldb, real* c, const char* kernel, bool split) {
   Kernel which = choose(m, n, k, ta, tb);
   if (kernel) {
     const auto* hit = std::find_if(std::begin(kernel_names), std::end(kernel_names),
@@ -191,7 +192,7 @@ void gemm_small(int64_t m, int64_t n, int64_t k, bool ta, bool tb, const real* a
       const real* bp = tb ? transposed(0, b, n, k, ldb) : b;
       const int64_t sai = ta ? 1 : lda, sap = ta ? lda : 1;
       const RowsFn fn = rows_fn();
-      for_blocks(output_blocks(m, n * k, 6), [&](int64_t i0, int64_t i1) {
+      for_blocks(output_blocks(m, n * k, 6), split, [&](int64_t i0, int64_t i1) {
         fn(i1 - i0, n, k, a + i0 * sai, sai, sap, bp, tb ? n : ldb, c + i0 * n, n);
       });
       return;
@@ -206,7 +207,7 @@ void gemm_small(int64_t m, int64_t n, int64_t k, bool ta, bool tb, const real* a
       if (static_cast<int64_t>(ct.size()) < n * m) ct.resize(static_cast<size_t>(n * m));
       real* ctp = ct.data();
       const RowsFn fn = rows_fn();
-      for_blocks(output_blocks(m, n * k, 64), [&](int64_t i0, int64_t i1) {
+      for_blocks(output_blocks(m, n * k, 64), split, [&](int64_t i0, int64_t i1) {
         fn(n, i1 - i0, k, b, tb ? ldb : 1, tb ? 1 : ldb, ap + i0, ldap, ctp + i0, m);
       });
       transpose_into(ctp, n, m, m, c);
@@ -218,12 +219,24 @@ void gemm_small(int64_t m, int64_t n, int64_t k, bool ta, bool tb, const real* a
       const real* bt = tb ? b : transposed(1, b, k, n, ldb);
       const int64_t ldap = ta ? k : lda;
       const DotsFn fn = dots_fn();
-      for_blocks(output_blocks(m, n * k, 4), [&](int64_t i0, int64_t i1) {
+      for_blocks(output_blocks(m, n * k, 4), split, [&](int64_t i0, int64_t i1) {
         fn(i1 - i0, n, k, ap + i0 * ldap, ldap, bt, tb ? ldb : k, c + i0 * n, n);
       });
       return;
     }
   }
+}
+
+}  // namespace
+
+void gemm_small(int64_t m, int64_t n, int64_t k, bool ta, bool tb, const real* a, int64_t lda, const real* b,
+                int64_t ldb, real* c, const char* kernel) {
+  gemm_small_impl(m, n, k, ta, tb, a, lda, b, ldb, c, kernel, /*split=*/true);
+}
+
+void gemm_small_serial(int64_t m, int64_t n, int64_t k, bool ta, bool tb, const real* a, int64_t lda, const real* b,
+                       int64_t ldb, real* c) {
+  gemm_small_impl(m, n, k, ta, tb, a, lda, b, ldb, c, nullptr, /*split=*/false);
 }
 
 }  // namespace bilevel::gemm_detail

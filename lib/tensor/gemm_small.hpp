@@ -23,6 +23,11 @@ bool use_small_kernels(int64_t m, int64_t n, int64_t k);
 void gemm_small(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, const real* a, int64_t lda,
                 const real* b, int64_t ldb, real* c, const char* kernel = nullptr);
 
+// gemm_small on the calling thread only, never split: for callers that run their own parallel blocks (the
+// fused linear cross-entropy of lib/autodiff). Same bits as gemm_small.
+void gemm_small_serial(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, const real* a, int64_t lda,
+                       const real* b, int64_t ldb, real* c);
+
 // Products of more than about `split grain` multiply-adds are split into blocks of output rows that run in
 // parallel on the oneTBB threads. The blocks depend only on the shape and the grain, and every output
 // element is summed the same way in any block, so the bits never depend on the thread count (nor on the

@@ -237,6 +237,10 @@ thread_local int64_t tl_gemm_bytes = 0;
 int64_t GemmCounter::flops() { return tl_gemm_flops; }
 int64_t GemmCounter::bytes() { return tl_gemm_bytes; }
 void GemmCounter::reset() { tl_gemm_flops = tl_gemm_bytes = 0; }
+void GemmCounter::add(int64_t flops, int64_t bytes) {
+  tl_gemm_flops += flops;
+  tl_gemm_bytes += bytes;
+}
 
 void transpose_into(const real* src, int64_t rows, int64_t cols, int64_t ld, real* dst) {
   if (rows * cols <= 64 * 64) {  // fits in L1: no blocking

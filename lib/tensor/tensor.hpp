@@ -107,6 +107,8 @@ struct GemmCounter {
   static int64_t flops();
   static int64_t bytes();
   static void reset();
+  // Counts work done outside gemm() by kernels that read their operands once (lib/autodiff's fused ops).
+  static void add(int64_t flops, int64_t bytes);
 };
 
 // Keep OpenBLAS single-threaded and stop its worker pool: oneTBB owns the threads (call once at start-up).
