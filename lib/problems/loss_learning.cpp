@@ -123,8 +123,9 @@ class LossLearningProblem final : public classification::FixedTaskProblem {
             {"temperature", std::exp(static_cast<double>(lambda[1]))},
             {"smoothing", smoothing}};
     for (int64_t j = 0; j < poly_terms_; ++j) {
-      const std::string index = (j + 1 < 10 ? "0" : "") + std::to_string(j + 1);
-      m.emplace_back("poly_c" + index, static_cast<double>(lambda[kFixedParams + j]));
+      std::string key = j + 1 < 10 ? "poly_c0" : "poly_c";  // two digits: keys sort in order
+      key += std::to_string(j + 1);
+      m.emplace_back(key, static_cast<double>(lambda[kFixedParams + j]));
     }
     return m;
   }
