@@ -60,8 +60,11 @@ for r in 1 5; do
   "$py" "$ref" check "$out/inst_sin_r$r" >>"$checks" || ok=0
 done
 # fewshot: Conv4 (64 filters, 28×28 hanzi, stride) 5-way 1-shot, r = 5; its tasks are also PyTorch's timing tasks.
+# The reference runs in float64 (same float32 λ and images): batch-norm statistics in float32 are ill-conditioned on
+# some tasks (task 3 of this instance: PyTorch float32 is 13–32 % off its own float64 result after r = 1–5 steps), and
+# bilevel-opt accumulates them in double, so float64 is the reference that tells right from wrong here.
 "$build/bench_vs_torch" fewshot --out "$out/inst_fs" --tasks 4 --set inner_steps=5 --set "data_dir=$data" --set eval_tasks=1
-"$py" "$ref" check "$out/inst_fs" >>"$checks" || ok=0
+"$py" "$ref" check "$out/inst_fs" --float64 >>"$checks" || ok=0
 "$build/bench_vs_torch" hpo-l2 --out "$out/inst_hpo" --set inner_steps=20 --set "data_dir=$data" --chains 2 --samples 20
 "$py" "$ref" check "$out/inst_hpo" >>"$checks" || ok=0
 "$build/bench_vs_torch" hyper-cleaning --out "$out/inst_hc" --set "data_dir=$data"

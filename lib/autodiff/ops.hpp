@@ -108,6 +108,12 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, real eps = real(
 Var linear_cross_entropy(const Var& x, const Var& params, const std::vector<int64_t>& labels,
                          const Var& weights = Var(), bool sum_reduction = false);
 
+// ---- batch normalisation, fused (ops_batchnorm.cpp) ----------------------------------------------------
+// x: (..., C) → (..., C): each channel standardised over all other axes with its batch mean and biased
+// variance, (x − x̄)/sqrt(σ² + eps). One op forward and one per backward rule (every order differentiable);
+// batch_norm is this times gamma plus beta.
+Var batch_standardize(const Var& x, real eps = real(1e-5));
+
 // ---- operators ------------------------------------------------------------------------------------
 inline Var operator+(const Var& a, const Var& b) { return add(a, b); }
 inline Var operator-(const Var& a, const Var& b) { return sub(a, b); }

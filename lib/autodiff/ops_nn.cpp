@@ -2,12 +2,15 @@
 // 2×2 max-pool and batch-norm with batch statistics.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "base/errors.hpp"
 #include "autodiff/ops.hpp"
+#include "tensor/gemm_into.hpp"
 #include "tensor/vmath.hpp"
 
 namespace bilevel::ad {
@@ -152,9 +155,21 @@ Var mse(const Var& pred, const Var& target) {
 }
 
 // ---- convolution ---------------------------------------------------------------------------------
+// conv2d is one op over im2col and one product, with its two backward rules as ops of their own (the input
+// gradient: product then col2im; the weight gradient: product with the forward's columns), each the other's
+// derivative, so every order is differentiable without reshape copies of images, gradients or weights:
+//   y = conv(x, w):            ∂/∂x = conv_input_grad(g, w),  ∂/∂w = conv_weight_grad(g, x)
+//   conv_input_grad(g, w):     ⟨k, ·⟩ = ⟨conv(k, w), g⟩ = ⟨w, conv_weight_grad(g, k)⟩
+//   conv_weight_grad(g, x):    ⟨k, ·⟩ = ⟨conv(x, k), g⟩ = ⟨x, conv_input_grad(g, k)⟩
+// Rows of the columns are the output pixels (N·OH·OW), columns the taps (KH·KW·C); W is read as (F, KH·KW·C).
+// The products are the ones matmul did on the reshaped operands (same shapes and flags), so the bits are too.
 namespace {
 struct ConvGeom {
   int64_t n, h, w, c, kh, kw, s, p, oh, ow;
+  int64_t rows() const { return n * oh * ow; }
+  int64_t taps() const { return kh * kw * c; }
+  // 1×1, stride 1, no padding: the image is its own columns.
+  bool pointwise() const { return kh == 1 && kw == 1 && s == 1 && p == 0; }
 };
 
 ConvGeom conv_geom(const Shape& x, int64_t kh, int64_t kw, Conv2dParams prm, const char* op) {
@@ -175,27 +190,52 @@ ConvGeom conv_geom(const Shape& x, int64_t kh, int64_t kw, Conv2dParams prm, con
   return g;
 }
 
-// Visits every in-bounds tap: f(col0, img0, len) for the C channels of one tap, contiguous from column
-// index col0 and from image index img0 (len = C).
+// Visits every tap of every output pixel: f(col0, img0, len, inside) for the C channels of one tap, contiguous
+// from column index col0 and (when inside the image) from image index img0 (len = C).
 template <class F>
 void for_each_tap(const ConvGeom& g, F f) {
-  const int64_t kcols = g.kh * g.kw * g.c;
+  const int64_t kcols = g.taps();
   for (int64_t n = 0; n < g.n; ++n)
     for (int64_t oy = 0; oy < g.oh; ++oy)
       for (int64_t ox = 0; ox < g.ow; ++ox) {
         const int64_t row = (n * g.oh + oy) * g.ow + ox;
         for (int64_t ky = 0; ky < g.kh; ++ky) {
           const int64_t iy = oy * g.s - g.p + ky;
-          if (iy < 0 || iy >= g.h) continue;
+          const bool row_in = iy >= 0 && iy < g.h;
           for (int64_t kx = 0; kx < g.kw; ++kx) {
             const int64_t ix = ox * g.s - g.p + kx;
-            if (ix < 0 || ix >= g.w) continue;
             const int64_t col0 = row * kcols + (ky * g.kw + kx) * g.c;
-            const int64_t img0 = ((n * g.h + iy) * g.w + ix) * g.c;
-            f(col0, img0, g.c);
+            const bool in = row_in && ix >= 0 && ix < g.w;
+            f(col0, in ? ((n * g.h + iy) * g.w + ix) * g.c : 0, g.c, in);
           }
         }
       }
+}
+
+// Columns of image x (N·OH·OW, KH·KW·C); padding taps are zero.
+Tensor im2col_value(const real* px, const ConvGeom& g) {
+  Tensor cols = Tensor::uninitialized(Shape{g.rows(), g.taps()});
+  real* pc = cols.data();
+  for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len, bool in) {
+    if (in) {
+      for (int64_t k = 0; k < len; ++k) pc[col0 + k] = px[img0 + k];
+    } else {
+      for (int64_t k = 0; k < len; ++k) pc[col0 + k] = real(0);
+    }
+  });
+  return cols;
+}
+
+// Columns summed back onto an image of shape x_shape (overlapping taps added, padding taps dropped).
+Tensor col2im_value(const real* pc, const Shape& x_shape, const ConvGeom& g) {
+  Tensor img(x_shape);
+  real* pi = img.data();
+  for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len, bool in) {
+    if (in) {
+      for (int64_t k = 0; k < len; ++k) pi[img0 + k] += pc[col0 + k];
+    }
+  });
+  return img;
 }
 
 // What im2col and col2im keep for their backward (each the other's adjoint).
@@ -203,40 +243,136 @@ struct ConvSaved {
   int64_t kh, kw;
   Conv2dParams p;
 };
+
+// The columns of a convolution's input, kept by the forward for the weight gradient (shared, immutable).
+using SharedCols = std::shared_ptr<const Tensor>;
+
+// Geometry of the image a conv_input_grad writes, kept in 32-bit fields to fit a node's saved state.
+struct ConvInputSaved {
+  int32_t n, h, w, c, stride, pad;
+};
+struct ConvWeightSaved {
+  SharedCols cols;  // the columns of x if the forward kept them (else recomputed)
+  int32_t kh, kw, stride, pad;
+};
+struct ConvForwardSaved {
+  SharedCols cols;
+  Conv2dParams p;
+};
+
+int32_t narrow(int64_t v) { return static_cast<int32_t>(v); }
+
+Var conv_forward(const Var& x, const Var& w, Conv2dParams p, SharedCols cols);
+Var conv_input_grad(const Var& g, const Var& w, const Shape& x_shape, Conv2dParams p);
+Var conv_weight_grad(const Var& g, const Var& x, int64_t kh, int64_t kw, Conv2dParams p, SharedCols cols);
+
+constexpr Op<ConvForwardSaved> conv_op(
+    {.name = "conv2d", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+       const ConvForwardSaved& s = conv_op.saved(o);
+       const Var& x = o.node()->inputs[0];
+       const Var& w = o.node()->inputs[1];
+       if (gi.needed(0)) gi[0] = conv_input_grad(g, w, x.shape(), s.p);
+       if (gi.needed(1)) gi[1] = conv_weight_grad(g, x, w.shape()[1], w.shape()[2], s.p, s.cols);
+     }});
+
+constexpr Op<ConvInputSaved> conv_input_grad_op(
+    {.name = "conv2d_input_grad", .backward = [](const Var& o, const Var& k, InputGrads& gi) {
+       const ConvInputSaved& s = conv_input_grad_op.saved(o);
+       const Conv2dParams p{s.stride, s.pad};
+       const Var& g = o.node()->inputs[0];
+       const Var& w = o.node()->inputs[1];
+       if (gi.needed(0)) gi[0] = conv_forward(k, w, p, nullptr);
+       if (gi.needed(1)) gi[1] = conv_weight_grad(g, k, w.shape()[1], w.shape()[2], p, nullptr);
+     }});
+
+constexpr Op<ConvWeightSaved> conv_weight_grad_op(
+    {.name = "conv2d_weight_grad", .backward = [](const Var& o, const Var& k, InputGrads& gi) {
+       const ConvWeightSaved& s = conv_weight_grad_op.saved(o);
+       const Conv2dParams p{s.stride, s.pad};
+       const Var& g = o.node()->inputs[0];
+       const Var& x = o.node()->inputs[1];
+       if (gi.needed(0)) gi[0] = conv_forward(x, k, p, s.cols);
+       if (gi.needed(1)) gi[1] = conv_input_grad(g, k, x.shape(), p);
+     }});
+
+// y = columns(x) · W₂ᵀ as (N, OH, OW, F). `cols`, if given, are x's columns already made.
+Var conv_forward(const Var& x, const Var& w, Conv2dParams p, SharedCols cols) {
+  const int64_t f = w.shape()[0];
+  const ConvGeom g = conv_geom(x.shape(), w.shape()[1], w.shape()[2], p, "conv2d");
+  const real* pc = x.value().data();
+  if (!g.pointwise()) {
+    if (!cols) cols = std::make_shared<const Tensor>(im2col_value(x.value().data(), g));
+    pc = cols->data();
+  }
+  Tensor y = Tensor::uninitialized(Shape{g.n, g.oh, g.ow, f});
+  gemm_into(g.rows(), f, g.taps(), false, true, pc, g.taps(), w.value().data(), g.taps(), y.data());
+  // The weight gradient reads the columns again: keep them only if it can be asked for.
+  if (!(grad_enabled() && w.requires_grad())) cols.reset();
+  return make_op(conv_op, std::move(y), {x, w}, ConvForwardSaved{std::move(cols), p});
+}
+
+// g: (N, OH, OW, F), w: (F, KH, KW, C) → (N, H, W, C) = col2im(G₂ · W₂).
+Var conv_input_grad(const Var& g, const Var& w, const Shape& x_shape, Conv2dParams p) {
+  const int64_t f = w.shape()[0];
+  const ConvGeom geo = conv_geom(x_shape, w.shape()[1], w.shape()[2], p, "conv2d_input_grad");
+  if (g.shape() != Shape{geo.n, geo.oh, geo.ow, f}) {
+    throw internal_error("conv2d_input_grad: gradient " + g.shape().str() + " for image " + x_shape.str() +
+                         " and weights " + w.shape().str());
+  }
+  Tensor img;
+  if (geo.pointwise()) {
+    img = Tensor::uninitialized(x_shape);
+    gemm_into(geo.rows(), geo.taps(), f, false, false, g.value().data(), f, w.value().data(), geo.taps(), img.data());
+  } else {
+    Tensor cols = Tensor::uninitialized(Shape{geo.rows(), geo.taps()});
+    gemm_into(geo.rows(), geo.taps(), f, false, false, g.value().data(), f, w.value().data(), geo.taps(), cols.data());
+    img = col2im_value(cols.data(), x_shape, geo);
+  }
+  return make_op(conv_input_grad_op, std::move(img), {g, w},
+                 ConvInputSaved{narrow(geo.n), narrow(geo.h), narrow(geo.w), narrow(geo.c), narrow(p.stride),
+                                narrow(p.pad)});
+}
+
+// g: (N, OH, OW, F), x: (N, H, W, C) → (F, KH, KW, C) = G₂ᵀ · columns(x).
+Var conv_weight_grad(const Var& g, const Var& x, int64_t kh, int64_t kw, Conv2dParams p, SharedCols cols) {
+  const ConvGeom geo = conv_geom(x.shape(), kh, kw, p, "conv2d_weight_grad");
+  const int64_t f = g.shape()[g.rank() - 1];
+  if (g.shape() != Shape{geo.n, geo.oh, geo.ow, f}) {
+    throw internal_error("conv2d_weight_grad: gradient " + g.shape().str() + " for image " + x.shape().str());
+  }
+  const real* pc = x.value().data();
+  if (!geo.pointwise()) {
+    if (!cols) cols = std::make_shared<const Tensor>(im2col_value(x.value().data(), geo));
+    pc = cols->data();
+  }
+  Tensor gw = Tensor::uninitialized(Shape{f, kh, kw, geo.c});
+  gemm_into(f, geo.taps(), geo.rows(), true, false, g.value().data(), f, pc, geo.taps(), gw.data());
+  if (!grad_enabled()) cols.reset();
+  return make_op(conv_weight_grad_op, std::move(gw), {g, x},
+                 ConvWeightSaved{std::move(cols), narrow(kh), narrow(kw), narrow(p.stride), narrow(p.pad)});
+}
 }  // namespace
 
 Var im2col(const Var& x, int64_t kh, int64_t kw, Conv2dParams p) {
   const ConvGeom g = conv_geom(x.shape(), kh, kw, p, "im2col");
-  Tensor cols(Shape{g.n * g.oh * g.ow, kh * kw * g.c});
-  const real* px = x.value().data();
-  real* pc = cols.data();
-  for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len) {
-    for (int64_t k = 0; k < len; ++k) pc[col0 + k] = px[img0 + k];
-  });
   static constexpr Op<ConvSaved> op({.name = "im2col", .backward = [](const Var& o, const Var& gr, InputGrads& gi) {
                                        const ConvSaved& s = op.saved(o);
                                        gi[0] = col2im(gr, in0(o).shape(), s.kh, s.kw, s.p);
                                      }});
-  return make_op(op, std::move(cols), {x}, ConvSaved{kh, kw, p});
+  return make_op(op, im2col_value(x.value().data(), g), {x}, ConvSaved{kh, kw, p});
 }
 
 Var col2im(const Var& cols, const Shape& x_shape, int64_t kh, int64_t kw, Conv2dParams p) {
   const ConvGeom g = conv_geom(x_shape, kh, kw, p, "col2im");
-  if (cols.shape() != Shape{g.n * g.oh * g.ow, kh * kw * g.c}) {
+  if (cols.shape() != Shape{g.rows(), g.taps()}) {
     throw internal_error("col2im: columns of shape " + cols.shape().str() + " do not match image " +
                                 x_shape.str());
   }
-  Tensor img(x_shape);
-  const real* pc = cols.value().data();
-  real* pi = img.data();
-  for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len) {
-    for (int64_t k = 0; k < len; ++k) pi[img0 + k] += pc[col0 + k];
-  });
   static constexpr Op<ConvSaved> op({.name = "col2im", .backward = [](const Var& o, const Var& gr, InputGrads& gi) {
                                        const ConvSaved& s = op.saved(o);
                                        gi[0] = im2col(gr, s.kh, s.kw, s.p);
                                      }});
-  return make_op(op, std::move(img), {cols}, ConvSaved{kh, kw, p});
+  return make_op(op, col2im_value(cols.value().data(), x_shape, g), {cols}, ConvSaved{kh, kw, p});
 }
 
 Var conv2d(const Var& x, const Var& w, const Var& bias, Conv2dParams p) {
@@ -252,11 +388,8 @@ Var conv2d(const Var& x, const Var& w, const Var& bias, Conv2dParams p) {
     throw internal_error("conv2d: bias of shape " + bias.shape().str() + " for " + std::to_string(f) +
                                 " filters");
   }
-  Var cols = (kh == 1 && kw == 1 && p.stride == 1 && p.pad == 0) ? reshape(x, Shape{g.n * g.h * g.w, g.c})
-                                                                  : im2col(x, kh, kw, p);
-  Var y = matmul(cols, reshape(w, Shape{f, kh * kw * g.c}), false, true);
-  if (bias.defined()) y = add(y, bias);
-  return reshape(y, Shape{g.n, g.oh, g.ow, f});
+  Var y = conv_forward(x, w, p, nullptr);
+  return bias.defined() ? add(y, bias) : y;
 }
 
 Var max_pool2x2(const Var& x) {
@@ -284,20 +417,15 @@ Var max_pool2x2(const Var& x) {
 }
 
 Var batch_norm(const Var& x, const Var& gamma, const Var& beta, real eps) {
-  // x: (..., C) normalised per channel over all other axes with batch statistics (composite op).
+  // x: (..., C) normalised per channel over all other axes with batch statistics: batch_standardize (one
+  // fused op) times gamma plus beta (row broadcasts over the channels).
   if (x.rank() < 2) throw internal_error("batch_norm: expects at least 2-D input, got " + x.shape().str());
   const int64_t c = x.shape()[x.rank() - 1];
-  const int64_t m = x.numel() / std::max<int64_t>(c, 1);
   if (gamma.shape() != Shape{c} || beta.shape() != Shape{c}) {
     throw internal_error("batch_norm: gamma " + gamma.shape().str() + " and beta " + beta.shape().str() +
                                 " must both be (" + std::to_string(c) + ",) for input " + x.shape().str());
   }
-  Var x2 = reshape(x, Shape{m, c});
-  Var mu = mean(x2, 0, true);
-  Var xc = sub(x2, mu);
-  Var var = mean(square(xc), 0, true);
-  Var y = add(mul(div(xc, sqrt(add_scalar(var, eps))), gamma), beta);
-  return reshape(y, x.shape());
+  return add(mul(batch_standardize(x, eps), gamma), beta);
 }
 
 }  // namespace bilevel::ad

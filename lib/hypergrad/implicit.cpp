@@ -65,9 +65,17 @@ MemoryModel implicit_memory(const MemorySizes& z) {
 
 std::string implicit_refusal(const Problem& p, const std::string& method) {
   if (p.lambda_in_inner_loss()) return "";
-  return "method '" + method + "' does not apply to problem '" + p.name() +
-         "': λ enters only through the initialization θ₀, so the implicit function theorem gives no gradient; use "
-         "exact, ufo or fo";
+  std::string msg = "method '" + method + "' does not apply to problem '" + p.name() +
+                    "': λ enters only through the initialization θ₀, so the implicit function theorem gives no "
+                    "gradient; use exact, ufo or fo";
+  // A meta-initialization problem with iMAML's proximal term (γ/2)‖θ − λ‖² puts λ into the inner loss.
+  for (const auto& spec : find_problem(p.name()).options) {
+    if (spec.key == "proximal") {
+      msg += ", or add iMAML's proximal term with --set proximal=γ (e.g. proximal=1), which puts λ into the inner "
+             "loss so that " + method + " applies";
+    }
+  }
+  return msg;
 }
 
 }  // namespace bilevel

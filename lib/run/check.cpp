@@ -1,5 +1,6 @@
 #include "run/check.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -113,7 +114,8 @@ nlohmann::json sample_estimator(Estimator& est, const Problem& problem, const Te
   std::vector<Tensor> draws;
   double ge = 0, hv = 0, cost = 0, pk = 0, loss = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t s = 0; s < cp.samples; ++s) {
+  int64_t samples = cp.samples;
+  for (int64_t s = 0; s < samples; ++s) {
     est.begin_step(s);
     Rng rng(cp.seed, {check_samples, mi, static_cast<uint64_t>(s)});
     HypergradResult r = est.estimate(problem, lambda, task, rng);
@@ -125,10 +127,13 @@ nlohmann::json sample_estimator(Estimator& est, const Problem& problem, const Te
     pk = std::max(pk, static_cast<double>(r.peak_bytes));
     loss = r.outer_loss;
     draws.push_back(std::move(r.grad));
+    if (s == 0 && cost > 0) {  // the first estimate's cost (deterministic) fixes how many the budget allows
+      samples = std::min<int64_t>(cp.samples, std::max<int64_t>(1, static_cast<int64_t>(cp.cost_budget / cost)));
+    }
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double n = static_cast<double>(cp.samples);
-  mean = scaled(mean, real(1) / static_cast<real>(cp.samples));
+  const double n = static_cast<double>(samples);
+  mean = scaled(mean, real(1) / static_cast<real>(samples));
   double var = 0;
   for (const auto& d : draws) var += norm2(sub(d, mean));
   var /= std::max<double>(1, n - 1);
@@ -146,6 +151,8 @@ nlohmann::json sample_estimator(Estimator& est, const Problem& problem, const Te
   e["cost_per_sample"] = cost / n;
   e["peak_bytes"] = pk;
   e["seconds_per_sample"] = secs / n;
+  e["samples"] = samples;
+  e["samples_cut_by_budget"] = samples < cp.samples;
   return e;
 }
 
@@ -164,6 +171,7 @@ nlohmann::json run_check(const CheckParams& cp) {
   out["problem"] = cp.problem;
   out["seed"] = cp.seed;
   out["samples"] = cp.samples;
+  out["cost_budget"] = cp.cost_budget;
   out["problem_options"] = setup.problem_opts.to_json();
   out["instance"] = instance_json(*problem, lambda, task);
 
@@ -227,7 +235,12 @@ std::string check_table_text(const nlohmann::json& check) {
     s << col(name, 14) << col(format_value(bias), 12) << col(format_value(se), 12)
       << col(se > 0 ? format_value(bias / se) : std::string("—"), 11) << col(format_value(num(e["relative_bias"])), 11)
       << col(format_value(num(e["cosine_to_exact"])), 10) << col(format_value(num(e["variance"])), 12)
-      << col(format_count(num(e["grad_evals_per_sample"])), 9) << format_count(num(e["hvps_per_sample"])) << "\n";
+      << col(format_count(num(e["grad_evals_per_sample"])), 9) << format_count(num(e["hvps_per_sample"]));
+    if (e.value("samples_cut_by_budget", false)) {
+      s << "  (" << e["samples"].get<int64_t>() << " samples: cost budget " << format_count(num(check["cost_budget"]))
+        << " gradients)";
+    }
+    s << "\n";
   }
   if (check.contains("bias_variance")) s << ufo_theory_text(check["bias_variance"]);
   return s.str();

@@ -1,6 +1,7 @@
 #include "tensor/tensor.hpp"
 
 #include "base/errors.hpp"
+#include "tensor/gemm_into.hpp"
 #include "tensor/gemm_small.hpp"
 
 #include <cblas.h>
@@ -268,23 +269,33 @@ Tensor gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
                                 b.shape().str() + (trans_b ? "ᵀ" : ""));
   }
   if (m == 0 || n == 0 || k == 0) return Tensor(Shape{m, n});
+  Tensor c = Tensor::uninitialized(Shape{m, n});  // beta = 0: gemm overwrites every element
+  gemm_into(m, n, k, trans_a, trans_b, a.data(), a.dim(1), b.data(), b.dim(1), c.data());
+  return c;
+}
+
+void gemm_into(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, const real* a, int64_t lda,
+               const real* b, int64_t ldb, real* c) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    std::fill(c, c + m * n, real(0));
+    return;
+  }
   tl_gemm_flops += 2 * m * n * k;
   tl_gemm_bytes += (m * k + k * n + m * n) * static_cast<int64_t>(sizeof(real));
-  Tensor c = Tensor::uninitialized(Shape{m, n});  // beta = 0: gemm overwrites every element
   if (gemm_detail::use_small_kernels(m, n, k)) {
-    gemm_detail::gemm_small(m, n, k, trans_a, trans_b, a.data(), a.dim(1), b.data(), b.dim(1), c.data());
-    return c;
+    gemm_detail::gemm_small(m, n, k, trans_a, trans_b, a, lda, b, ldb, c);
+    return;
   }
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
 #ifdef BILEVEL_DOUBLE
-  cblas_dgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a.data(),
-              static_cast<int>(a.dim(1)), b.data(), static_cast<int>(b.dim(1)), 0.0, c.data(), static_cast<int>(n));
+  cblas_dgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), 0.0, c, static_cast<int>(n));
 #else
-  cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a.data(),
-              static_cast<int>(a.dim(1)), b.data(), static_cast<int>(b.dim(1)), 0.0f, c.data(), static_cast<int>(n));
+  cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f, c, static_cast<int>(n));
 #endif
-  return c;
 }
 
 void blas_set_single_threaded() {

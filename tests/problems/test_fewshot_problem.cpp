@@ -14,6 +14,7 @@
 #include "hypergrad/estimator.hpp"
 #include "hypergrad/unroll.hpp"
 #include "instance.hpp"
+#include "run/check.hpp"
 #include "run/train.hpp"
 #include "scratch_dir.hpp"
 
@@ -136,6 +137,7 @@ TEST_CASE("fewshot: every applicable estimator gives a finite hypergradient of �
   for (const char* m : {"ift-cg", "ift-neumann"}) {
     CAPTURE(m);
     CHECK_THROWS_WITH_AS(method(m, *in.problem), has("initialization"), option_error);
+    CHECK_THROWS_WITH_AS(method(m, *in.problem), has("--set proximal="), option_error);
   }
 }
 
@@ -174,6 +176,28 @@ TEST_CASE("fewshot: exact equals finite differences of the r-step outer loss, wi
   }
 }
 #endif
+
+TEST_CASE("check on fewshot: the cost budget cuts the samples of expensive methods only, and says so") {
+  // Regression: `check --problem fewshot` ran 100 samples of every method, and with few filters fmd (P JVPs per
+  // inner step) and sgld pathwise (a dense P×H recurrence) cost thousands of gradients each: hours in all.
+  Tiny t;
+  CheckParams cp;
+  cp.problem = "fewshot";
+  cp.methods = {"fo", "exact", "fmd"};
+  for (const auto& [k, v] : t.sets()) cp.sets.push_back(k + "=" + v);
+  cp.samples = 10;
+  cp.cost_budget = 40;  // r = 2: fo costs 3 gradients (10 samples fit), exact 3 + 2 HVPs (8 fit), fmd P·r HVPs
+  const nlohmann::json out = run_check(cp);
+  const nlohmann::json& e = out["estimators"];
+  CHECK(e["fo"]["samples"] == 10);
+  CHECK(e["fo"]["samples_cut_by_budget"] == false);
+  CHECK(e["exact"]["cost_per_sample"] == 5.0);
+  CHECK(e["exact"]["samples"] == 8);
+  CHECK(e["exact"]["samples_cut_by_budget"] == true);
+  CHECK(e["fmd"]["cost_per_sample"].get<double>() > 40);
+  CHECK(e["fmd"]["samples"] == 1);
+  CHECK(check_table_text(out).find("(1 samples: cost budget") != std::string::npos);
+}
 
 TEST_CASE("fewshot: curve.jsonl is identical for --threads 1 and 2 except timing fields") {
   Tiny t;

@@ -1,0 +1,245 @@
+// Batch normalisation with batch statistics as fused ops: the standardisation x ↦ x̂ and its backward rules,
+// each one pass to reduce and one to write, instead of a composite of ~9 element-wise passes per direction.
+//
+// Layout: channels last, x of shape (..., C) read as (M, C), M = numel / C; every statistic is per channel over
+// the M rows. Notation per channel (vectors over the rows): ā = mean(a), ã = a − ā, ⟨a⟩ = mean(a ⊙ x̂),
+// cov(a, b) = mean(ã ⊙ b̃); r = (σ² + eps)^(-1/2) with σ² the biased variance, x̂ = (x − x̄)·r.
+//
+// Derivation. ∇ₓ r = −(r²/M) x̂, so the Jacobian of x ↦ x̂ is J = r(I − 11ᵀ/M − x̂x̂ᵀ/M), which is symmetric:
+//   backward   B(g) = Jᵀg = r(g̃ − ⟨g⟩ x̂)                                       standardize_backward
+// and B is its own adjoint in g. With ∇ₓ⟨a⟩ = B(a)/M, the derivative in x of ⟨h, B(g)⟩ = M·r·(cov(h, g) − ⟨h⟩⟨g⟩):
+//   BB(h, g) = ∇ₓ⟨h, B(g)⟩ = −r²[(cov(h, g) − 3⟨h⟩⟨g⟩) x̂ + ⟨g⟩ h̃ + ⟨h⟩ g̃]          standardize_backward2
+// symmetric in h and g, linear in each; ⟨k, BB(h, g)⟩ = −M r² S(h, g, k) with
+//   S = cov(h, g)K + cov(k, h)Q + cov(k, g)P − 3PQK,   P = ⟨h⟩, Q = ⟨g⟩, K = ⟨k⟩,
+// symmetric in all three, so ∂/∂h ⟨k, BB(h, g)⟩ = BB(k, g) and ∂/∂g = BB(h, k). Its derivative in x (third order
+// of the standardisation, needed only when a second-order quantity is differentiated again) is composed of
+// differentiable ops, so any order works:
+//   ∇ₓ⟨k, BB(h, g)⟩ = r³[(3S − 6PQK) x̂ − A k̃ − A' g̃ − A'' h̃],
+//   A = cov(h, g) − 3PQ,  A' = cov(k, h) − 3PK,  A'' = cov(k, g) − 3QK.
+// The per-channel sums are accumulated in double, in row order (one thread per op: the same bits for any
+// thread count).
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/errors.hpp"
+#include "autodiff/ops.hpp"
+
+namespace bilevel::ad {
+
+namespace {
+
+// (M, C) view of a channels-last tensor.
+struct Channels {
+  int64_t m, c;
+};
+
+Channels channels_of(const Shape& s, const char* op) {
+  if (s.rank < 2 || s[s.rank - 1] < 1 || s.numel() < 1) {
+    throw internal_error(std::string(op) + ": expects a non-empty input of rank ≥ 2 (..., C), got " + s.str());
+  }
+  const int64_t c = s[s.rank - 1];
+  return {s.numel() / c, c};
+}
+
+void check_same_shape(const Var& a, const Var& b, const char* op) {
+  if (a.shape() != b.shape()) {
+    throw internal_error(std::string(op) + ": shapes " + a.shape().str() + " and " + b.shape().str() + " differ");
+  }
+}
+
+// What batch_standardize keeps: r per channel and eps (the third-order rule recomputes r from x with ops).
+struct StandardizeSaved {
+  std::shared_ptr<const std::vector<real>> rstd;
+  real eps;
+};
+// The backward ops read x̂ (the value of the batch_standardize node) and r (its saved state) through this.
+struct XhatSaved {
+  Var xhat;
+};
+
+Var standardize_backward(const Var& g, const Var& x, const Var& xhat);
+Var standardize_backward2(const Var& h, const Var& g, const Var& x, const Var& xhat);
+Var standardize_backward2_dx(const Var& h, const Var& g, const Var& k, const Var& x, const Var& xhat);
+
+constexpr Op<StandardizeSaved> standardize_op(
+    {.name = "batch_standardize", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+       gi[0] = standardize_backward(g, o.node()->inputs[0], o);
+     }});
+
+// B(g) at x: inputs {g, x}. ∂/∂g = B(·) (self-adjoint), ∂/∂x = BB.
+constexpr Op<XhatSaved> standardize_backward_op(
+    {.name = "batch_standardize_backward", .backward = [](const Var& o, const Var& h, InputGrads& gi) {
+       const Var& xhat = standardize_backward_op.saved(o).xhat;
+       const auto& ins = o.node()->inputs;
+       if (gi.needed(0)) gi[0] = standardize_backward(h, ins[1], xhat);
+       if (gi.needed(1)) gi[1] = standardize_backward2(h, ins[0], ins[1], xhat);
+     }});
+
+// BB(h, g) at x: inputs {h, g, x}.
+constexpr Op<XhatSaved> standardize_backward2_op(
+    {.name = "batch_standardize_backward2", .backward = [](const Var& o, const Var& k, InputGrads& gi) {
+       const Var& xhat = standardize_backward2_op.saved(o).xhat;
+       const auto& ins = o.node()->inputs;
+       if (gi.needed(0)) gi[0] = standardize_backward2(k, ins[1], ins[2], xhat);
+       if (gi.needed(1)) gi[1] = standardize_backward2(ins[0], k, ins[2], xhat);
+       if (gi.needed(2)) gi[2] = standardize_backward2_dx(ins[0], ins[1], k, ins[2], xhat);
+     }});
+
+const std::vector<real>& rstd_of(const Var& xhat) {
+  if (xhat.node()->op != &standardize_op) throw internal_error("batch_standardize: x̂ is not a standardize node");
+  return *standardize_op.saved(xhat).rstd;
+}
+
+Var standardize_backward(const Var& g, const Var& x, const Var& xhat) {
+  // g, x: (..., C) → (..., C): r(g̃ − ⟨g⟩ x̂).
+  check_same_shape(g, x, "batch_standardize_backward");
+  const Channels d = channels_of(x.shape(), "batch_standardize_backward");
+  const std::vector<real>& r = rstd_of(xhat);
+  const real* pg = g.value().data();
+  const real* px = xhat.value().data();
+  std::vector<double> sg(static_cast<size_t>(d.c)), sgx(static_cast<size_t>(d.c));
+  for (int64_t i = 0; i < d.m; ++i) {
+    const real* gi = pg + i * d.c;
+    const real* xi = px + i * d.c;
+    for (int64_t j = 0; j < d.c; ++j) {
+      sg[static_cast<size_t>(j)] += static_cast<double>(gi[j]);
+      sgx[static_cast<size_t>(j)] += static_cast<double>(gi[j]) * static_cast<double>(xi[j]);
+    }
+  }
+  // out = a·g + b·x̂ + c per channel.
+  std::vector<real> a(static_cast<size_t>(d.c)), b(a.size()), c0(a.size());
+  const double inv_m = 1.0 / static_cast<double>(d.m);
+  for (size_t j = 0; j < a.size(); ++j) {
+    const double rj = static_cast<double>(r[j]);
+    a[j] = static_cast<real>(rj);
+    b[j] = static_cast<real>(-rj * sgx[j] * inv_m);
+    c0[j] = static_cast<real>(-rj * sg[j] * inv_m);
+  }
+  Tensor out = Tensor::uninitialized(x.shape());
+  real* po = out.data();
+  for (int64_t i = 0; i < d.m; ++i) {
+    const real* gi = pg + i * d.c;
+    const real* xi = px + i * d.c;
+    real* oi = po + i * d.c;
+    for (int64_t j = 0; j < d.c; ++j) oi[j] = a[static_cast<size_t>(j)] * gi[j] + b[static_cast<size_t>(j)] * xi[j] +
+                                              c0[static_cast<size_t>(j)];
+  }
+  return make_op(standardize_backward_op, std::move(out), {g, x}, XhatSaved{xhat});
+}
+
+Var standardize_backward2(const Var& h, const Var& g, const Var& x, const Var& xhat) {
+  // h, g, x: (..., C) → (..., C): −r²[(cov(h, g) − 3PQ) x̂ + Q h̃ + P g̃], P = ⟨h⟩, Q = ⟨g⟩.
+  check_same_shape(h, x, "batch_standardize_backward2");
+  check_same_shape(g, x, "batch_standardize_backward2");
+  const Channels d = channels_of(x.shape(), "batch_standardize_backward2");
+  const std::vector<real>& r = rstd_of(xhat);
+  const real* ph = h.value().data();
+  const real* pg = g.value().data();
+  const real* px = xhat.value().data();
+  const size_t nc = static_cast<size_t>(d.c);
+  std::vector<double> sh(nc), sg(nc), shx(nc), sgx(nc), shg(nc);
+  for (int64_t i = 0; i < d.m; ++i) {
+    const real* hi = ph + i * d.c;
+    const real* gi = pg + i * d.c;
+    const real* xi = px + i * d.c;
+    for (int64_t j = 0; j < d.c; ++j) {
+      const double hv = static_cast<double>(hi[j]), gv = static_cast<double>(gi[j]), xv = static_cast<double>(xi[j]);
+      const size_t k = static_cast<size_t>(j);
+      sh[k] += hv;
+      sg[k] += gv;
+      shx[k] += hv * xv;
+      sgx[k] += gv * xv;
+      shg[k] += hv * gv;
+    }
+  }
+  // out = ax·x̂ + ah·h + ag·g + c per channel.
+  std::vector<real> ax(nc), ah(nc), ag(nc), c0(nc);
+  const double inv_m = 1.0 / static_cast<double>(d.m);
+  for (size_t k = 0; k < nc; ++k) {
+    const double r2 = static_cast<double>(r[k]) * static_cast<double>(r[k]);
+    const double hbar = sh[k] * inv_m, gbar = sg[k] * inv_m, p = shx[k] * inv_m, q = sgx[k] * inv_m;
+    const double cov = shg[k] * inv_m - hbar * gbar;
+    ax[k] = static_cast<real>(-r2 * (cov - 3 * p * q));
+    ah[k] = static_cast<real>(-r2 * q);
+    ag[k] = static_cast<real>(-r2 * p);
+    c0[k] = static_cast<real>(r2 * (q * hbar + p * gbar));
+  }
+  Tensor out = Tensor::uninitialized(x.shape());
+  real* po = out.data();
+  for (int64_t i = 0; i < d.m; ++i) {
+    const real* hi = ph + i * d.c;
+    const real* gi = pg + i * d.c;
+    const real* xi = px + i * d.c;
+    real* oi = po + i * d.c;
+    for (int64_t j = 0; j < d.c; ++j) {
+      const size_t k = static_cast<size_t>(j);
+      oi[j] = ax[k] * xi[j] + ah[k] * hi[j] + ag[k] * gi[j] + c0[k];
+    }
+  }
+  return make_op(standardize_backward2_op, std::move(out), {h, g, x}, XhatSaved{xhat});
+}
+
+// ∇ₓ⟨k, BB(h, g)⟩ (third order), composed of differentiable ops on (M, C) matrices; see the file comment.
+Var standardize_backward2_dx(const Var& h, const Var& g, const Var& k, const Var& x, const Var& xhat) {
+  const Channels d = channels_of(x.shape(), "batch_standardize_backward2");
+  const Shape mc{d.m, d.c};
+  auto col_mean = [](const Var& a) { return mean(a, 0, true); };  // (M, C) → (1, C)
+  auto centered = [&](const Var& a) { return sub(a, col_mean(a)); };
+  const Var h2 = reshape(h, mc), g2 = reshape(g, mc), k2 = reshape(k, mc), xh = reshape(xhat, mc);
+  const Var hc = centered(h2), gc = centered(g2), kc = centered(k2);
+  const Var xc = centered(reshape(x, mc));
+  const real eps = standardize_op.saved(xhat).eps;
+  const Var r = pow(add_scalar(col_mean(square(xc)), eps), real(-0.5));  // (1, C), as a function of x
+  const Var p = col_mean(mul(h2, xh)), q = col_mean(mul(g2, xh)), kk = col_mean(mul(k2, xh));
+  const Var cov_hg = col_mean(mul(hc, gc)), cov_kh = col_mean(mul(kc, hc)), cov_kg = col_mean(mul(kc, gc));
+  const Var pqk = mul(mul(p, q), kk);
+  const Var s = sub(add(add(mul(cov_hg, kk), mul(cov_kh, q)), mul(cov_kg, p)), scale(pqk, 3));
+  const Var a0 = sub(cov_hg, scale(mul(p, q), 3));
+  const Var a1 = sub(cov_kh, scale(mul(p, kk), 3));
+  const Var a2 = sub(cov_kg, scale(mul(q, kk), 3));
+  const Var coef_x = sub(scale(s, 3), scale(pqk, 6));
+  const Var inner = sub(sub(sub(mul(coef_x, xh), mul(a0, kc)), mul(a1, gc)), mul(a2, hc));
+  return reshape(mul(mul(mul(r, r), r), inner), x.shape());
+}
+
+}  // namespace
+
+Var batch_standardize(const Var& x, real eps) {
+  // x: (..., C) → (..., C), each channel standardised over all other axes with its batch mean and biased
+  // variance: x̂ = (x − x̄)/sqrt(σ² + eps).
+  const Channels d = channels_of(x.shape(), "batch_standardize");
+  if (!(eps > 0)) throw internal_error("batch_standardize: eps must be > 0, got " + std::to_string(eps));
+  const size_t nc = static_cast<size_t>(d.c);
+  const real* px = x.value().data();
+  std::vector<double> s(nc), s2(nc);
+  for (int64_t i = 0; i < d.m; ++i) {
+    const real* xi = px + i * d.c;
+    for (int64_t j = 0; j < d.c; ++j) s[static_cast<size_t>(j)] += static_cast<double>(xi[j]);
+  }
+  std::vector<real> mu(nc);
+  for (size_t k = 0; k < nc; ++k) mu[k] = static_cast<real>(s[k] / static_cast<double>(d.m));
+  for (int64_t i = 0; i < d.m; ++i) {
+    const real* xi = px + i * d.c;
+    for (int64_t j = 0; j < d.c; ++j) {
+      const double e = static_cast<double>(xi[j] - mu[static_cast<size_t>(j)]);
+      s2[static_cast<size_t>(j)] += e * e;
+    }
+  }
+  auto rstd = std::make_shared<std::vector<real>>(nc);
+  for (size_t k = 0; k < nc; ++k) {
+    (*rstd)[k] = static_cast<real>(1.0 / std::sqrt(s2[k] / static_cast<double>(d.m) + static_cast<double>(eps)));
+  }
+  Tensor y = Tensor::uninitialized(x.shape());
+  real* py = y.data();
+  const real* pr = rstd->data();
+  for (int64_t i = 0; i < d.m; ++i) {
+    const real* xi = px + i * d.c;
+    real* yi = py + i * d.c;
+    for (int64_t j = 0; j < d.c; ++j) yi[j] = (xi[j] - mu[static_cast<size_t>(j)]) * pr[j];
+  }
+  return make_op(standardize_op, std::move(y), {x}, StandardizeSaved{std::move(rstd), eps});
+}
+
+}  // namespace bilevel::ad
