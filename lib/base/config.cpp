@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cctype>
 #include <cstdio>
+#include <cstring>
+#include <regex>
 #include <sstream>
 
 #include "base/errors.hpp"
@@ -59,7 +62,7 @@ bool is_bare_key_char(unsigned char c) {
 
 // One pass over the text in TOML's lexical structure: strings (basic, literal, multi-line), comments, and
 // outside them the brackets that open values (arrays, inline tables) or, first on a line at the top level,
-// a table header. It only has to agree with toml++ on text toml++ accepts up to the point where it would
+// a table header, and the tokens where a value stands (after '=', and in arrays). It only has to agree with toml++ on text toml++ accepts up to the point where it would
 // fail: once the text is certain to be refused there (an unterminated string, a lone \r), the screen stops
 // and leaves the message to toml++.
 class TomlScreen {
@@ -69,13 +72,15 @@ class TomlScreen {
   std::string run() {
     check_utf8();
     if (text_.substr(0, 3) == "\xEF\xBB\xBF") i_ = 3;  // a byte order mark, which toml++ skips
-    int depth = 0;  // arrays and inline tables open at this point (their '[' are not table headers)
+    std::string open;  // the arrays ('a') and inline tables ('t') open here: their '[' are not table headers
     bool line_start = true, in_header = false;
+    bool value_next = false;  // after '=', or '[' and ',' in an array: a value starts at the next token
     while (i_ < text_.size()) {
       const auto c = static_cast<unsigned char>(text_[i_]);
       if (c == '\n') {
         ++line_, ++i_;
-        line_start = depth == 0;
+        line_start = open.empty();
+        if (open.empty()) value_next = false;
         continue;
       }
       if (c == ' ' || c == '\t' || c == '\r') {
@@ -90,25 +95,36 @@ class TomlScreen {
         while (i_ < text_.size() && text_[i_] != '\n') ++i_;
         continue;
       }
+      const bool at_value = value_next && !in_header;
+      value_next = false;
       if (c == '"' || c == '\'') {
         line_start = false;
         if (!skip_string()) break;
         continue;
       }
-      if (c == '[' && line_start && depth == 0) {
+      if (c == '[' && line_start && open.empty()) {
         line_start = false;
         in_header = true;
         if (!check_header_start()) break;
         continue;
       }
       line_start = false;
-      if (c == '[' || c == '{') {
-        ++depth;
-      } else if (c == ']' || c == '}') {
-        if (in_header)
-          in_header = false;
-        else if (depth > 0)
-          --depth;
+      if (c == '[') {
+        open += 'a';
+        value_next = true;
+      } else if (c == '{') {
+        open += 't';
+      } else if (c == ']' && in_header) {
+        in_header = false;
+      } else if ((c == ']' && !open.empty() && open.back() == 'a') || (c == '}' && !open.empty() && open.back() == 't')) {
+        open.pop_back();
+      } else if (c == ',') {
+        value_next = !open.empty() && open.back() == 'a';
+      } else if (c == '=' && !at_value) {
+        value_next = !in_header;
+      } else if (at_value) {
+        check_scalar();
+        continue;
       }
       ++i_;
     }
@@ -140,6 +156,40 @@ class TomlScreen {
       i += n;
     }
     line_ = 1;
+  }
+
+  // At a value that is not a string, array or inline table: the token up to the next whitespace, ',', ']', '}'
+  // or '#' (with "YYYY-MM-DD HH:…", the space of a date-time) must be a TOML scalar — an integer, float,
+  // boolean, date or time as TOML 1.0 writes them. toml++ guesses the type from the characters and then asserts
+  // what it guessed (a date-time "1979-05-27Tx" reaches parse_time, which asserts a digit), so only
+  // well-formed tokens reach it; their ranges (month 13, an integer beyond 64 bits) toml++ checks itself.
+  void check_scalar() {
+    static const std::regex scalar = [] {
+      const std::string zp = "[0-9](_?[0-9])*", dec = "[+-]?(0|[1-9](_?[0-9])*)", exp = "[eE][+-]?" + zp;
+      const std::string date = "[0-9]{4}-[0-9]{2}-[0-9]{2}", time = "[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?";
+      const std::string offset = "([Zz]|[+-][0-9]{2}:[0-9]{2})";
+      return std::regex(dec + "|0x[0-9A-Fa-f](_?[0-9A-Fa-f])*|0o[0-7](_?[0-7])*|0b[01](_?[01])*" +  // integers
+                        "|" + dec + "(\\." + zp + "(" + exp + ")?|" + exp + ")|[+-]?(inf|nan)" +     // floats
+                        "|true|false" +                                                                   // booleans
+                        "|" + date + "([Tt ]" + time + offset + "?)?|" + time,                           // dates, times
+                        std::regex::ECMAScript | std::regex::optimize);
+    }();
+    auto token_end = [&](size_t k) {
+      while (k < text_.size() && !std::strchr(" \t\r\n\v\f,]}#", text_[k])) ++k;
+      return k;
+    };
+    size_t end = token_end(i_);
+    // "1979-05-27 07:32:00": a space between a date and a time belongs to the value (toml++ looks past it too).
+    if (end - i_ == 10 && at(i_ + 4) == '-' && at(i_ + 7) == '-' && at(end) == ' ' && std::isdigit(at(end + 1)))
+      end = token_end(end + 1);
+    const std::string_view token = text_.substr(i_, end - i_);
+    constexpr size_t max_token = 128;  // toml++ refuses numbers longer than ~125 characters itself
+    if (token.size() > max_token || !std::regex_match(token.begin(), token.end(), scalar)) {
+      refuse("'" + std::string(token.substr(0, 40)) + (token.size() > 40 ? "…" : "") +
+             "' is not a TOML value (a value is a quoted string, a number such as 3, -0.5 or 1e-3, true or false, a "
+             "date or time such as 1979-05-27T07:32:00Z, a [list] or an {inline table})");
+    }
+    i_ = end;
   }
 
   // At '[' first on a line: the header's key must start after "[" or "[[" and spaces. toml++ asserts that

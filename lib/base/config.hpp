@@ -22,10 +22,11 @@ std::string config_value_text(const nlohmann::json& j);
 
 // TOML text screened for what toml++ 3 (Debian's 3.3) mishandles, then parsed: the one way run configs and
 // sweep specs read TOML. toml++ reaches undefined behaviour on some invalid input (a TOML_UNREACHABLE in its
-// Unicode whitespace table for a non-ASCII character where whitespace may stand; a failed internal
-// assertion in parse_key for a table header such as "[[[a]]"), so the text is first checked to be UTF-8 with
-// non-ASCII characters only inside strings and comments (as TOML 1.0 requires), and every table header to
-// start with a key. The one valid construct toml++ would trip on — a non-ASCII character first on a line
+// Unicode whitespace table for a non-ASCII character where whitespace may stand; failed internal assertions
+// in parse_key for a table header such as "[[[a]]" and in parse_time for a date-time such as "1979-05-27Tx"),
+// so the text is first checked to be UTF-8 with non-ASCII characters only inside strings and comments (as
+// TOML 1.0 requires), every table header to start with a key, and every value that is not a string, array or
+// inline table to be a TOML 1.0 number, boolean, date or time. The one valid construct toml++ would trip on — a non-ASCII character first on a line
 // continued by a line-ending backslash in a multi-line basic string — is handed to toml++ as its \u escape,
 // which means the same string. `where` names the file in messages ("--config 'PATH'", "sweep spec 'PATH'"):
 // option_error "<where>: invalid TOML at line N: <what is wrong and what is valid>"; toml++'s own refusals

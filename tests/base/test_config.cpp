@@ -74,6 +74,17 @@ TEST_SUITE("base") {
     CHECK(refusal("s = \"\"\"x\\\xc3\xa9\"\"\"\n").find("at line 1: a backslash followed by a non-ASCII") !=
           std::string::npos);
     CHECK(refusal("s = \"\"\"\nx\\  \xc3\xa9\"\"\"\n").find("at line 2: a line-ending backslash") != std::string::npos);
+    // Where a value stands, a token that is not a TOML scalar (toml++ guesses a type from its characters and
+    // asserts what it guessed: "1979-05-27Tx" reached an assertion in parse_time).
+    CHECK(refusal("a = 1\nd = 1979-05-27Tx\n") ==
+          "--config 'f.toml': invalid TOML at line 2: '1979-05-27Tx' is not a TOML value (a value is a quoted string, "
+          "a number such as 3, -0.5 or 1e-3, true or false, a date or time such as 1979-05-27T07:32:00Z, a [list] "
+          "or an {inline table})");
+    for (const char* v : {"1979-05-27T", "07:32", "0x", "1__0", "01", "1.", ".5", "1e", "tru", "0x1p3", "=", "1979-05-27 7"}) {
+      CAPTURE(v);
+      CHECK(refusal(std::string("a = [1, ") + v + "]\n").find("is not a TOML value") != std::string::npos);
+      CHECK(refusal(std::string("a = {b = ") + v + "}\n").find("is not a TOML value") != std::string::npos);
+    }
     // toml++'s own refusals keep their wording, behind the same prefix.
     CHECK(refusal("[ [a]]\n").rfind("--config 'f.toml': invalid TOML at line 1: ", 0) == 0);
     CHECK(refusal("a = \"unterminated\n[[[b]]\n").find("line 1") != std::string::npos);
@@ -88,7 +99,11 @@ TEST_SUITE("base") {
         "arr = [\n  [1, 2],\n  [\"]\", '['],\n]\n"
         "[[ tables ]]\n"
         "[ \"q\xc3\xa9\" . r ]\n"
-        "x = { y = [1] }\r\n";
+        "x = { y = [1] }\r\n"
+        "[scalars]\n"
+        "1979-05-27 = [0, -17, +42, 1_000, 0xDEAD_beef, 0o755, 0b1101, 3.14, -0.5, 1e10, 6.02e+23, 1_0.0_1e1_0,\n"
+        "  -inf, nan, true, false, 1979-05-27, 1979-05-27T07:32:00, 1979-05-27 07:32:00.999, 1979-05-27t00:32:00-07:00,\n"
+        "  1979-05-27 07:32:00Z, 07:32:00, 9223372036854775807]\n";
     const toml::table t = parse_toml_text(text, "f.toml", "--config 'f.toml'");
     CHECK(t["a"].value<std::string>() == "\xc3\xa9t\xc3\xa9 # [x]");
     CHECK(t["cl\xc3\xa9"].value<std::string>() == "lit\\eral \xc3\xa9");
@@ -96,6 +111,14 @@ TEST_SUITE("base") {
     CHECK(t["arr"][1][0].value<std::string>() == "]");
     CHECK(t["tables"].is_array_of_tables());
     CHECK(t["q\xc3\xa9"]["r"]["x"]["y"][0].value<int64_t>() == 1);
+    const toml::array* scalars_ptr = t["scalars"]["1979-05-27"].as_array();
+    REQUIRE(scalars_ptr != nullptr);
+    const toml::array& scalars = *scalars_ptr;
+    CHECK(scalars.size() == 23);
+    CHECK(scalars[4].value<int64_t>() == 0xDEADBEEF);
+    CHECK(scalars[11].value<double>() == 10.01e10);
+    CHECK(scalars[18].is_date_time());
+    CHECK(scalars[22].value<int64_t>() == INT64_MAX);
   }
 
   TEST_CASE("parse_toml_text: a line continued by a backslash may start with any character") {
