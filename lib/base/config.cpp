@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cctype>
 #include <cstdio>
-#include <cstring>
 #include <regex>
 #include <sstream>
 
@@ -174,8 +173,14 @@ class TomlScreen {
                         "|" + date + "([Tt ]" + time + offset + "?)?|" + time,                           // dates, times
                         std::regex::ECMAScript | std::regex::optimize);
     }();
+    // toml++'s value terminators (not NUL: toml++ reads on past it, into quotes and non-ASCII characters).
     auto token_end = [&](size_t k) {
-      while (k < text_.size() && !std::strchr(" \t\r\n\v\f,]}#", text_[k])) ++k;
+      for (; k < text_.size(); ++k) {
+        const char c = text_[k];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f' || c == ',' || c == ']' ||
+            c == '}' || c == '#')
+          break;
+      }
       return k;
     };
     size_t end = token_end(i_);
@@ -185,7 +190,14 @@ class TomlScreen {
     const std::string_view token = text_.substr(i_, end - i_);
     constexpr size_t max_token = 128;  // toml++ refuses numbers longer than ~125 characters itself
     if (token.size() > max_token || !std::regex_match(token.begin(), token.end(), scalar)) {
-      refuse("'" + std::string(token.substr(0, 40)) + (token.size() > 40 ? "…" : "") +
+      std::string shown;  // printable ASCII as it is, any other byte as \xNN, so the message stays one clean line
+      for (const char ch : token.substr(0, 40)) {
+        const auto b = static_cast<unsigned char>(ch);
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "\\x%02X", static_cast<unsigned>(b));
+        shown += b >= 0x20 && b < 0x7F ? std::string(1, ch) : std::string(hex);
+      }
+      refuse("'" + shown + (token.size() > 40 ? "…" : "") +
              "' is not a TOML value (a value is a quoted string, a number such as 3, -0.5 or 1e-3, true or false, a "
              "date or time such as 1979-05-27T07:32:00Z, a [list] or an {inline table})");
     }

@@ -85,6 +85,10 @@ TEST_SUITE("base") {
       CHECK(refusal(std::string("a = [1, ") + v + "]\n").find("is not a TOML value") != std::string::npos);
       CHECK(refusal(std::string("a = {b = ") + v + "}\n").find("is not a TOML value") != std::string::npos);
     }
+    // A NUL does not end a value for toml++, which reads on into the quote and the non-ASCII character after it.
+    // The token is shown with such bytes escaped.
+    CHECK(refusal(std::string("d = 19\0\"\xce\xbb\"\n", 12)).find("at line 1: '19\\x00\"\\xCE\\xBB\"' is not a TOML value") !=
+          std::string::npos);
     // toml++'s own refusals keep their wording, behind the same prefix.
     CHECK(refusal("[ [a]]\n").rfind("--config 'f.toml': invalid TOML at line 1: ", 0) == 0);
     CHECK(refusal("a = \"unterminated\n[[[b]]\n").find("line 1") != std::string::npos);

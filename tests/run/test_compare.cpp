@@ -199,14 +199,14 @@ TEST_SUITE("run") {
     for (const auto& w : warnings) CHECK(w.find('\n') == std::string::npos);
 
     // Nothing usable: the refusal names the first file skipped.
-    CHECK_THROWS_WITH_AS(compare_find_runs({(tmp / "r5").string()}),
-                         doctest::Contains("(1 skipped, the first: " + d + "r5/config.json is empty"), option_error);
+    const std::string skipped = "(1 skipped, the first: " + d + "r5/config.json is empty";
+    CHECK_THROWS_WITH_AS(compare_find_runs({(tmp / "r5").string()}), doctest::Contains(skipped.c_str()), option_error);
 
     // A curve row with a number beyond double range: the file and the line.
     put("r1/curve.jsonl", "{\"step\": 0, \"outer_loss\": 1}\n{\"step\": 10, \"outer_loss\": 1e400}\n");
     const Comparison c = compare_build(compare_find_runs({(tmp / "r1").string()}), {"method"});
-    CHECK_THROWS_WITH_AS(compare_curves(c, "outer_loss", "step", 3),
-                         doctest::Contains("corrupt " + d + "r1/curve.jsonl line 2: "), option_error);
+    const std::string corrupt = "corrupt " + d + "r1/curve.jsonl line 2: ";
+    CHECK_THROWS_WITH_AS(compare_curves(c, "outer_loss", "step", 3), doctest::Contains(corrupt.c_str()), option_error);
     fs::remove_all(tmp);
   }
 
