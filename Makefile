@@ -3,10 +3,11 @@
 #   make demo       build, then run the small estimator comparison (the README's main job)
 #   make test       install missing Debian packages (Open MPI included), build float, double and the MPI binary,
 #                   run every test (tests/mpi on 1–3 ranks), then each fuzz target for FUZZ_TEST_SECONDS
-#                   (default 15; 8 targets, 2 at a time: about 60 s) from its seed corpus
+#                   (default 15; 11 targets, 2 at a time: about 90 s) from its seed corpus
 #   make sanitize   tests under AddressSanitizer + UndefinedBehaviorSanitizer (double build)
 #   make fuzz       libFuzzer targets of the parsers (fuzz/: IDX raw and gzip, CSV plain and gzip, manifest.json,
-#                   PNG, hanzi medians JSONL, run directories as compare reads them),
+#                   PNG, hanzi medians JSONL, TOML run configs and sweep specs, run directories as compare reads
+#                   them, checkpoint.json),
 #                   built with clang + ASan + UBSan in build/fuzz (parser sources only), each run for
 #                   FUZZ_SECONDS (default 600), FUZZ_JOBS (default 1) at a time. Fails on any crash; the crashing
 #                   input is in build/fuzz/work/crashes/TARGET/ (add it to fuzz/corpus/TARGET/ after the fix).

@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "hypergrad/estimator.hpp"
 #include "run/run_state.hpp"
@@ -26,6 +28,26 @@ struct Checkpoint {
   int64_t curve_bytes = 0;   // length of curve.jsonl when the checkpoint was written
   nlohmann::json identity;   // problem, method, seed, real: what the run directory's config.json must match
 };
+
+// What checkpoint.json holds, as parsed and checked on its own — every field present with its type, tensors in
+// this build's precision with at most 4 dimensions and 2^31 elements and hex of exactly their size, the
+// optimizer's moments of λ's size, counters and curve_bytes ≥ 0, at most 10 recent losses — before
+// read_checkpoint matches it to the run (identity, λ's shape against the problem).
+struct CheckpointFields {
+  nlohmann::json identity;
+  RunCounters counters;
+  int64_t curve_bytes = 0;
+  Tensor lambda, first_moment, second_moment;
+  int64_t steps_taken = 0;
+  std::vector<double> recent_losses;
+  Metrics last_eval;
+  EstimatorState estimator;
+};
+
+// The file's text (JSON with exact doubles and tensor bytes) and back. parse_checkpoint throws usage_error
+// naming `file` for anything malformed, a number beyond double range included.
+std::string checkpoint_text(const CheckpointFields& fields);
+CheckpointFields parse_checkpoint(std::string_view text, const std::filesystem::path& file);
 
 // The file name inside a run directory.
 inline constexpr const char* checkpoint_file_name = "checkpoint.json";

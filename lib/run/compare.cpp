@@ -57,7 +57,9 @@ void run_compare(const CompareParams& p, std::ostream& out, std::ostream& err) {
       }
     }
   }
-  const Comparison c = compare_build(compare_find_runs(p.dirs), by);
+  std::vector<std::string> damaged;  // run files compare could not use, named in warnings before the table
+  const Comparison c = compare_build(compare_find_runs(p.dirs, &damaged), by);
+  for (const auto& w : damaged) err << "bilevel-opt compare: warning: " << w << "\n";
   check_metric(c, p.metric);
   const bool want_curves = !p.plot.empty() || !p.curves_csv.empty();
   CompareCurves curves;

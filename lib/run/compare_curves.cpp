@@ -52,7 +52,7 @@ Series read_series(const fs::path& dir, const std::string& metric, const std::st
     nlohmann::json row;
     try {
       row = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
       throw option_error("compare: corrupt " + file.string() + " line " + std::to_string(lineno) + ": " + e.what());
     }
     const double xv = row_x(row, x);

@@ -1,8 +1,9 @@
 #include "run/compare_runs.hpp"
 
 #include <algorithm>
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "base/errors.hpp"
@@ -37,24 +38,53 @@ void collect_runs(const fs::path& dir, std::vector<fs::path>& out) {
   for (const auto& c : children) collect_runs(c, out);
 }
 
-// A run directory: its config.json (which must parse) and its result.json (if readable).
-CompareRun read_run(const fs::path& d) {
+// FILE as a JSON object into `out`: "" when it is one, else why it is not ("FILE is empty", "FILE is not
+// JSON (…)", "FILE is not a JSON object"), naming the file. A number beyond double range (1e400) is not JSON
+// here, as nlohmann reports it (out_of_range) rather than as a parse error.
+std::string read_json_object(const fs::path& file, nlohmann::json& out) {
+  std::string text;
+  try {
+    text = sys::read_file(file);
+  } catch (const usage_error& e) {
+    return e.what();
+  }
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) return file.string() + " is empty";
+  try {
+    out = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    std::string why = e.what();
+    if (why.rfind("[json.exception.", 0) == 0 && why.find("] ") != std::string::npos) why = why.substr(why.find("] ") + 2);
+    return file.string() + " is not JSON (" + why + ")";
+  }
+  if (!out.is_object()) return file.string() + " is not a JSON object";
+  return "";
+}
+
+// A run directory: its config.json, which must be a JSON object naming the problem and method, or the
+// directory is skipped; and its result.json if it has one, which must be a JSON object with a status, or the
+// run counts as incomplete. Either case adds a warning naming the file: a damaged run is never dropped or
+// miscounted silently.
+std::optional<CompareRun> read_run(const fs::path& d, std::vector<std::string>& warnings) {
   CompareRun run;
   run.dir = d;
-  try {
-    run.config = sys::read_json(d / "config.json");
-  } catch (const std::exception& e) {
-    throw option_error(std::string("compare: ") + e.what());
+  std::string why = read_json_object(d / "config.json", run.config);
+  if (why.empty() && (!run.config.contains("problem") || !run.config.contains("method")))
+    why = (d / "config.json").string() + " names no problem and method (not a config.json of `bilevel-opt train`)";
+  if (!why.empty()) {
+    warnings.push_back(why + "; the directory is skipped");
+    return std::nullopt;
   }
   run.status = "incomplete";
   std::error_code ec;
   if (fs::exists(d / "result.json", ec)) {
-    try {
-      run.result = sys::read_json(d / "result.json");
-      if (run.result.is_object() && run.result.contains("status") && run.result["status"].is_string())
-        run.status = run.result["status"].get<std::string>();
-    } catch (const std::exception&) {
-      run.result = nullptr;  // written atomically, so unreadable means damaged afterwards: count it incomplete
+    why = read_json_object(d / "result.json", run.result);
+    if (why.empty() && !(run.result.contains("status") && run.result["status"].is_string()))
+      why = (d / "result.json").string() + " has no status";
+    if (why.empty()) {
+      run.status = run.result["status"].get<std::string>();
+    } else {
+      run.result = nullptr;  // written atomically, so unreadable means damaged afterwards
+      warnings.push_back(why + "; the run counts as incomplete");
     }
   }
   return run;
@@ -62,7 +92,7 @@ CompareRun read_run(const fs::path& d) {
 
 }  // namespace
 
-std::vector<CompareRun> compare_find_runs(const std::vector<std::string>& roots) {
+std::vector<CompareRun> compare_find_runs(const std::vector<std::string>& roots, std::vector<std::string>* warnings) {
   if (roots.empty()) throw option_error("compare: no directories given");
   std::vector<fs::path> dirs;
   for (const auto& r : roots) {
@@ -73,15 +103,19 @@ std::vector<CompareRun> compare_find_runs(const std::vector<std::string>& roots)
   std::sort(dirs.begin(), dirs.end());
   dirs.erase(std::unique(dirs.begin(), dirs.end()), dirs.end());
   std::vector<CompareRun> runs;
+  std::vector<std::string> own;
+  std::vector<std::string>& notes = warnings ? *warnings : own;
+  const size_t notes_before = notes.size();
   for (const auto& d : dirs) {
-    CompareRun run = read_run(d);
-    if (!run.config.is_object() || !run.config.contains("problem") || !run.config.contains("method")) continue;
-    runs.push_back(std::move(run));
+    if (auto run = read_run(d, notes)) runs.push_back(std::move(*run));
   }
   if (runs.empty()) {
     std::string list;
     for (const auto& r : roots) list += (list.empty() ? "" : ", ") + r;
-    throw option_error("compare: no run directories (with a config.json from `bilevel-opt train`) under " + list);
+    const size_t skipped = notes.size() - notes_before;
+    throw option_error("compare: no run directories (with a config.json from `bilevel-opt train`) under " + list +
+                       (skipped == 0 ? std::string()
+                                     : " (" + std::to_string(skipped) + " skipped, the first: " + notes[notes_before] + ")"));
   }
   return runs;
 }

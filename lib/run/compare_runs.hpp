@@ -17,9 +17,12 @@ struct CompareRun {
 };
 
 // Every directory holding a run's config.json under the given roots (a root may itself be a run), sorted by
-// path; hidden folders and symbolic links are not entered. Throws option_error for a root that does not
-// exist or when no run is found.
-std::vector<CompareRun> compare_find_runs(const std::vector<std::string>& roots);
+// path; hidden folders and symbolic links are not entered. A config.json that is empty, not JSON, not an
+// object or names no problem and method skips its directory; a result.json like that (or without a status)
+// counts its run incomplete; each adds a one-line warning naming the file to `warnings` (when given).
+// Throws option_error for a root that does not exist or when no run is found.
+std::vector<CompareRun> compare_find_runs(const std::vector<std::string>& roots,
+                                          std::vector<std::string>* warnings = nullptr);
 
 // Value of a --by key in a run's config.json as text ("" when absent): a dotted path ("method_options.q"),
 // a top-level key ("method", "seed", "steps"), or an option name looked up in problem_options,

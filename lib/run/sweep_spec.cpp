@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "base/config.hpp"
 #include "sys/files.hpp"
@@ -353,14 +352,7 @@ std::vector<std::string> varying_keys(const std::vector<Axis>& axes,
 }  // namespace
 
 SweepSpec sweep_spec_parse(const std::string& toml_text, const std::string& path) {
-  toml::table tbl;
-  try {
-    tbl = toml::parse(toml_text, path);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream s;
-    s << spec_error_prefix(path) << "invalid TOML at line " << e.source().begin.line << ": " << e.description();
-    throw option_error(s.str());
-  }
+  const toml::table tbl = parse_toml_text(toml_text, path, "sweep spec '" + path + "'");
   SweepSpec spec;
   spec.path = path;
   spec.text = toml_text;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -285,6 +286,37 @@ Built build_problem_and_estimator(const ResolvedRun& run, const std::atomic<bool
   return b;
 }
 
+// Room under PATH_MAX for the longest name a run writes in its directory: "/.checkpoint.json.tmp.HOST.PID"
+// (sys/files.cpp's temp files) is at most 98 bytes with a 64-byte host name and a 10-digit pid.
+constexpr size_t run_file_name_room = 128;
+
+// `text` cut to about `keep` bytes, at a UTF-8 character boundary, with "…" marking the cut.
+std::string abbreviated(const std::string& text, size_t keep) {
+  if (text.size() <= keep) return text;
+  size_t n = keep;
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  return text.substr(0, n) + "…";
+}
+
+// The run directory's path, checked before anything is created or computed: every component a name the
+// file system takes (at most NAME_MAX bytes), and the whole short enough that the files inside stay under
+// PATH_MAX. Otherwise the OS refuses a write after the work (exit 1, a raw error) or mkdir leaves parents behind.
+void check_run_dir_path(const std::string& dir, const std::string& flag) {
+  const std::string shown = flag + " '" + abbreviated(dir, 60) + "'";
+  for (const auto& part : fs::path(dir)) {
+    const std::string name = part.string();
+    if (name.size() > NAME_MAX) {
+      throw option_error(shown + ": the name '" + abbreviated(name, 20) + "' is " + std::to_string(name.size()) +
+                         " bytes, longer than " + std::to_string(NAME_MAX) + " (NAME_MAX) for one file or folder name");
+    }
+  }
+  if (dir.size() + run_file_name_room >= PATH_MAX) {
+    throw option_error(shown + ": the path is " + std::to_string(dir.size()) + " bytes; a run directory's path must be " +
+                       "shorter than " + std::to_string(PATH_MAX - run_file_name_room) + " bytes (PATH_MAX " +
+                       std::to_string(PATH_MAX) + " less room for the files inside)");
+  }
+}
+
 // --out: refused when it holds a finished run (unless --force). --resume: the directory must hold an unfinished
 // run (no result.json, or one that says interrupted) made with the options this binary resolves from it.
 void check_out_dir(const ResolvedRun& run, const fs::path& out) {
@@ -371,6 +403,7 @@ Tensor saved_initial_lambda(const Options& run_opts, const Problem& problem) {
 
 TrainOutcome run_train(const ResolvedRun& run, const std::atomic<bool>* stop) {
   const TrainParams& p = run.params;
+  check_run_dir_path(p.out_dir, p.resume ? "--resume" : "--out");
   const fs::path out(p.out_dir);
   std::error_code ec;
   const bool out_existed = fs::exists(out, ec);

@@ -172,6 +172,36 @@ printf 'problem = "ufo-counterexample"\nmethod = "fo"\nx = [%s]\ny = [%s]\nz = [
   "$(seq -s, 100)" >"$tmp/huge.toml"
 expect "sweep size bound" 2 "more than 100000 runs \(100 × 100 × 100\)" -- sweep "$tmp/huge.toml" --out "$tmp/huge" --dry-run
 expect "sweep into another spec's --out" 2 "holds the sweep of another spec.*--add" -- sweep "$tmp/slow.toml" --out "$tmp/tiny"
+# A --out path the file system cannot hold is refused before anything is created or computed (it was a raw
+# error after the work, exit 1, or parents left behind by mkdir).
+expect "train --out with a 300-byte name" 2 "the name 'a+…' is 300 bytes, longer than 255 \(NAME_MAX\)" -- \
+  "${quick[@]}" --out "$tmp/np/$(printf 'a%.0s' $(seq 300))"
+absent "a long name leaves no parent behind" "$tmp/np"
+deep="$tmp/deep"  # 4086 bytes: the directory can be made, the files inside it cannot (PATH_MAX 4096)
+while (( ${#deep} + 201 < 4086 )); do deep="$deep/$(printf 'b%.0s' $(seq 200))"; done
+deep="$deep/$(printf 'b%.0s' $(seq $((4086 - ${#deep} - 1))))"
+expect "train --out near PATH_MAX" 2 "the path is [0-9]+ bytes; a run directory's path must be shorter than" -- \
+  "${quick[@]}" --out "$deep"
+absent "a long path leaves nothing behind" "$tmp/deep"
+# compare names each run file it cannot use, on one line, instead of miscounting the run or dropping it silently;
+# a curve value beyond double range names the file and the line.
+for s in 1 2 3 4 5; do "$bin" "${quick[@]}" --steps 5 --seed $s --out "$tmp/dmg/r$s" || bad "damaged runs: train $s"; done
+echo garbage >"$tmp/dmg/r2/result.json"
+: >"$tmp/dmg/r3/config.json"
+echo '[1, 2]' >"$tmp/dmg/r4/result.json"
+echo '"fo"' >"$tmp/dmg/r5/config.json"
+expect "compare: garbage result.json" 0 "^bilevel-opt compare: warning: .*dmg/r2/result.json is not JSON .*counts as incomplete$" -- \
+  compare "$tmp/dmg"
+expect "compare: empty config.json" 0 "^bilevel-opt compare: warning: .*dmg/r3/config.json is empty; the directory is skipped$" -- \
+  compare "$tmp/dmg"
+expect "compare: result.json not an object" 0 "warning: .*dmg/r4/result.json is not a JSON object; the run counts as incomplete" -- \
+  compare "$tmp/dmg"
+expect "compare: config.json not an object" 0 "warning: .*dmg/r5/config.json is not a JSON object; the directory is skipped" -- \
+  compare "$tmp/dmg"
+expect "compare: the damaged runs are counted" 0 "\| fo \| 3 \| ok 1, incomplete 2 \|" -- compare "$tmp/dmg"
+sed -i '2s/^{/{"zz": 1e400, /' "$tmp/dmg/r1/curve.jsonl"
+expect "compare: a curve value of 1e400" 2 "corrupt .*dmg/r1/curve.jsonl line 2: .*number overflow parsing '1e400'" -- \
+  compare "$tmp/dmg" --curves "$tmp/dmg.csv"
 
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

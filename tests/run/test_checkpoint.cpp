@@ -135,6 +135,20 @@ TEST_SUITE("run") {
     auto big = testing::make_instance("quadratic", {{"dim", "5"}});
     CHECK_THROWS_WITH_AS(read_checkpoint(dir, initial_run_state(*big.problem, ro, 1), id), doctest::Contains("shape"),
                          usage_error);
+    // The file's bytes are checked on their own (parse_checkpoint, which the fuzz target `checkpoint` runs): a
+    // number beyond double range is a usage_error naming the file (it escaped as nlohmann's out_of_range), and
+    // optimizer moments of another size than λ are refused naming the file.
+    const std::string text = sys::read_file(dir / checkpoint_file_name);
+    CHECK(checkpoint_text(parse_checkpoint(text, "c.json")) == text);
+    std::string huge = text;
+    huge.replace(huge.find("\"curve_bytes\":321"), 17, "\"curve_bytes\":1e400");
+    sys::write_file_atomic(dir / checkpoint_file_name, huge);
+    CHECK_THROWS_WITH_AS(read_checkpoint(dir, fresh, id), doctest::Contains("checkpoint.json: not JSON"), usage_error);
+    CheckpointFields f = parse_checkpoint(text, "c.json");
+    f.first_moment = Tensor(Shape{2});
+    sys::write_file_atomic(dir / checkpoint_file_name, checkpoint_text(f));
+    CHECK_THROWS_WITH_AS(read_checkpoint(dir, fresh, id), doctest::Contains("checkpoint.json: optimizer state of sizes"),
+                         usage_error);
     sys::write_file_atomic(dir / checkpoint_file_name, "{\"version\": 1}");
     CHECK_THROWS_AS(read_checkpoint(dir, fresh, id), usage_error);
     fs::remove_all(dir);

@@ -168,6 +168,48 @@ TEST_SUITE("run") {
     fs::remove_all(tmp);
   }
 
+  // Finding 7 of issue 12: a damaged run file was counted incomplete or skipped without a word, and a curve value
+  // beyond double range gave nlohmann's message without the file.
+  TEST_CASE("compare warns, naming the file, for a config.json or result.json it cannot use") {
+    const fs::path tmp = testing::scratch_dir("compare_damaged");
+    for (int s = 1; s <= 7; ++s)
+      make_run(tmp / ("r" + std::to_string(s)), "toy", "fo", s, "ok", {row(0, 1), row(10, 2)}, {{"outer_loss", 2}});
+    auto put = [&](const std::string& file, const std::string& text) { std::ofstream(tmp / file) << text; };
+    put("r2/result.json", "garbage");
+    put("r3/result.json", " \n");
+    put("r4/result.json", "[1, 2]");
+    put("r5/config.json", "");
+    put("r6/config.json", "{\"problem\": \"toy\", \"method\": \"fo\", \"seed\": 1e400}");
+    put("r7/config.json", "{\"a\": 1}");
+    std::vector<std::string> warnings;
+    const auto runs = compare_find_runs({tmp.string()}, &warnings);
+    REQUIRE(runs.size() == 4);
+    CHECK(runs[0].status == "ok");
+    for (size_t i = 1; i < 4; ++i) CHECK(runs[i].status == "incomplete");
+    const std::string d = tmp.string() + "/";
+    REQUIRE(warnings.size() == 6);
+    CHECK(warnings[0].rfind(d + "r2/result.json is not JSON (parse error at line 1", 0) == 0);
+    CHECK(warnings[0].find("; the run counts as incomplete") != std::string::npos);
+    CHECK(warnings[1] == d + "r3/result.json is empty; the run counts as incomplete");
+    CHECK(warnings[2] == d + "r4/result.json is not a JSON object; the run counts as incomplete");
+    CHECK(warnings[3] == d + "r5/config.json is empty; the directory is skipped");
+    CHECK(warnings[4] == d + "r6/config.json is not JSON (number overflow parsing '1e400'); the directory is skipped");
+    CHECK(warnings[5] == d + "r7/config.json names no problem and method (not a config.json of `bilevel-opt train`); "
+                             "the directory is skipped");
+    for (const auto& w : warnings) CHECK(w.find('\n') == std::string::npos);
+
+    // Nothing usable: the refusal names the first file skipped.
+    const std::string skipped = "(1 skipped, the first: " + d + "r5/config.json is empty";
+    CHECK_THROWS_WITH_AS(compare_find_runs({(tmp / "r5").string()}), doctest::Contains(skipped.c_str()), option_error);
+
+    // A curve row with a number beyond double range: the file and the line.
+    put("r1/curve.jsonl", "{\"step\": 0, \"outer_loss\": 1}\n{\"step\": 10, \"outer_loss\": 1e400}\n");
+    const Comparison c = compare_build(compare_find_runs({(tmp / "r1").string()}), {"method"});
+    const std::string corrupt = "corrupt " + d + "r1/curve.jsonl line 2: ";
+    CHECK_THROWS_WITH_AS(compare_curves(c, "outer_loss", "step", 3), doctest::Contains(corrupt.c_str()), option_error);
+    fs::remove_all(tmp);
+  }
+
   TEST_CASE("curves align by last-value carry, end where a run ends, and use the rows' cost") {
     const fs::path tmp = testing::scratch_dir("compare_curves");
     // Run a logs at steps 0, 10; run b at 0, 5, 10 and its metric only on some rows; run c stops at step 5.
