@@ -18,6 +18,9 @@ MemorySizes probe_memory_sizes(const Problem& p, int64_t threads, int64_t meta_b
   z.P = p.theta_dim();
   z.H = p.lambda_dim();
   z.r = p.inner().steps;
+  z.n = p.inner_examples();
+  z.m = p.outer_examples();
+  z.lambda_in_outer = p.lambda_in_outer_loss();
   z.threads = std::max<int64_t>(1, threads);
   z.tasks = std::max<int64_t>(1, std::min(meta_batch, z.threads));
   Rng rng(0, {kMemoryProbeStream});
@@ -87,7 +90,7 @@ nlohmann::json check_method_memory(const MethodInfo& method, const Options& meth
   }
   const std::string why = memory_refusal(method.name, model, z, needed, limit, source);
   if (!why.empty()) throw option_error(why);
-  return {{"bytes", model.bytes}, {"formula", model.formula}, {"P", z.P}, {"H", z.H}, {"r", z.r},
+  return {{"bytes", model.bytes}, {"formula", model.formula}, {"P", z.P}, {"H", z.H}, {"r", z.r}, {"n", z.n}, {"m", z.m},
           {"G", z.grad_bytes}, {"L", z.lin_bytes}, {"L_plus", z.lin_peak_bytes}, {"threads", z.threads},
           {"tasks_at_once", z.tasks},
           // The memory free at the start is a fact of the machine, not of the run: "available", so that a rerun
@@ -115,7 +118,9 @@ std::string memory_refusal(const std::string& method, const MemoryModel& model, 
   std::string msg = "method '" + method + "' would need about " + bytes_text(needed_bytes) + ", above " +
                     limit_source + ": its memory model " + model.formula + " = " + bytes_text(model.bytes) +
                     " with P = " + std::to_string(z.P) + ", H = " + std::to_string(z.H) + ", r = " +
-                    std::to_string(z.r) + ", s = " + std::to_string(z.real_bytes) + " B, G = " +
+                    std::to_string(z.r) +
+                    (z.n > 0 || z.m > 0 ? ", n = " + std::to_string(z.n) + ", m = " + std::to_string(z.m) : "") +
+                    ", s = " + std::to_string(z.real_bytes) + " B, G = " +
                     bytes_text(static_cast<double>(z.grad_bytes)) + ", L = " +
                     bytes_text(static_cast<double>(z.lin_bytes)) + ", L+ = " +
                     bytes_text(static_cast<double>(z.lin_peak_bytes)) + " (README 'Scale' defines them)";

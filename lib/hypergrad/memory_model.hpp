@@ -6,6 +6,8 @@
 // Sizes (MemorySizes), with s = sizeof(real):
 //   P, H   dimensions of θ and λ;   r  inner steps;   C  SGLD chains;   T  estimates or chains run at once
 //   G      peak bytes of one first-order gradient of L_T (its graph and activations while it runs)
+//   n, m   the inner and outer examples (Problem::inner_examples, outer_examples; 0 when not sums): SABA's
+//          SAGA memories grow with them
 //   L      bytes a linearization keeps alive (the gradient of L_T with create_graph: what a stored
 //          trajectory holds per step), and L+ its peak while one second-order product is taken on it
 // G, L and L+ are measured once per problem by probe_memory_sizes (one gradient and one linearization with
@@ -28,6 +30,8 @@ struct MethodInfo;
 
 struct MemorySizes {
   int64_t P = 0, H = 0, r = 0;
+  int64_t n = 0, m = 0;              // inner and outer examples
+  bool lambda_in_outer = false;      // λ in L_V: SABA's outer memories then hold ∇_λf too
   int64_t real_bytes = static_cast<int64_t>(sizeof(real));
   int64_t grad_bytes = 0;      // G
   int64_t lin_bytes = 0;       // L

@@ -122,7 +122,8 @@ TEST_SUITE("hypergrad") {
   }
 
   TEST_CASE("oracle counts per step follow each solver's definition") {
-    // n = 20 examples, batch 5: an inner oracle costs 5/20, the (full) outer gradient 1.
+    // n = 20 examples, batch 5: an inner oracle costs 5/20; m = 4 outer rows: an outer gradient costs 1 on the
+    // full outer loss, 2/4 on an outer batch of 2.
     testing::SumRidge p(20, 3, 4, 5);
     Rng r0(1);
     const Tensor lambda = p.init_lambda(r0);
@@ -131,32 +132,39 @@ TEST_SUITE("hypergrad") {
       const char* method;
       Sets sets;
       int64_t grads, hvps, inner_calls, outer_calls;
-      double cost;
+      double inner_cost;
     };
     const double w = 0.25;
     const std::vector<Expect> cases = {
         // one inner oracle at (θ, v) (gradient + Hv and Bᵀv), one outer gradient
-        {"soba", {{"batch_size", "5"}}, 2, 1, 1, 1, 1 + 2 * w},
-        {"saba", {{"batch_size", "5"}}, 2, 1, 1, 1, 1 + 2 * w},
+        {"soba", {{"batch_size", "5"}}, 2, 1, 1, 1, 2 * w},
+        {"saba", {{"batch_size", "5"}}, 2, 1, 1, 1, 2 * w},
         // T = 3 inner SGD steps, outer gradient, linearization + K = 4 Neumann HVPs + Bᵀx
-        {"stocbio", {{"batch_size", "5"}, {"inner_iters", "3"}, {"neumann_iters", "4"}}, 3 + 1 + 1, 4 + 1, 3 + 1, 1, 1 + w * (3 + 1 + 4 + 1)},
+        {"stocbio", {{"batch_size", "5"}, {"inner_iters", "3"}, {"neumann_iters", "4"}}, 3 + 1 + 1, 4 + 1, 3 + 1, 1, w * (3 + 1 + 4 + 1)},
         // T = 3 inner steps, outer gradient, Q = 4 linear-system steps + the final Bᵀv, each a gradient + HVP
-        {"amigo", {{"batch_size", "5"}, {"inner_iters", "3"}, {"v_iters", "4"}}, 3 + 1 + 5, 5, 3 + 5, 1, 1 + w * (3 + 2 * 5)},
+        {"amigo", {{"batch_size", "5"}, {"inner_iters", "3"}, {"v_iters", "4"}}, 3 + 1 + 5, 5, 3 + 5, 1, w * (3 + 2 * 5)},
         // T = 3 steps of (∇g(z), ∇f(y), ∇g(y)), then ∇f(y), ∇_λ g(y), ∇_λ g(z)
-        {"f2sa", {{"batch_size", "5"}, {"inner_iters", "3"}}, 3 * 3 + 3, 0, 2 * 3 + 2, 3 + 1, 3 * (1 + 2 * w) + 1 + 2 * w},
+        {"f2sa", {{"batch_size", "5"}, {"inner_iters", "3"}}, 3 * 3 + 3, 0, 2 * 3 + 2, 3 + 1, 3 * 2 * w + 2 * w},
     };
     for (const Expect& c : cases) {
-      CAPTURE(c.method);
-      auto e = make(c.method, p, c.sets);
-      for (int64_t s = 0; s < 3; ++s) {  // the first step (fresh state) and warm ones count the same
-        p.reset_counts();
-        const HypergradResult r = advance(*e, p, lambda, task, s, 1);
-        CHECK(r.grad_evals == c.grads);
-        CHECK(r.hvps == c.hvps);
-        CHECK(r.cost == doctest::Approx(c.cost).epsilon(1e-12));
-        CHECK(p.inner_calls == c.inner_calls);
-        CHECK(p.batch_examples == 5 * c.inner_calls);  // every inner oracle on 5 examples
-        CHECK(p.outer_calls == c.outer_calls);
+      for (const int64_t outer_batch : {0, 2}) {
+        CAPTURE(c.method);
+        CAPTURE(outer_batch);
+        Sets sets = c.sets;
+        sets["outer_batch_size"] = std::to_string(outer_batch);
+        auto e = make(c.method, p, sets);
+        const double wo = outer_batch == 0 ? 1.0 : 0.5;
+        for (int64_t s = 0; s < 3; ++s) {  // the first step (fresh state) and warm ones count the same
+          p.reset_counts();
+          const HypergradResult r = advance(*e, p, lambda, task, s, 1);
+          CHECK(r.grad_evals == c.grads);
+          CHECK(r.hvps == c.hvps);
+          CHECK(r.cost == doctest::Approx(c.inner_cost + wo * static_cast<double>(c.outer_calls)).epsilon(1e-12));
+          CHECK(p.inner_calls == c.inner_calls);
+          CHECK(p.batch_examples == 5 * c.inner_calls);  // every inner oracle on 5 examples
+          CHECK(p.outer_calls == c.outer_calls);
+          CHECK(p.outer_examples_seen == (outer_batch == 0 ? 4 : outer_batch) * c.outer_calls);
+        }
       }
     }
   }
