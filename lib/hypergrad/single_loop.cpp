@@ -165,9 +165,10 @@ MemoryModel single_loop_memory(const MemorySizes& z, bool second_order, int p_ve
                                double extra_numbers, const std::string& extra_formula) {
   const double s = static_cast<double>(z.real_bytes);
   MemoryModel m;
-  m.bytes = static_cast<double>(second_order ? z.lin_peak_bytes : z.grad_bytes) +
+  // The inner oracle and the outer gradient are not alive at once: the larger of the two.
+  m.bytes = static_cast<double>(std::max(second_order ? z.lin_peak_bytes : z.grad_bytes, z.outer_grad_bytes)) +
             s * (p_vectors * static_cast<double>(z.P) + h_vectors * static_cast<double>(z.H) + extra_numbers);
-  m.formula = std::string(second_order ? "L+" : "G") + " + " + std::to_string(p_vectors) + "·P·s + " +
+  m.formula = std::string(second_order ? "max(L+, F)" : "max(G, F)") + " + " + std::to_string(p_vectors) + "·P·s + " +
               std::to_string(h_vectors) + "·H·s" + (extra_formula.empty() ? "" : " + (" + extra_formula + ")·s");
   return m;
 }

@@ -85,7 +85,8 @@ OptionSpec v_lr_option();
 double resolved_v_lr(const Options& o, double inner_lr);
 
 // The memory model of a single-loop solver (MethodInfo::memory): its largest oracle's peak — L+ when it takes
-// second-order products, else G; both probed on the full losses, so with minibatches an upper bound — plus the
+// second-order products, else G, or the outer gradient's F if larger; probed on the method's minibatch sizes
+// (check_method_memory) — plus the
 // vectors it keeps, `p_vectors`·P·s + `h_vectors`·H·s (warm state, its carry, directions, the result), plus
 // `extra_numbers`·s described by `extra_formula` (SABA's memories).
 MemoryModel single_loop_memory(const MemorySizes& z, bool second_order, int p_vectors, int h_vectors,
