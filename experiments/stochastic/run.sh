@@ -31,12 +31,12 @@ export BILEVEL_DATA="${BILEVEL_DATA:-$root/data}"
 [[ -d "$BILEVEL_DATA" ]] || BILEVEL_DATA=/work/data
 
 quad_base=(--problem quadratic --set dim=100 --set samples=1024 --set cond=10 --set inner_steps=20 --set inner_lr=0.02
-           --set outer_opt=sgd --set value_steps=2000)
+           --set outer_opt=sgd --set value_steps=1000)
 quad_batch=64 quad_obatch=64
 grid=(0.1 1 10 100)
 if ((quick)); then
   seeds=(1 2 3)
-  quad=("${quad_base[@]}")
+  quad=("${quad_base[@]}" --set value_steps=500)
   quad_budget=300 quad_lr=1
   lr2=(--problem hpo-l2 --set dataset=breast_cancer --set model=logreg --set n_train=200 --set n_val=200
        --set inner_steps=50 --set inner_lr=1 --set lambda_init=-4.6 --set outer_opt=adam --set value_steps=1000)
@@ -102,7 +102,7 @@ queue_grid() {
       local glr
       glr=$(awk -v a="$lr" -v f="$f" -v s="$scale" 'BEGIN { printf "%g", a * f * s }')
       # shellcheck disable=SC2086
-      queue_train "$out/$name/grid/$mname/lr-$glr" "$@" $mopts --set outer_lr="$glr" --set eval_every="$every" \
+      queue_train "$out/$name/grid/$mname/lr-$glr" "$@" $mopts --set outer_lr="$glr" --set eval_every="$((every * ${eval_mult:-1}))" \
         --seed 1 --budget-cost "$budget" --threads 1
     done
   done
@@ -125,7 +125,7 @@ queue_seeds() {
         continue
       fi
       # shellcheck disable=SC2086
-      queue_train "$out/$name/runs/$mname/seed-$seed" "$@" $mopts --set outer_lr="$lr" --set eval_every="$every" \
+      queue_train "$out/$name/runs/$mname/seed-$seed" "$@" $mopts --set outer_lr="$lr" --set eval_every="$((every * ${eval_mult:-1}))" \
         --seed "$seed" --budget-cost "$budget" --threads 1
     done
   done
@@ -133,11 +133,12 @@ queue_seeds() {
 
 start=$SECONDS
 mkdir -p "$out"
-queue_grid quadratic "$quad_budget" "$quad_lr" "$quad_batch" "$quad_obatch" "${quad[@]}"
+# quadratic: h(λ) on every row costs a 1024×100 inner solve, so rows are 4× sparser (eval_mult).
+eval_mult=4 queue_grid quadratic "$quad_budget" "$quad_lr" "$quad_batch" "$quad_obatch" "${quad[@]}"
 queue_grid logreg-l2 "$lr2_budget" "$lr2_lr" "$lr2_batch" "$lr2_obatch" "${lr2[@]}"
 queue_grid cleaning "$cln_budget" "$cln_lr" "$cln_batch" "$cln_obatch" "${cln[@]}"
 run_queue
-queue_seeds quadratic "$quad_budget" "$quad_batch" "$quad_obatch" "${quad[@]}"
+eval_mult=4 queue_seeds quadratic "$quad_budget" "$quad_batch" "$quad_obatch" "${quad[@]}"
 queue_seeds logreg-l2 "$lr2_budget" "$lr2_batch" "$lr2_obatch" "${lr2[@]}"
 queue_seeds cleaning "$cln_budget" "$cln_batch" "$cln_obatch" "${cln[@]}"
 run_queue

@@ -293,7 +293,7 @@ class QuadraticProblem final : public Problem {
   };
 
   static constexpr double kLambdaBox = 20;  // value_star's box
-  static constexpr int kStarIters = 20000;
+  static constexpr int kStarIters = 2000;
 
   size_t idx(int64_t i, int64_t j) const { return static_cast<size_t>(i * P_ + j); }
 
