@@ -30,13 +30,13 @@ out="${1:-runs/stochastic$( ((quick)) && echo -quick)$( ((full)) && echo -full)}
 export BILEVEL_DATA="${BILEVEL_DATA:-$root/data}"
 [[ -d "$BILEVEL_DATA" ]] || BILEVEL_DATA=/work/data
 
-quad_base=(--problem quadratic --set dim=100 --set samples=1024 --set cond=10 --set inner_steps=20 --set inner_lr=0.02
-           --set outer_opt=sgd --set value_steps=1000)
+quad_base=(--problem quadratic --set dim=100 --set n_samples=1024 --set cond=10 --set inner_steps=20 --set inner_lr=0.02
+           --set outer_opt=sgd)
 quad_batch=64 quad_obatch=64
 grid=(0.1 1 10 100)
 if ((quick)); then
   seeds=(1 2 3)
-  quad=("${quad_base[@]}" --set value_steps=500)
+  quad=("${quad_base[@]}" --set value_steps=500)  # inner GD contracts by ≤ 0.96 per step: 500 steps to 1e-9
   quad_budget=300 quad_lr=1
   lr2=(--problem hpo-l2 --set dataset=breast_cancer --set model=logreg --set n_train=200 --set n_val=200
        --set inner_steps=50 --set inner_lr=1 --set lambda_init=-4.6 --set outer_opt=adam --set value_steps=1000)
@@ -48,7 +48,7 @@ if ((quick)); then
 elif ((full)); then
   seeds=(1 2 3 4 5)
   grid=(0.01 0.1 1 10 100 1000)
-  quad=("${quad_base[@]}")
+  quad=("${quad_base[@]}" --set value_steps=1000)
   quad_budget=2000 quad_lr=1
   lr2=(--problem hpo-l2 --set dataset=breast_cancer --set model=logreg --set n_train=200 --set n_val=200
        --set inner_steps=50 --set inner_lr=1 --set lambda_init=-4.6 --set outer_opt=adam --set value_steps=2000)
@@ -58,7 +58,7 @@ elif ((full)); then
   cln_budget=300 cln_lr=0.1 cln_batch=64 cln_obatch=64
 else
   seeds=(1 2 3 4 5)
-  quad=("${quad_base[@]}")
+  quad=("${quad_base[@]}" --set value_steps=1000)
   quad_budget=1000 quad_lr=1
   lr2=(--problem hpo-l2 --set dataset=breast_cancer --set model=logreg --set n_train=200 --set n_val=200
        --set inner_steps=50 --set inner_lr=1 --set lambda_init=-4.6 --set outer_opt=adam --set value_steps=2000)

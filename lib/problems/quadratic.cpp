@@ -18,7 +18,7 @@
 // θ_true ~ N(0, I), b = Aθ_true + σε, d = Cθ_true + σε' (σ = `noise`); θ₀ ~ N(0, I) or zeros.
 // One fixed task: the instance itself.
 //
-// Sampled rows (option samples = n > 0), the quadratic protocol of the bilevel benchmark (Dagréou et al. 2022):
+// Sampled rows (option n_samples = n > 0), the quadratic protocol of the bilevel benchmark (Dagréou et al. 2022):
 // both losses are means over samples,
 //   L_T(θ, λ) = (1/n) Σᵢ ½(xᵢᵀθ − yᵢ)² + ½ Σᵢ exp(λᵢ) θᵢ²,    L_V(θ) = (1/m) Σ_k ½(c_kᵀθ − d_k)²,
 // with rows X = √n U diag(√s) Qᵀ (U: n×P with orthonormal columns, Gram–Schmidt of a Gaussian matrix), so that
@@ -264,7 +264,7 @@ class QuadraticProblem final : public Problem {
     nlohmann::json out = {{"inner_loss", "0.5 theta^T A theta - b^T theta + 0.5 sum_i exp(lambda_i) theta_i^2"},
             {"outer_loss", "0.5 |C theta - d|^2"},
             {"dim", P_},
-            {"samples", n_},
+            {"n_samples", n_},
             {"val_rows", m_},
             {"outer_scale", outer_scale_},
             {"cond", cond_},
@@ -493,11 +493,11 @@ class QuadraticProblem final : public Problem {
 };
 
 std::unique_ptr<Problem> make_quadratic(const Options& o, uint64_t seed) {
-  const int64_t dim = o.get_int("dim"), samples = o.get_int("samples");
+  const int64_t dim = o.get_int("dim"), samples = o.get_int("n_samples");
   const int64_t val_rows = o.get_int("val_rows") != 0 ? o.get_int("val_rows") : samples > 0 ? samples : dim;
   if (samples > 0 && samples < dim) {
-    throw option_error("option 'samples': " + std::to_string(samples) + " rows cannot give a full-rank A of dim " +
-                       std::to_string(dim) + " (needs samples ≥ dim, or 0 for no sampled rows)");
+    throw option_error("option 'n_samples': " + std::to_string(samples) + " rows cannot give a full-rank A of dim " +
+                       std::to_string(dim) + " (needs n_samples ≥ dim, or 0 for no sampled rows)");
   }
   const double cond = o.get_real("cond"), lr = o.get_real("inner_lr"), lambda_init = o.get_real("lambda_init");
   // Gradient descent on the quadratic inner loss is stable iff α·λmax(K) < 2, K = A + diag(e^λ),
@@ -521,11 +521,11 @@ ProblemInfo quadratic_problem_info() {
   info.options = {
       opt_int("dim", 10, "dimension of θ and λ (P = H); the closed-form diagnostics cost O(r·dim³) per row", 1, 200),
       opt_real("cond", 10, "condition number of A (eigenvalues log-spaced in [1, cond])", 1, 1e6),
-      opt_int("samples", 0,
+      opt_int("n_samples", 0,
               "sampled rows n of the inner loss, a mean of ½(xᵢᵀθ − yᵢ)² with (1/n)XᵀX = A, and then L_V is a mean over "
               "its val_rows rows: minibatch oracles for the stochastic solvers (0: A and b given, L_V a sum)",
               0, 10000),
-      opt_int("val_rows", 0, "rows of C in the outer loss (0 = samples when sampled, else dim)", 0, 100000),
+      opt_int("val_rows", 0, "rows of C in the outer loss (0 = n_samples when sampled, else dim)", 0, 100000),
       opt_real("noise", 0.3, "std σ of the noise in b = Aθ_true + σε and d = Cθ_true + σε'", 0, 1e6),
       opt_int("inner_steps", 20, "inner GD steps r", 1, 100000),
       opt_real("inner_lr", 0.05,

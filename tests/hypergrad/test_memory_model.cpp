@@ -103,7 +103,7 @@ TEST_SUITE("hypergrad") {
                {"exact", {}},
                {"exact", {{"store", "states"}}},
                {"exact", {{"recompute", "true"}}},
-               {"sgld", {{"variant", "one-step"}, {"chains", "2"}, {"burn_in", "5"}, {"samples", "5"}}}}) {
+               {"sgld", {{"variant", "one-step"}, {"chains", "2"}, {"burn_in", "5"}, {"n_samples", "5"}}}}) {
         CAPTURE(problem);
         CAPTURE(name);
         CAPTURE(sets.empty() ? std::string() : sets.begin()->first + "=" + sets.begin()->second);
@@ -122,7 +122,7 @@ TEST_SUITE("hypergrad") {
     // ⌈n/b⌉·(2P + H) (+ ⌈m/b'⌉·P with outer minibatches), which dominate at small batches. Both directions can
     // fail: a model that forgets the memories falls below the peak, one that counts them twice or is far too
     // loose goes above 4×.
-    const Instance in = make_instance("quadratic", {{"dim", "100"}, {"samples", "1024"}});
+    const Instance in = make_instance("quadratic", {{"dim", "100"}, {"n_samples", "1024"}});
     const MemorySizes z = probe_memory_sizes(*in.problem, 1, 1);
     CHECK(z.n == 1024);
     CHECK(z.m == 1024);

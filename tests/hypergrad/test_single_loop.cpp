@@ -295,7 +295,7 @@ TEST_SUITE("hypergrad") {
     // Instance 38 of dim 2 (noise 1) has an interior optimum (closed-form GD reaches |∇h| < 1e-15, h* = 0.5936)
     // where the per-row outer gradients do not vanish (8 rows for 2 unknowns): without variance reduction of the
     // outer oracle too, SABA would stall as well.
-    Sets psets = {{"dim", "2"}, {"samples", "32"}, {"val_rows", "8"}, {"noise", "1"}};
+    Sets psets = {{"dim", "2"}, {"n_samples", "32"}, {"val_rows", "8"}, {"noise", "1"}};
     const auto problem =
         find_problem("quadratic").make(Options::resolve("quadratic", find_problem("quadratic").options, psets), 38);
     const Problem& p = *problem;

@@ -50,9 +50,9 @@ double top_eigenvalue(const std::vector<double>& a, int64_t P) {
 
 TEST_SUITE("problems") {
   TEST_CASE("quadratic samples: (1/n)XᵀX has the spectrum [1, cond]; the instance is seeded; bad sizes refused") {
-    auto in = make_instance("quadratic", {{"dim", "6"}, {"samples", "48"}, {"cond", "10"}});
+    auto in = make_instance("quadratic", {{"dim", "6"}, {"n_samples", "48"}, {"cond", "10"}});
     const nlohmann::json d = in.problem->describe();
-    REQUIRE(d["samples"] == 48);
+    REQUIRE(d["n_samples"] == 48);
     CHECK(d["val_rows"] == 48);  // val_rows 0: as many outer rows as samples
     CHECK(in.problem->inner_examples() == 48);
     CHECK(in.problem->outer_examples() == 48);
@@ -68,18 +68,18 @@ TEST_SUITE("problems") {
     CHECK(top_eigenvalue(a, P) == doctest::Approx(10).epsilon(tol));
     CHECK(10 - top_eigenvalue(shifted, P) == doctest::Approx(1).epsilon(tol));
     // Seeded: the same seed gives the same rows, another seed others; the rows are not A itself.
-    CHECK(make_instance("quadratic", {{"dim", "6"}, {"samples", "48"}}).problem->describe()["X"] == d["X"]);
+    CHECK(make_instance("quadratic", {{"dim", "6"}, {"n_samples", "48"}}).problem->describe()["X"] == d["X"]);
     const ProblemInfo& info = find_problem("quadratic");
-    std::map<std::string, std::string> sets = {{"dim", "6"}, {"samples", "48"}};
+    std::map<std::string, std::string> sets = {{"dim", "6"}, {"n_samples", "48"}};
     CHECK(info.make(Options::resolve("quadratic", info.options, sets), 1)->describe()["X"] != d["X"]);
-    std::map<std::string, std::string> few = {{"dim", "6"}, {"samples", "5"}};
+    std::map<std::string, std::string> few = {{"dim", "6"}, {"n_samples", "5"}};
     CHECK_THROWS_AS(info.make(Options::resolve("quadratic", info.options, few), 0), option_error);
     // Without samples: no per-example inner loss (the full-batch quadratic), its outer rows still sampleable.
     CHECK(make_instance("quadratic", {{"dim", "6"}}).problem->inner_examples() == 0);
   }
 
   TEST_CASE("quadratic samples: minibatch losses average to the full losses; the full batch is the full loss") {
-    auto in = make_instance("quadratic", {{"dim", "5"}, {"samples", "40"}, {"val_rows", "24"}});
+    auto in = make_instance("quadratic", {{"dim", "5"}, {"n_samples", "40"}, {"val_rows", "24"}});
     const Problem& p = *in.problem;
     Rng rng(3);
     const Tensor theta = rng.normal_tensor(Shape{5});
@@ -104,7 +104,7 @@ TEST_SUITE("problems") {
 
 #ifdef BILEVEL_DOUBLE
   TEST_CASE("quadratic samples: sampled and minibatch losses match finite differences (first and second order)") {
-    auto in = make_instance("quadratic", {{"dim", "5"}, {"samples", "30"}});
+    auto in = make_instance("quadratic", {{"dim", "5"}, {"n_samples", "30"}});
     const Problem& p = *in.problem;
     Rng rng(5);
     const Tensor theta = rng.normal_tensor(Shape{5});
@@ -127,7 +127,7 @@ TEST_SUITE("problems") {
   }
 
   TEST_CASE("quadratic samples: closed-form h(λ), ∇h(λ) against an accurate inner solve of the sampled losses") {
-    auto in = make_instance("quadratic", {{"dim", "6"}, {"samples", "64"}, {"lambda_init", "0.3"}});
+    auto in = make_instance("quadratic", {{"dim", "6"}, {"n_samples", "64"}, {"lambda_init", "0.3"}});
     const Problem& p = *in.problem;
     const Metrics m = p.evaluate(in.lambda);
     REQUIRE(m[1].first == "val_loss_star");
@@ -159,7 +159,7 @@ TEST_SUITE("problems") {
     Rng rng(9);
     for (int k = 0; k < 20; ++k) CHECK(p->evaluate(rng.normal_tensor(Shape{2}, 0.0, 2.0))[1].second >= m[2].second);
     // On a sampled instance of the benchmark's size class (smaller here): h never dips below value_star on random λ.
-    auto s = make_instance("quadratic", {{"dim", "10"}, {"samples", "128"}});
+    auto s = make_instance("quadratic", {{"dim", "10"}, {"n_samples", "128"}});
     const double star = s.problem->evaluate(s.lambda)[2].second;
     for (int k = 0; k < 20; ++k) CHECK(s.problem->evaluate(rng.normal_tensor(Shape{10}, 0.0, 2.0))[1].second >= star);
   }
