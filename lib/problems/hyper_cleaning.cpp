@@ -90,8 +90,7 @@ class HyperCleaningProblem final : public classification::FixedTaskProblem {
   ad::Var outer_loss_batch(const ad::Var& theta, const ad::Var& lambda, const Task& task,
                            const std::vector<int64_t>& batch) const override {
     (void)lambda, (void)task;
-    const classification::LabelledSet b = classification::subset(data_.val, batch);
-    return ad::softmax_cross_entropy(model_->forward(theta, b.x), b.y);
+    return classification::data_loss(*model_, theta, classification::subset(data_.val, batch));
   }
 
   Metrics evaluate(const Tensor& lambda) const override {
