@@ -103,7 +103,7 @@ TEST_SUITE("hypergrad") {
                {"exact", {}},
                {"exact", {{"store", "states"}}},
                {"exact", {{"recompute", "true"}}},
-               {"sgld", {{"variant", "one-step"}, {"chains", "2"}, {"burn_in", "5"}, {"n_samples", "5"}}}}) {
+               {"sgld", {{"variant", "one-step"}, {"chains", "2"}, {"burn_in", "5"}, {"samples", "5"}}}}) {
         CAPTURE(problem);
         CAPTURE(name);
         CAPTURE(sets.empty() ? std::string() : sets.begin()->first + "=" + sets.begin()->second);
