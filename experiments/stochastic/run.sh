@@ -14,11 +14,12 @@
 # h of the compared runs); table.py reads compare's curves and writes grid.md and table.md; compare draws the plots.
 #
 # Usage: experiments/stochastic/run.sh [--quick | --full] [OUT_DIR]
-#   --quick: smaller instances and budgets, 3 seeds, 4-point grids (about 10 minutes on 2 cores at load ≈ 2).
+#   --quick: smaller instances and budgets, 3 seeds, 4-point grids (26.5 minutes measured on 2 cores at load 7–9,
+#            beside two builds; most of it the quadratic's per-row closed-form diagnostics at P = 100).
 #   (none):  medium instances (cleaning 4000 / 1000), 5 seeds, 4-point grids.
 #   --full:  the benchmark's scale: cleaning on 20 000 train / 5 000 validation examples, 5 seeds, 6-point grids
 #            (one decade wider on each side, where --quick's winners sat on an edge). Not run here: estimated at
-#            about 6 CPU-hours on this machine (see README 'Stochastic solvers').
+#            about 15 hours on this machine from --quick's per-run times scaled by data and budget.
 #   JOBS (default 2) runs at a time. Needs the data (`make data`) for logreg-l2 and cleaning. Reruns skip finished runs.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
