@@ -4,9 +4,13 @@
   table.py winner GRID_DIR          print the outer_lr of the grid point with the lowest final value h(λ)
   table.py report OUT SECONDS LOAD  write OUT/grid.md and OUT/table.md (and print table.md)
 
-value_subopt = h(λ) − h*, where h(λ) is the `value` logged on evaluation rows (run option value_steps) and h* the
-lowest value any run of the same problem (grid or seeds) logged at any row.
+value_subopt = h(λ) − h* is computed by `bilevel-opt compare --metric value_subopt` (run.sh writes its curves against
+cost, OUT/PROBLEM/value_subopt_vs_cost.csv for the seeds and grid_value_subopt.csv for the grid): h(λ) is the `value`
+logged on evaluation rows (run option value_steps), h* the problem's closed form where the runs record it
+(quadratic's value_star), else the lowest h of the compared runs. The table reads the last point of each group's
+curve: the median and 20–80% band over seeds at the end of the budget.
 """
+import csv
 import json
 import math
 import os
@@ -84,39 +88,75 @@ def fmt(x):
     return f"{x:.2e}" if abs(x) < 1e-2 or abs(x) >= 1e4 else f"{x:.3g}"
 
 
+def compare_final(csv_path):
+    """{group label: (median, q20, q80)} at each group's last point of compare's curves CSV."""
+    last = {}
+    if not os.path.exists(csv_path):
+        return last
+    with open(csv_path) as f:
+        reader = csv.reader(f)
+        head = next(reader, None)
+        for row in reader:
+            if len(row) >= 5:
+                last[row[0]] = (float(row[2]), float(row[3]), float(row[4]))
+    return last
+
+
+def h_star_note(pdir):
+    path = os.path.join(pdir, "compare.log")
+    if not os.path.exists(path):
+        return "h* from compare"
+    for line in open(path):
+        if "value_subopt:" in line and "h*" in line:
+            return line.split("value_subopt:", 1)[1].strip()
+    return "h* from compare"
+
+
 def report(out, seconds, load):
     grid_lines = ["# Step-size grid (seed 1): final value_subopt per outer_lr; * = winner", ""]
     table = [f"Measured by `experiments/stochastic/run.sh` in {seconds} s (load average {load}). value_subopt = "
-             "h(λ) − h* at the end of the budget, median [20%, 80%] over seeds; h* = the lowest h(λ) any run of "
-             "the problem reached. Rank by the median.", ""]
+             "h(λ) − h* at the end of the budget, median [20%, 80%] over seeds, from `bilevel-opt compare --metric "
+             "value_subopt`. Rank by the median.", ""]
     for prob in PROBLEMS:
         pdir = os.path.join(out, prob)
         if not os.path.isdir(pdir):
             continue
-        h_star = min((v for run in runs_under(pdir) for v in values(run)), default=math.nan)
-        grid_lines += [f"## {prob} (h* = {h_star:.6g})", "", "| method | " + " | ".join(["outer_lr → value_subopt"] * 4) + " |",
-                       "|---|---|---|---|---|"]
+        note = h_star_note(pdir)
+        grid_final = compare_final(os.path.join(pdir, "grid_value_subopt.csv"))
         gdir = os.path.join(pdir, "grid")
-        for method in sorted(os.listdir(gdir)) if os.path.isdir(gdir) else []:
+        methods = sorted(os.listdir(gdir)) if os.path.isdir(gdir) else []
+        width = max((len(lr_dirs(os.path.join(gdir, m))) for m in methods), default=4)
+        grid_lines += [f"## {prob}", "", "| method | " + " | ".join(["outer_lr → value_subopt"] * width) + " |",
+                       "|---" * (width + 1) + "|"]
+        for method in methods:
             pts = lr_dirs(os.path.join(gdir, method))
             win = winner(os.path.join(gdir, method))
-            cells = [f"{'*' if lr == win else ''}{lr} → {fmt(final_value(d) - h_star)}" for _, lr, d in pts]
-            grid_lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            cells = []
+            for _, lr, d in pts:
+                if final_value(d) == math.inf:
+                    cells.append(f"{'*' if lr == win else ''}{lr} → diverged")
+                    continue
+                key = next((k for k in grid_final if k.startswith(f"method={method},") and
+                            float(k.split("outer_lr=")[1]) == float(lr)), None)
+                cells.append(f"{'*' if lr == win else ''}{lr} → {fmt(grid_final[key][0]) if key else '–'}")
+            edge = " (edge)" if pts and win in (pts[0][1], pts[-1][1]) else ""
+            grid_lines.append(f"| {method}{edge} | " + " | ".join(cells) + " |")
         grid_lines.append("")
         rdir = os.path.join(pdir, "runs")
         if not os.path.isdir(rdir):
             continue
+        final = compare_final(os.path.join(pdir, "value_subopt_vs_cost.csv"))
         entries = []
         for method in os.listdir(rdir):
             runs = [os.path.join(rdir, method, s) for s in sorted(os.listdir(os.path.join(rdir, method)))]
-            subs = [final_value(r) - h_star for r in runs]
+            subs = final.get(method, (math.inf, math.inf, math.inf))
             res = [result(r) for r in runs]
             grads = [r2["value_grad_norm"] for r in runs for r2 in rows(r)[-1:] if "value_grad_norm" in r2]
             cfg = json.load(open(os.path.join(runs[0], "config.json"))) if runs else {}
             lr = cfg.get("run_options", {}).get("outer_lr", "?") if isinstance(cfg, dict) else "?"
-            entries.append((statistics.median(subs), method, subs, res, grads, lr))
+            entries.append((subs[0], method, subs, res, grads, lr))
         entries.sort(key=lambda e: (e[0], e[1]))
-        table += [f"### {prob} (h* = {h_star:.6g})", "",
+        table += [f"### {prob} ({note})", "",
                   "| rank | method | outer_lr | value_subopt | ‖∇h‖ | steps | cost | estimator s | failed |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for rank, (med, method, subs, res, grads, lr) in enumerate(entries, 1):
@@ -124,7 +164,7 @@ def report(out, seconds, load):
             steps = statistics.median([r["steps"] for r in ok]) if ok else math.nan
             cost = statistics.median([r["cost"] for r in ok]) if ok else math.nan
             secs = statistics.median([r["seconds"] for r in ok]) if ok else math.nan
-            band = f"{fmt(med)} [{fmt(quantile(subs, 0.2))}, {fmt(quantile(subs, 0.8))}]"
+            band = f"{fmt(med)} [{fmt(subs[1])}, {fmt(subs[2])}]"
             gn = fmt(statistics.median(grads)) if grads else "–"
             table.append(f"| {rank} | {method} | {lr} | {band} | {gn} | {steps:.0f} | {cost:.0f} | {secs:.2f} | "
                          f"{len(res) - len(ok)}/{len(res)} |")

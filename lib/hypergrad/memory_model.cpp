@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "hypergrad/estimator.hpp"
+#include "hypergrad/single_loop.hpp"
 #include "hypergrad/unroll.hpp"
 #include "sys/host.hpp"
 
@@ -13,11 +14,15 @@ namespace {
 constexpr uint64_t kMemoryProbeStream = 0x6d656d70726f6265ULL;  // "memprobe": the probe's λ₀ and task
 }  // namespace
 
-MemorySizes probe_memory_sizes(const Problem& p, int64_t threads, int64_t meta_batch, bool second_order) {
+MemorySizes probe_memory_sizes(const Problem& p, int64_t threads, int64_t meta_batch, bool second_order, int64_t batch,
+                               int64_t outer_batch) {
   MemorySizes z;
   z.P = p.theta_dim();
   z.H = p.lambda_dim();
   z.r = p.inner().steps;
+  z.n = p.inner_examples();
+  z.m = p.outer_examples();
+  z.lambda_in_outer = p.lambda_in_outer_loss();
   z.threads = std::max<int64_t>(1, threads);
   z.tasks = std::max<int64_t>(1, std::min(meta_batch, z.threads));
   Rng rng(0, {kMemoryProbeStream});
@@ -25,15 +30,26 @@ MemorySizes probe_memory_sizes(const Problem& p, int64_t threads, int64_t meta_b
   const Task task = p.sample_task(rng);
   const Tensor theta = theta0_value(p, lambda, task).reshaped(Shape{z.P});
   HypergradResult cost;
+  std::vector<int64_t> rows;
+  if (batch > 0 && z.n > 0)
+    for (int64_t i = 0; i < std::min(batch, z.n); ++i) rows.push_back(i);
+  const std::vector<int64_t>* minibatch = rows.empty() ? nullptr : &rows;
   {
     PeakMeter meter;
-    const Tensor g = inner_grad(p, theta, lambda, task, cost);
+    const Tensor g = minibatch ? linearize(p, theta, lambda, task, {.create_graph = false, .batch = minibatch}).grad.value()
+                               : inner_grad(p, theta, lambda, task, cost);
     z.grad_bytes = meter.peak();
+  }
+  {
+    PeakMeter meter;
+    const OuterGrad og = counted_outer_grad(p, theta, lambda, task, cost,
+                                            block_batch(z.m, outer_batch > 0 && z.m > 0 ? std::min(outer_batch, z.m) : 0, 0));
+    z.outer_grad_bytes = meter.peak();
   }
   if (second_order) {
     PeakMeter meter;
     const int64_t before = MemoryMeter::live_bytes();
-    const Linearization lin = linearize(p, theta, lambda, task);
+    const Linearization lin = linearize(p, theta, lambda, task, {.batch = minibatch});
     z.lin_bytes = MemoryMeter::live_bytes() - before;
     Tensor v(Shape{z.P}, real(1));
     Tensor g_lambda(Shape{z.H});
@@ -65,11 +81,14 @@ nlohmann::json check_method_memory(const MethodInfo& method, const Options& meth
   const double held = static_cast<double>(std::max<int64_t>(0, sys::current_rss_bytes()));  // before the probe
   // The second-order probe (a linearization and a product, L+ bytes) only for a model that depends on L or L+:
   // for fo it would hold more than the run itself and raise the run's peak RSS.
-  MemorySizes z = probe_memory_sizes(problem, threads, meta_batch, false);
+  // A method with minibatch oracles (the stochastic solvers' batch_size) is probed on a minibatch of that size.
+  const int64_t batch = method_opts.has("batch_size") ? method_opts.get_int("batch_size") : 0;
+  const int64_t outer_batch = method_opts.has("outer_batch_size") ? method_opts.get_int("outer_batch_size") : 0;
+  MemorySizes z = probe_memory_sizes(problem, threads, meta_batch, false, batch, outer_batch);
   MemorySizes z1 = z;
   z1.lin_bytes = z1.lin_peak_bytes = int64_t{1} << 40;
   if (method_memory(method, method_opts, z1).bytes != method_memory(method, method_opts, z).bytes) {
-    z = probe_memory_sizes(problem, threads, meta_batch, true);
+    z = probe_memory_sizes(problem, threads, meta_batch, true, batch, outer_batch);
   }
   const MemoryModel model = method_memory(method, method_opts, z);
   double needed = model.bytes, limit = 0;
@@ -87,8 +106,8 @@ nlohmann::json check_method_memory(const MethodInfo& method, const Options& meth
   }
   const std::string why = memory_refusal(method.name, model, z, needed, limit, source);
   if (!why.empty()) throw option_error(why);
-  return {{"bytes", model.bytes}, {"formula", model.formula}, {"P", z.P}, {"H", z.H}, {"r", z.r},
-          {"G", z.grad_bytes}, {"L", z.lin_bytes}, {"L_plus", z.lin_peak_bytes}, {"threads", z.threads},
+  return {{"bytes", model.bytes}, {"formula", model.formula}, {"P", z.P}, {"H", z.H}, {"r", z.r}, {"n", z.n}, {"m", z.m},
+          {"G", z.grad_bytes}, {"F", z.outer_grad_bytes}, {"L", z.lin_bytes}, {"L_plus", z.lin_peak_bytes}, {"threads", z.threads},
           {"tasks_at_once", z.tasks},
           // The memory free at the start is a fact of the machine, not of the run: "available", so that a rerun
           // gives the same result.json (timing fields aside).
@@ -115,10 +134,13 @@ std::string memory_refusal(const std::string& method, const MemoryModel& model, 
   std::string msg = "method '" + method + "' would need about " + bytes_text(needed_bytes) + ", above " +
                     limit_source + ": its memory model " + model.formula + " = " + bytes_text(model.bytes) +
                     " with P = " + std::to_string(z.P) + ", H = " + std::to_string(z.H) + ", r = " +
-                    std::to_string(z.r) + ", s = " + std::to_string(z.real_bytes) + " B, G = " +
-                    bytes_text(static_cast<double>(z.grad_bytes)) + ", L = " +
+                    std::to_string(z.r) +
+                    (z.n > 0 || z.m > 0 ? ", n = " + std::to_string(z.n) + ", m = " + std::to_string(z.m) : "") +
+                    ", s = " + std::to_string(z.real_bytes) + " B, G = " +
+                    bytes_text(static_cast<double>(z.grad_bytes)) + ", F = " +
+                    bytes_text(static_cast<double>(z.outer_grad_bytes)) + ", L = " +
                     bytes_text(static_cast<double>(z.lin_bytes)) + ", L+ = " +
-                    bytes_text(static_cast<double>(z.lin_peak_bytes)) + " (README 'Scale' defines them)";
+                    bytes_text(static_cast<double>(z.lin_peak_bytes)) + " (README 'Scale' and hypergrad/memory_model.hpp define them)";
   if (!model.advice.empty()) msg += "; " + model.advice;
   return msg + "; or set max_memory (GiB, 0 = no check)";
 }

@@ -6,6 +6,9 @@
 // Sizes (MemorySizes), with s = sizeof(real):
 //   P, H   dimensions of θ and λ;   r  inner steps;   C  SGLD chains;   T  estimates or chains run at once
 //   G      peak bytes of one first-order gradient of L_T (its graph and activations while it runs)
+//   n, m   the inner and outer examples (Problem::inner_examples, outer_examples; 0 when not sums): SABA's
+//          SAGA memories grow with them
+//   F      peak bytes of one outer gradient (∇L_V, on an outer minibatch when the method takes them)
 //   L      bytes a linearization keeps alive (the gradient of L_T with create_graph: what a stored
 //          trajectory holds per step), and L+ its peak while one second-order product is taken on it
 // G, L and L+ are measured once per problem by probe_memory_sizes (one gradient and one linearization with
@@ -28,8 +31,11 @@ struct MethodInfo;
 
 struct MemorySizes {
   int64_t P = 0, H = 0, r = 0;
+  int64_t n = 0, m = 0;              // inner and outer examples
+  bool lambda_in_outer = false;      // λ in L_V: SABA's outer memories then hold ∇_λf too
   int64_t real_bytes = static_cast<int64_t>(sizeof(real));
   int64_t grad_bytes = 0;      // G
+  int64_t outer_grad_bytes = 0;  // F
   int64_t lin_bytes = 0;       // L
   int64_t lin_peak_bytes = 0;  // L+
   int64_t threads = 1;         // threads of the run: chains of one estimate run this many at once
@@ -45,8 +51,12 @@ struct MemoryModel {
 
 // Measures G, and with second_order L and L+ (else left 0), for `problem`: one gradient, one linearization and one
 // Hessian-vector product at θ₀ of a task drawn from a fixed probe stream, so the run's own random streams are
-// untouched; threads and tasks are copied (tasks = min(meta_batch, threads)).
-MemorySizes probe_memory_sizes(const Problem& problem, int64_t threads, int64_t meta_batch, bool second_order = true);
+// untouched; threads and tasks are copied (tasks = min(meta_batch, threads)). batch > 0 (≤ n): the gradient and
+// the linearization are those of the minibatch loss on the first `batch` examples, what a minibatch oracle of
+// the stochastic solvers holds (their option batch_size; check_method_memory passes it).
+// outer_batch > 0 (≤ m): F on the outer minibatch of the first `outer_batch` examples, else on the full L_V.
+MemorySizes probe_memory_sizes(const Problem& problem, int64_t threads, int64_t meta_batch, bool second_order = true,
+                               int64_t batch = 0, int64_t outer_batch = 0);
 
 // The whole model of a run with `method`: its row's per-estimate model times the estimates that run at once,
 // plus the run loop's 4·H·s (λ, Adam's two moments, the meta-batch mean). An empty formula: the method has no

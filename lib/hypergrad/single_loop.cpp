@@ -1,5 +1,7 @@
 #include "hypergrad/single_loop.hpp"
 
+#include <algorithm>
+
 #include "optim/gradient_descent.hpp"
 #include "optim/sgld.hpp"
 
@@ -33,6 +35,29 @@ int64_t resolved_batch_size(const Options& o, const Problem& p, const std::strin
   return b;
 }
 
+OptionSpec outer_batch_size_option() {
+  return opt_int("outer_batch_size", 0,
+                 "examples per outer minibatch oracle (0: the full outer loss; needs a problem whose outer loss is a "
+                 "sum or mean over examples)",
+                 0);
+}
+
+int64_t resolved_outer_batch_size(const Options& o, const Problem& p, const std::string& method) {
+  const int64_t b = o.get_int("outer_batch_size");
+  if (b == 0) return 0;
+  const int64_t m = p.outer_examples();
+  if (m == 0) {
+    throw option_error("option 'outer_batch_size' of method '" + method + "': problem '" + p.name() +
+                       "' has no per-example outer loss to sample; use outer_batch_size=0 (the full outer loss)");
+  }
+  if (b > m) {
+    throw option_error("option 'outer_batch_size' of method '" + method + "': " + std::to_string(b) +
+                       " exceeds the " + std::to_string(m) + " outer (validation) examples of problem '" + p.name() +
+                       "'");
+  }
+  return b;
+}
+
 double resolved_theta_lr(const Options& o, const Problem& p) {
   const double lr = o.get_real("theta_lr");
   return lr > 0 ? lr : static_cast<double>(p.inner().lr);
@@ -51,6 +76,23 @@ InnerBatch draw_inner_batch(const Problem& p, int64_t size, Rng& rng) {
   const int64_t n = p.inner_examples();
   b.idx = sgld_minibatch(n, size, rng);
   b.weight = static_cast<double>(size) / static_cast<double>(n);
+  return b;
+}
+
+InnerBatch draw_outer_batch(const Problem& p, int64_t size, Rng& rng) {
+  InnerBatch b;
+  if (size == 0) return b;
+  const int64_t m = p.outer_examples();
+  b.idx = sgld_minibatch(m, size, rng);
+  b.weight = static_cast<double>(size) / static_cast<double>(m);
+  return b;
+}
+
+InnerBatch block_batch(int64_t count, int64_t size, int64_t j) {
+  InnerBatch b;
+  if (size == 0) return b;
+  for (int64_t i = j * size; i < std::min(count, (j + 1) * size); ++i) b.idx.push_back(i);
+  b.weight = static_cast<double>(b.idx.size()) / static_cast<double>(count);
   return b;
 }
 
@@ -84,9 +126,20 @@ SecondOrder batch_second_order(const Problem& p, const Tensor& theta, const Tens
 }
 
 OuterGrad counted_outer_grad(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
-                             HypergradResult& res) {
-  res.cost += 1;
-  return outer_grad(p, theta, lambda, task, res);
+                             HypergradResult& res, const InnerBatch& batch) {
+  res.cost += batch.weight;
+  if (batch.idx.empty()) return outer_grad(p, theta, lambda, task, res);
+  // As outer_grad (hypergrad/unroll.hpp), on the batch loss L̂_V.
+  const Var th = leaf(theta);
+  const Var la = leaf(lambda, p.lambda_in_outer_loss());
+  const Var loss = p.outer_loss_batch(th, la, task, batch.idx);
+  ++res.grad_evals;
+  OuterGrad out;
+  out.loss = loss.item();
+  auto g = grad(loss, {th, la});
+  out.d_theta = g[0].value();
+  out.d_lambda = g[1].value();
+  return out;
 }
 
 void inner_sgd(const Problem& p, Tensor& theta, const Tensor& lambda, const Task& task, int64_t steps, double lr,
@@ -106,6 +159,18 @@ std::vector<Tensor> joint_step(const Tensor& theta, const Tensor& v, const Outer
   axpy(static_cast<real>(-lr), d_theta, theta_next);
   axpy(static_cast<real>(-v_lr), add(d_hv, og.d_theta), v_next);
   return {std::move(theta_next), std::move(v_next)};
+}
+
+MemoryModel single_loop_memory(const MemorySizes& z, bool second_order, int p_vectors, int h_vectors,
+                               double extra_numbers, const std::string& extra_formula) {
+  const double s = static_cast<double>(z.real_bytes);
+  MemoryModel m;
+  // The inner oracle and the outer gradient are not alive at once: the larger of the two.
+  m.bytes = static_cast<double>(std::max(second_order ? z.lin_peak_bytes : z.grad_bytes, z.outer_grad_bytes)) +
+            s * (p_vectors * static_cast<double>(z.P) + h_vectors * static_cast<double>(z.H) + extra_numbers);
+  m.formula = std::string(second_order ? "max(L+, F)" : "max(G, F)") + " + " + std::to_string(p_vectors) + "·P·s + " +
+              std::to_string(h_vectors) + "·H·s" + (extra_formula.empty() ? "" : " + (" + extra_formula + ")·s");
+  return m;
 }
 
 OptionSpec v_lr_option() {

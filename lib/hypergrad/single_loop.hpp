@@ -8,15 +8,16 @@
 // approximates −H⁻¹∇_θ f, so the implicit hypergradient is ∇_λ f + Bᵀv.
 //
 // Oracle costs (HypergradResult::cost, full-batch units): a gradient or a second-order product of the inner loss
-// on a minibatch of b of its n examples costs b/n, on the full inner loss 1; the outer loss is always taken on
-// its full set (Problem has no outer minibatches), so each outer gradient costs 1. An HVP needs the gradient's
-// graph at its point: when that gradient is not also used as an oracle value it is still counted as a gradient
-// evaluation (the work was done).
+// on a minibatch of b of its n examples costs b/n, on the full inner loss 1; likewise an outer gradient on b' of
+// the outer loss's m examples (option outer_batch_size, Problem::outer_loss_batch) costs b'/m, on the full outer
+// loss 1. An HVP needs the gradient's graph at its point: when that gradient is not also used as an oracle value
+// it is still counted as a gradient evaluation (the work was done).
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "hypergrad/estimator.hpp"
+#include "hypergrad/memory_model.hpp"
 #include "hypergrad/unroll.hpp"
 
 namespace bilevel {
@@ -32,7 +33,13 @@ double resolved_theta_lr(const Options& o, const Problem& p);
 // The refusal of all single-loop solvers: they need λ in L_T (the mixed product B, or ∇_λ g for f2sa).
 std::string single_loop_refusal(const Problem& p, const std::string& method);
 
-// A minibatch of the inner loss: `size` distinct examples (empty = the full loss) and its cost weight b/n.
+// The option `outer_batch_size` (examples per outer minibatch oracle; 0: the full outer loss) and its resolved
+// value, checked as batch_size is against the problem's outer_examples().
+OptionSpec outer_batch_size_option();
+int64_t resolved_outer_batch_size(const Options& o, const Problem& p, const std::string& method);
+
+// A minibatch of the inner (or outer) loss: `size` distinct examples (empty = the full loss) and its cost weight
+// b/n (b/m).
 struct InnerBatch {
   std::vector<int64_t> idx;
   double weight = 1.0;
@@ -40,6 +47,11 @@ struct InnerBatch {
 };
 // `size` = 0: the full inner loss (draws nothing). Else `size` distinct examples of the problem's n, from `rng`.
 InnerBatch draw_inner_batch(const Problem& p, int64_t size, Rng& rng);
+// The same for the outer loss: `size` distinct examples of the problem's m = outer_examples(), weight size/m.
+InnerBatch draw_outer_batch(const Problem& p, int64_t size, Rng& rng);
+// Block j of `size` consecutive examples of `count` (SABA's fixed blocks), weight |block|/count; `size` = 0: the
+// full loss (j must be 0).
+InnerBatch block_batch(int64_t count, int64_t size, int64_t j);
 
 // The sample oracles. Each counts into `res` (grad_evals, hvps and cost; res.cost must start at 0).
 // ∇_θ ĝ(θ, λ) on the batch. +1 grad_eval, cost += weight.
@@ -57,9 +69,9 @@ struct SecondOrder {
 };
 SecondOrder batch_second_order(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
                                const Tensor& v, const InnerBatch& batch, HypergradResult& res);
-// ∇f at (θ, λ) on the full outer set. +1 grad_eval, cost += 1.
+// ∇f at (θ, λ) on the outer batch (empty: the full outer loss). +1 grad_eval, cost += weight (1 when full).
 OuterGrad counted_outer_grad(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
-                             HypergradResult& res);
+                             HypergradResult& res, const InnerBatch& batch = {});
 // `steps` SGD steps θ ← θ − ρ∇_θ ĝ(θ, λ), a fresh batch each (batch t from rng.split(t)).
 void inner_sgd(const Problem& p, Tensor& theta, const Tensor& lambda, const Task& task, int64_t steps, double lr,
                int64_t batch_size, const Rng& rng, HypergradResult& res);
@@ -71,6 +83,14 @@ std::vector<Tensor> joint_step(const Tensor& theta, const Tensor& v, const Outer
 // The option `v_lr` (step size on v; 0: the inner step size) and its resolved value.
 OptionSpec v_lr_option();
 double resolved_v_lr(const Options& o, double inner_lr);
+
+// The memory model of a single-loop solver (MethodInfo::memory): its largest oracle's peak — L+ when it takes
+// second-order products, else G, or the outer gradient's F if larger; probed on the method's minibatch sizes
+// (check_method_memory) — plus the
+// vectors it keeps, `p_vectors`·P·s + `h_vectors`·H·s (warm state, its carry, directions, the result), plus
+// `extra_numbers`·s described by `extra_formula` (SABA's memories).
+MemoryModel single_loop_memory(const MemorySizes& z, bool second_order, int p_vectors, int h_vectors,
+                               double extra_numbers = 0, const std::string& extra_formula = "");
 
 // The warm state of a single-loop solver: named tensors carried from one outer step to the next.
 //

@@ -70,6 +70,13 @@ class HpoL2Problem final : public classification::FixedTaskProblem {
     return ad::add(data_loss(theta, classification::subset(data_.train, batch)), penalty(theta, lambda));
   }
   bool mixed_partial_diagonal() const override { return !scalar_; }
+  // Outer minibatches (the stochastic solvers' outer_batch_size): L_V is the mean over the n_val examples.
+  int64_t outer_examples() const override { return data_.val.n(); }
+  ad::Var outer_loss_batch(const ad::Var& theta, const ad::Var& lambda, const Task& task,
+                           const std::vector<int64_t>& batch) const override {
+    (void)lambda, (void)task;
+    return data_loss(theta, classification::subset(data_.val, batch));
+  }
 
   Metrics evaluate(const Tensor& lambda) const override {
     if (lambda.numel() != lambda_dim()) {

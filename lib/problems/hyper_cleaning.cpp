@@ -85,6 +85,14 @@ class HyperCleaningProblem final : public classification::FixedTaskProblem {
     return ad::add(classification::data_loss(*model_, theta, b, w), penalty(theta));
   }
 
+  // Outer minibatches (the stochastic solvers' outer_batch_size): L_V is the mean CE over the clean validation set.
+  int64_t outer_examples() const override { return data_.val.n(); }
+  ad::Var outer_loss_batch(const ad::Var& theta, const ad::Var& lambda, const Task& task,
+                           const std::vector<int64_t>& batch) const override {
+    (void)lambda, (void)task;
+    return classification::data_loss(*model_, theta, classification::subset(data_.val, batch));
+  }
+
   Metrics evaluate(const Tensor& lambda) const override {
     if (lambda.numel() != n_) {
       throw internal_error("hyper-cleaning: λ has " + std::to_string(lambda.numel()) + " elements, expected " +

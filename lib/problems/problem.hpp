@@ -69,6 +69,17 @@ class Problem {
     (void)theta, (void)lambda, (void)task, (void)batch;
     throw internal_error(name() + ": inner_loss_batch is not implemented (inner_examples() is 0)");
   }
+  // Outer minibatches, as the inner ones: the number of validation examples m when L_V is a sum or a mean over
+  // them (plus terms without examples); 0 when it is not (then the outer loss is always taken whole).
+  virtual int64_t outer_examples() const { return 0; }
+  // L̂_V on the examples `batch` (indices in [0, outer_examples()), distinct): the outer loss with its per-example
+  // sum or mean estimated from the batch, (m/|batch|) Σ_{k∈batch} ℓ_k for a sum, (1/|batch|) Σ ℓ_k for a mean, so
+  // that it is an unbiased estimate of outer_loss under a uniform batch. Only called when outer_examples() > 0.
+  virtual ad::Var outer_loss_batch(const ad::Var& theta, const ad::Var& lambda, const Task& task,
+                                   const std::vector<int64_t>& batch) const {
+    (void)theta, (void)lambda, (void)task, (void)batch;
+    throw internal_error(name() + ": outer_loss_batch is not implemented (outer_examples() is 0)");
+  }
   // True when the mixed partial ∇²_θλ L_T is diagonal (P = H): per-weight L2 (∂²/∂θ_i∂λ_j = δ_ij·r'(λ_i)θ_i),
   // or a scalar times the identity (iMAML's proximal term (γ/2)‖θ − λ‖² gives −γI). Lets first-order SGLD
   // variants keep dθ/dλ as a P-vector.

@@ -35,6 +35,12 @@ void check_plot_file(const std::string& plot) {
 // unused flag.
 void check_metric(const Comparison& c, const std::string& metric) {
   const std::vector<std::string> logged = compare_logged_metrics(c);
+  if (metric == kValueSubopt) {
+    // Derived from the `value` rows (compare_curves.hpp).
+    if (logged.empty() || std::find(logged.begin(), logged.end(), "value") != logged.end()) return;
+    throw option_error("compare --metric value_subopt: the runs log no value function h(λ) (`value`); run them with "
+                       "--set value_steps=N (N inner steps for θ*(λ), e.g. 1000)");
+  }
   if (logged.empty() || std::find(logged.begin(), logged.end(), metric) != logged.end()) return;  // nothing to check yet
   throw option_error("compare --metric: " + unknown_name_message("metric", metric, logged) + " (what these runs log)");
 }
@@ -65,6 +71,8 @@ void run_compare(const CompareParams& p, std::ostream& out, std::ostream& err) {
   CompareCurves curves;
   if (want_curves) curves = compare_curves(c, p.metric, p.x, p.points);
   for (const auto& w : c.warnings) err << "bilevel-opt compare: warning: " << w << "\n";
+  for (const auto& w : curves.warnings) err << "bilevel-opt compare: warning: " << w << "\n";
+  if (!curves.note.empty()) err << "bilevel-opt compare: " << curves.metric << ": " << curves.note << "\n";
   // --curves -: the CSV is standard output, the table goes to standard error.
   std::ostream& table_out = p.curves_csv == "-" ? err : out;
   table_out << (p.per_run ? compare_per_run(c, p.format) : compare_table(c, p.format, p.robust, p.ci)) << std::flush;

@@ -116,7 +116,7 @@ std::vector<double> x_grid(double x_max, int points, bool integer_x) {
 }
 
 CurveBand aggregate(const std::string& label, const std::vector<const Series*>& members,
-                    const std::vector<double>& grid) {
+                    const std::vector<double>& grid, double lo, double hi) {
   CurveBand band;
   band.label = label;
   band.runs = members.size();
@@ -135,14 +135,49 @@ CurveBand aggregate(const std::string& label, const std::vector<const Series*>& 
     const CompareSummary sm = compare_summarize(vals);
     band.x.push_back(gx);
     band.median.push_back(sm.median);
-    band.q25.push_back(sm.q25);
-    band.q75.push_back(sm.q75);
+    band.q25.push_back(lo == 0.25 ? sm.q25 : compare_quantile(vals, lo));
+    band.q75.push_back(hi == 0.75 ? sm.q75 : compare_quantile(vals, hi));
     band.n.push_back(sm.n);
   }
   return band;
 }
 
+// value_subopt: each series' h values minus its run's h* (compare_value_stars), banded 20–80%.
+void value_subopt_series(const Comparison& c, std::map<size_t, Series>& series, const std::vector<size_t>& order,
+                         const std::string& x, CompareCurves& out) {
+  std::vector<std::vector<double>> values;
+  std::vector<double> recorded;
+  for (size_t i : order) {
+    values.push_back(series.at(i).v);
+    const Series stars = read_series(c.runs[i].dir, "value_star", x);
+    recorded.push_back(stars.v.empty() ? NAN : stars.v.back());
+  }
+  const std::vector<double> h_star = compare_value_stars(values, recorded, out.note);
+  size_t below = 0;
+  double worst = 0;
+  for (size_t k = 0; k < order.size(); ++k) {
+    for (double& v : series.at(order[k]).v) {
+      v -= h_star[k];
+      if (v < -1e-12 * std::max(1.0, std::abs(h_star[k]))) ++below, worst = std::min(worst, v);
+    }
+  }
+  if (below > 0) {
+    out.warnings.push_back("value_subopt: " + std::to_string(below) + " logged values lie below their recorded h* (by up to " +
+                           std::to_string(-worst) + "): the recorded h* is not the optimum");
+  }
+  out.band_lo = 0.2;
+  out.band_hi = 0.8;
+}
+
 }  // namespace
+
+std::string compare_band_text(const CompareCurves& curves) {
+  if (curves.band_lo == 0.25 && curves.band_hi == 0.75) return "interquartile";
+  return std::to_string(static_cast<int>(std::lround(100 * curves.band_lo))) + "–" +
+         std::to_string(static_cast<int>(std::lround(100 * curves.band_hi))) + "%";
+}
+
+std::string compare_band_column(double q) { return "q" + std::to_string(static_cast<int>(std::lround(100 * q))); }
 
 void compare_check_x(const std::string& x) {
   if (x == "grad_evals") {
@@ -184,17 +219,19 @@ CompareCurves compare_curves(const Comparison& c, const std::string& metric, con
   out.problem = c.problem;
   out.metric = metric;
   out.x = x;
+  const bool subopt = metric == kValueSubopt;
   std::map<size_t, Series> series;
   std::vector<size_t> order;
   for (const auto& g : c.groups) {
     for (size_t i : g.runs) {
       if (c.runs[i].status != "ok") continue;
-      series[i] = read_series(c.runs[i].dir, metric, x);
+      series[i] = read_series(c.runs[i].dir, subopt ? "value" : metric, x);
       order.push_back(i);
     }
   }
   if (series.empty()) throw option_error("compare: no run with status ok, so no curves to draw");
-  check_metric_logged(c, series, order, metric);
+  check_metric_logged(c, series, order, subopt ? "value" : metric);
+  if (subopt) value_subopt_series(c, series, order, x, out);
 
   double x_max = 0;
   for (const auto& [i, s] : series) x_max = std::max(x_max, s.x_end);
@@ -204,7 +241,7 @@ CompareCurves compare_curves(const Comparison& c, const std::string& metric, con
     for (size_t i : g.runs)
       if (series.count(i)) members.push_back(&series.at(i));
     if (members.empty()) continue;
-    out.bands.push_back(aggregate(g.label, members, grid));
+    out.bands.push_back(aggregate(g.label, members, grid, out.band_lo, out.band_hi));
   }
   return out;
 }

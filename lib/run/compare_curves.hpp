@@ -20,17 +20,25 @@ namespace bilevel {
 struct CurveBand {
   std::string label;
   size_t runs = 0;  // ok runs in the group
-  std::vector<double> x, median, q25, q75;
+  std::vector<double> x, median, q25, q75;  // q25, q75: the band's quantiles (band_lo, band_hi of the curves)
   std::vector<size_t> n;  // runs counted at each x
 };
 struct CompareCurves {
   std::string problem, metric, x;  // x: step | cost | seconds
   std::vector<CurveBand> bands;
+  double band_lo = 0.25, band_hi = 0.75;  // the band's quantiles: interquartile, 20–80% for value_subopt
+  std::string note;                       // how a derived metric was computed (value_subopt's h*), or ""
+  std::vector<std::string> warnings;      // e.g. a value below the recorded h*
 };
 
-// Reads curve.jsonl of every ok run. Throws option_error for an unknown x (--x grad_evals: with its new
+// Reads curve.jsonl of every ok run. metric = value_subopt (compare_stats.hpp) is derived: each run's `value` rows
+// minus its h*, banded 20–80%. Throws option_error for an unknown x (--x grad_evals: with its new
 // name), or when some runs do not log `metric` (naming them and the metrics every run logs).
 CompareCurves compare_curves(const Comparison& c, const std::string& metric, const std::string& x, int points);
+
+// The band's name: "interquartile" (25–75%) or "20–80%", and the CSV columns' suffixes ("q25", "q20" …).
+std::string compare_band_text(const CompareCurves& curves);
+std::string compare_band_column(double q);
 
 // The x axes compare accepts; throws option_error for another one (a renamed one says its new name).
 void compare_check_x(const std::string& x);

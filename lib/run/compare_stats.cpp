@@ -45,6 +45,37 @@ double quantile_sorted(const std::vector<double>& s, double p) {
   return s[lo] + (h - static_cast<double>(lo)) * (s[hi] - s[lo]);
 }
 
+}  // namespace
+
+double compare_quantile(std::vector<double> values, double p) {
+  values.erase(std::remove_if(values.begin(), values.end(), [](double v) { return !std::isfinite(v); }), values.end());
+  if (values.empty()) return NAN;
+  std::sort(values.begin(), values.end());
+  return quantile_sorted(values, p);
+}
+
+std::vector<double> compare_value_stars(const std::vector<std::vector<double>>& values,
+                                        const std::vector<double>& recorded, std::string& source) {
+  double best = INFINITY;
+  for (const auto& v : values)
+    for (double x : v)
+      if (std::isfinite(x)) best = std::min(best, x);
+  std::vector<double> out(values.size());
+  size_t own = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const bool has = i < recorded.size() && std::isfinite(recorded[i]);
+    own += has ? 1 : 0;
+    out[i] = has ? recorded[i] : best;
+  }
+  const std::string best_text = "the best h over the " + std::to_string(values.size()) + " compared runs";
+  source = own == values.size() ? std::string("h* recorded by the runs (the problem's closed form)")
+           : own == 0           ? "h* = " + best_text
+                                : "h* recorded by " + std::to_string(own) + " runs, " + best_text + " for the others";
+  return out;
+}
+
+namespace {
+
 // Flattened config ("problem_options.inner_steps" → "10") for spotting groups that mix different runs.
 void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::string, std::string>& out) {
   for (auto it = j.begin(); it != j.end(); ++it) {

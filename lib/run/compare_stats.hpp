@@ -21,6 +21,19 @@ struct CompareSummary {
   double se = 0, ci95_lo = 0, ci95_hi = 0;
 };
 CompareSummary compare_summarize(std::vector<double> values);
+// Quantile p ∈ [0, 1] of the finite values (linear interpolation); NaN when there are none.
+double compare_quantile(std::vector<double> values, double p);
+
+// The derived curve metric value_subopt = h(λ) − h*, the optimisation metric of the stochastic-bilevel literature:
+// h(λ) is the `value` a run logs on its evaluation rows (run option value_steps > 0: L_V at an accurate inner
+// solution), and h* per run is the `value_star` its rows record (a problem's own h*, e.g. quadratic's, computed
+// from its closed forms), else the lowest `value` any of the compared ok runs logged.
+inline constexpr const char* kValueSubopt = "value_subopt";
+// `values[i]`: run i's logged h; `recorded[i]`: its value_star (NaN when it records none). Returns h* per run and
+// sets `source` to how it was found ("recorded by the runs", "best h over the N compared runs", or both).
+std::vector<double> compare_value_stars(const std::vector<std::vector<double>>& values,
+                                        const std::vector<double>& recorded, std::string& source);
+
 // Student's t quantile t(0.975, df) (the 95% two-sided interval); df ≥ 1.
 double student_t975(size_t df);
 

@@ -247,7 +247,8 @@ std::string compare_per_run(const Comparison& c, const std::string& format) {
 std::string compare_curves_csv(const CompareCurves& curves) {
   std::ostringstream out;
   out << "group," << curves.x << "," << csv_field(curves.metric + "_median") << ","
-      << csv_field(curves.metric + "_q25") << "," << csv_field(curves.metric + "_q75") << ",n\n";
+      << csv_field(curves.metric + "_" + compare_band_column(curves.band_lo)) << ","
+      << csv_field(curves.metric + "_" + compare_band_column(curves.band_hi)) << ",n\n";
   for (const auto& b : curves.bands) {
     for (size_t k = 0; k < b.x.size(); ++k) {
       out << csv_field(b.label) << "," << fmt(b.x[k], "%.10g") << "," << fmt(b.median[k], "%.9g") << ","

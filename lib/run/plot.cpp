@@ -48,7 +48,8 @@ std::string plot_gnuplot_script(const CompareCurves& curves, const std::string& 
                                 bool logy) {
   std::ostringstream s;
   s << "# bilevel-opt compare: " << gp_text(curves.metric) << " against " << gp_text(curves.x) << " ("
-    << gp_text(curves.problem) << "); per group the median (line) and the interquartile range (band) over its runs,\n"
+    << gp_text(curves.problem) << "); per group the median (line) and the " << compare_band_text(curves)
+    << " range (band) over its runs,\n"
     << "# aligned on the x grid by last-value carry. Rerun in this folder with: gnuplot <this file>\n";
   char buf[128];
   size_t drawn = 0;
@@ -64,7 +65,7 @@ std::string plot_gnuplot_script(const CompareCurves& curves, const std::string& 
     ++drawn;
   }
   s << "set encoding utf8\n";
-  s << "set title " << gp_quote(curves.problem + ": " + curves.metric + " (median and interquartile band per group)")
+  s << "set title " << gp_quote(curves.problem + ": " + curves.metric + " (median and " + compare_band_text(curves) + " band per group)")
     << " noenhanced\n";
   s << "set xlabel " << gp_quote(x_label(curves.x)) << " noenhanced\n";
   s << "set ylabel " << gp_quote(curves.metric + (logy ? " (log scale)" : "")) << " noenhanced\n";

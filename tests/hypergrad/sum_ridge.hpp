@@ -1,7 +1,7 @@
 #pragma once
 // A finite-sum test problem with a closed-form implicit hypergradient that records the oracle calls made on it:
 // per-coordinate ridge regression,
-//   L_T(θ, λ) = (1/n) Σ_i ½(a_iᵀθ − y_i)² + ½ Σ_j e^{λ_j} θ_j²,     L_V(θ) = ½‖Cθ − d‖²,
+//   L_T(θ, λ) = (1/n) Σ_i ½(a_iᵀθ − y_i)² + ½ Σ_j e^{λ_j} θ_j²,     L_V(θ) = ½‖Cθ − d‖² (a sum over m rows),
 // so K = (1/n)AᵀA + diag(e^λ), θ* = K⁻¹(1/n)Aᵀy and the IFT hypergradient is −(e^λ ⊙ θ*) ⊙ K⁻¹Cᵀ(Cθ* − d).
 // Data from a seeded stream, rounded to `real` so the closed form sees the numbers the losses see.
 #include <atomic>
@@ -64,8 +64,25 @@ class SumRidge final : public Problem {
   }
   ad::Var outer_loss(const ad::Var& theta, const ad::Var&, const Task&) const override {
     ++outer_calls;
+    outer_examples_seen += m_;
     const ad::Var r = ad::flatten(ad::matmul(ad::constant(c_t_), ad::reshape(theta, Shape{P_, 1}))) - ad::constant(d_t_);
     return ad::sum(ad::square(r)) * real(0.5);
+  }
+  int64_t outer_examples() const override { return m_; }
+  // (m/|batch|)·½ Σ_{k∈batch} (c_kᵀθ − d_k)²: unbiased for the sum.
+  ad::Var outer_loss_batch(const ad::Var& theta, const ad::Var&, const Task&,
+                           const std::vector<int64_t>& batch) const override {
+    ++outer_calls;
+    outer_examples_seen += static_cast<int64_t>(batch.size());
+    const int64_t b = static_cast<int64_t>(batch.size());
+    Tensor c(Shape{b, P_}), d(Shape{b});
+    for (int64_t k = 0; k < b; ++k) {
+      const int64_t i = batch[static_cast<size_t>(k)];
+      for (int64_t j = 0; j < P_; ++j) c[k * P_ + j] = c_t_[i * P_ + j];
+      d[k] = d_t_[i];
+    }
+    const ad::Var r = ad::flatten(ad::matmul(ad::constant(c), ad::reshape(theta, Shape{P_, 1}))) - ad::constant(d);
+    return ad::sum(ad::square(r)) * static_cast<real>(0.5 * static_cast<double>(m_) / static_cast<double>(b));
   }
   Metrics evaluate(const Tensor&) const override { return {}; }
 
@@ -86,8 +103,8 @@ class SumRidge final : public Problem {
     return dense::to_tensor(g, Shape{P_});
   }
 
-  mutable std::atomic<int64_t> inner_calls{0}, outer_calls{0}, batch_examples{0};
-  void reset_counts() const { inner_calls = 0, outer_calls = 0, batch_examples = 0; }
+  mutable std::atomic<int64_t> inner_calls{0}, outer_calls{0}, batch_examples{0}, outer_examples_seen{0};
+  void reset_counts() const { inner_calls = 0, outer_calls = 0, batch_examples = 0, outer_examples_seen = 0; }
 
  private:
   ad::Var data_loss(const ad::Var& theta, const Tensor& a, const Tensor& y) const {

@@ -116,6 +116,45 @@ TEST_SUITE("hypergrad") {
     }
   }
 
+  TEST_CASE("the single-loop solvers' models bound their measured peak within a small factor; saba's grows with n/b") {
+    // The sampled quadratic at the benchmark's size (P = H = 100, n = m = 1024 rows). The models take the
+    // full-batch probes (L+, G) as an upper bound of a minibatch oracle; SABA's adds its SAGA memories
+    // ⌈n/b⌉·(2P + H) (+ ⌈m/b'⌉·P with outer minibatches), which dominate at small batches. Both directions can
+    // fail: a model that forgets the memories falls below the peak, one that counts them twice or is far too
+    // loose goes above 4×.
+    const Instance in = make_instance("quadratic", {{"dim", "100"}, {"n_samples", "1024"}});
+    const MemorySizes z = probe_memory_sizes(*in.problem, 1, 1);
+    CHECK(z.n == 1024);
+    CHECK(z.m == 1024);
+    for (const auto& [name, sets] : std::vector<std::pair<std::string, std::map<std::string, std::string>>>{
+             {"soba", {}},
+             {"soba", {{"batch_size", "32"}, {"outer_batch_size", "32"}}},
+             {"saba", {}},
+             {"saba", {{"batch_size", "32"}}},
+             {"saba", {{"batch_size", "8"}, {"outer_batch_size", "8"}}},
+             {"stocbio", {{"inner_iters", "3"}, {"neumann_iters", "3"}}},
+             {"amigo", {{"inner_iters", "3"}, {"v_iters", "3"}}},
+             {"f2sa", {{"inner_iters", "3"}}}}) {
+      CAPTURE(name);
+      std::string label;
+      for (const auto& [k, v] : sets) label += k + "=" + v + " ";
+      CAPTURE(label);
+      // Probed as `train` does: on a minibatch of the method's batch_size.
+      auto opt = [&](const char* k) { return sets.count(k) ? std::stoll(sets.at(k)) : 0LL; };
+      const MemorySizes zb = probe_memory_sizes(*in.problem, 1, 1, true, opt("batch_size"), opt("outer_batch_size"));
+      const double model = method_memory(find_method(name), method_options(name, sets), zb).bytes -
+                           4.0 * static_cast<double>(z.real_bytes * z.H);
+      const double peak = static_cast<double>(measured_peak(name, in, sets));
+      MESSAGE(name << " " << label << ": model " << model << " B, measured peak " << peak << " B, ratio " << model / peak);
+      CHECK(model >= peak);
+      CHECK(model <= 4 * peak + 64 * 1024);
+    }
+    // SABA's memories: 128 blocks of 2P + H numbers at b = 8 against 32 at b = 32.
+    const double s = static_cast<double>(z.real_bytes);
+    CHECK(model_of("saba", z, {{"batch_size", "8"}}).bytes - model_of("saba", z, {{"batch_size", "32"}}).bytes ==
+          doctest::Approx(96 * 300 * s));
+  }
+
   TEST_CASE("a run whose memory model exceeds the limit is refused with the formula, the sizes and advice") {
     const Instance in = make_instance("quadratic", {{"dim", "50"}, {"inner_steps", "40"}});
     const MethodInfo& exact = find_method("exact");

@@ -4,7 +4,7 @@
 // on one fresh minibatch each:  z ← z − ρ∇_θĝ(z),  y ← y − ρ(∇_θf(y)/μ + ∇_θĝ(y));  then on a fresh minibatch
 //   D_λ = ∇_λ f(y) + μ(∇_λĝ(y) − ∇_λĝ(z)),
 // which tends to the implicit hypergradient as y, z converge, with a bias O(1/μ). μ_t = μ₀ + δ·t at outer
-// step t (`penalty`, `penalty_growth`). y, z persist across outer steps (checkpointed).
+// step t (`penalty`, `penalty_growth`). Each ∇f on a fresh outer minibatch (outer_batch_size). y, z persist across outer steps (checkpointed).
 // Oracles per step: 3·inner_iters + 3 gradients (2 inner and 1 outer per inner step; outer and 2 inner at the end).
 #include "hypergrad/single_loop.hpp"
 
@@ -17,6 +17,7 @@ class F2saEstimator final : public SingleLoopEstimator {
   F2saEstimator(const Options& o, const Problem& p)
       : SingleLoopEstimator("f2sa", {{"y", Shape{p.theta_dim()}}, {"z", Shape{p.theta_dim()}}}, 2),
         batch_(resolved_batch_size(o, p, "f2sa")),
+        outer_batch_(resolved_outer_batch_size(o, p, "f2sa")),
         lr_(resolved_theta_lr(o, p)),
         inner_iters_(o.get_int("inner_iters")),
         mu0_(o.get_real("penalty")),
@@ -30,13 +31,14 @@ class F2saEstimator final : public SingleLoopEstimator {
   std::vector<Tensor> step(const Problem& p, const Tensor& lambda, const Task& task, Rng& rng,
                            const std::vector<Tensor>& state, HypergradResult& res) const override {
     Tensor y = state[0], z = state[1];
-    const Rng inner_rng = rng.split(0);
+    const Rng inner_rng = rng.split(0), outer_rng = rng.split(2);
     const real lr = static_cast<real>(lr_);
     for (int64_t t = 0; t < inner_iters_; ++t) {
       Rng r = inner_rng.split(static_cast<uint64_t>(t));
       const InnerBatch batch = draw_inner_batch(p, batch_, r);
       const Tensor gz = batch_inner_grad(p, z, lambda, task, batch, res);
-      const OuterGrad fy = counted_outer_grad(p, y, lambda, task, res);
+      Rng ro = outer_rng.split(static_cast<uint64_t>(t));
+      const OuterGrad fy = counted_outer_grad(p, y, lambda, task, res, draw_outer_batch(p, outer_batch_, ro));
       Tensor dy = batch_inner_grad(p, y, lambda, task, batch, res);
       axpy(static_cast<real>(1.0 / mu_), fy.d_theta, dy);
       axpy(-lr, gz, z);
@@ -44,7 +46,8 @@ class F2saEstimator final : public SingleLoopEstimator {
     }
     Rng r = rng.split(1);
     const InnerBatch batch = draw_inner_batch(p, batch_, r);
-    const OuterGrad og = counted_outer_grad(p, y, lambda, task, res);
+    Rng ro = outer_rng.split(static_cast<uint64_t>(inner_iters_));
+    const OuterGrad og = counted_outer_grad(p, y, lambda, task, res, draw_outer_batch(p, outer_batch_, ro));
     const Tensor gy = batch_inner_grads(p, y, lambda, task, batch, res).second;
     const Tensor gz = batch_inner_grads(p, z, lambda, task, batch, res).second;
     res.grad = og.d_lambda;
@@ -54,7 +57,7 @@ class F2saEstimator final : public SingleLoopEstimator {
   }
 
  private:
-  int64_t batch_;
+  int64_t batch_, outer_batch_;
   double lr_;
   int64_t inner_iters_;
   double mu0_, growth_, mu_;
@@ -65,14 +68,17 @@ class F2saEstimator final : public SingleLoopEstimator {
 MethodInfo f2sa_method_info() {
   return {.name = "f2sa",
           .description = "F2SA: fully first-order penalty method, ∇_λL_V(y) + μ(∇_λL_T(y) − ∇_λL_T(z)), no HVPs",
-          .options = {batch_size_option(), theta_lr_option(),
+          .options = {batch_size_option(), outer_batch_size_option(), theta_lr_option(),
                       opt_int("inner_iters", 10, "SGD steps on y and z per outer step (warm-started)", 0, 1000000),
                       opt_real("penalty", 10, "penalty μ₀ (the bias is O(1/μ))", 0, 1e300, true),
                       opt_real("penalty_growth", 0, "μ grows by this much per outer step: μ_t = μ₀ + δ·t", 0)},
           .refusal = [](const Problem& p) { return single_loop_refusal(p, "f2sa"); },
           .make = [](const Options& o, const Problem& p) -> std::unique_ptr<Estimator> {
             return std::make_unique<F2saEstimator>(o, p);
-          }};
+          },
+          // y, z and their carry, ∇f(y), ∇ĝ(y), ∇ĝ(z) (7P); ∇_λ f, ∇_λĝ at y and z, the direction (4H); one
+          // gradient's graph.
+          .memory = [](const Options&, const MemorySizes& z) { return single_loop_memory(z, false, 7, 4); }};
 }
 
 }  // namespace bilevel
