@@ -105,6 +105,12 @@ struct Result {
 
 // Moves every element within `margin` of a kink to kink ± margin (keeping its side; exactly on the
 // kink goes up), so steps ≪ margin never straddle a kink of relu (0), abs (0), etc.
+// A tensor of N(0, stddev²) entries from the seed's stream {11} (the op tests' inputs).
+inline Tensor randn(const Shape& s, uint64_t seed, double stddev = 1.0) {
+  Rng r(seed, {11});
+  return r.normal_tensor(s, 0.0, stddev);
+}
+
 inline Tensor nudge_off_kinks(Tensor x, double margin = 0.05, const std::vector<double>& kinks = {0.0}) {
   for (int64_t i = 0; i < x.numel(); ++i) {
     for (double k : kinks) {

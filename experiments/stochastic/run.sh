@@ -10,7 +10,7 @@
 # examples costs b/n). Per problem and method: a grid of outer learning rates on seed 1 (winner: the lowest final
 # value h(λ)), then the winner on every seed. The metric is the value function h(λ) = L_V(θ*(λ)) (run option
 # value_steps: θ* by a long inner GD run) and value_subopt = h(λ) − h*, computed by `bilevel-opt compare --metric
-# value_subopt` (h* = the problem's closed form where the runs record it, quadratic's value_star; else the lowest
+# value_subopt` (h* = the runs' recorded value_star — quadratic: min of its closed-form h by projected BB — else the lowest
 # h of the compared runs); table.py reads compare's curves and writes grid.md and table.md; compare draws the plots.
 #
 # Usage: experiments/stochastic/run.sh [--quick | --full] [OUT_DIR]

@@ -6,7 +6,7 @@
 
 value_subopt = h(λ) − h* is computed by `bilevel-opt compare --metric value_subopt` (run.sh writes its curves against
 cost, OUT/PROBLEM/value_subopt_vs_cost.csv for the seeds and grid_value_subopt.csv for the grid): h(λ) is the `value`
-logged on evaluation rows (run option value_steps), h* the problem's closed form where the runs record it
+logged on evaluation rows (run option value_steps), h* the runs' recorded value_star where they have one
 (quadratic's value_star), else the lowest h of the compared runs. The table reads the last point of each group's
 curve: the median and 20–80% band over seeds at the end of the budget.
 """

@@ -129,17 +129,10 @@ OuterGrad counted_outer_grad(const Problem& p, const Tensor& theta, const Tensor
                              HypergradResult& res, const InnerBatch& batch) {
   res.cost += batch.weight;
   if (batch.idx.empty()) return outer_grad(p, theta, lambda, task, res);
-  // As outer_grad (hypergrad/unroll.hpp), on the batch loss L̂_V.
-  const Var th = leaf(theta);
-  const Var la = leaf(lambda, p.lambda_in_outer_loss());
-  const Var loss = p.outer_loss_batch(th, la, task, batch.idx);
-  ++res.grad_evals;
-  OuterGrad out;
-  out.loss = loss.item();
-  auto g = grad(loss, {th, la});
-  out.d_theta = g[0].value();
-  out.d_lambda = g[1].value();
-  return out;
+  // On the batch loss L̂_V.
+  return outer_grad_of(
+      p, theta, lambda, [&](const Var& th, const Var& la) { return p.outer_loss_batch(th, la, task, batch.idx); },
+      res);
 }
 
 void inner_sgd(const Problem& p, Tensor& theta, const Tensor& lambda, const Task& task, int64_t steps, double lr,

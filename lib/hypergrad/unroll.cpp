@@ -54,9 +54,15 @@ std::vector<Tensor> unroll_stored(const Problem& p, const Tensor& lambda, const 
 
 OuterGrad outer_grad(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
                      HypergradResult& cost) {
+  return outer_grad_of(
+      p, theta, lambda, [&](const Var& th, const Var& la) { return p.outer_loss(th, la, task); }, cost);
+}
+
+OuterGrad outer_grad_of(const Problem& p, const Tensor& theta, const Tensor& lambda,
+                        const std::function<Var(const Var&, const Var&)>& loss_of, HypergradResult& cost) {
   Var th = leaf(theta);
   Var la = leaf(lambda, p.lambda_in_outer_loss());
-  Var loss = p.outer_loss(th, la, task);
+  Var loss = loss_of(th, la);
   ++cost.grad_evals;
   OuterGrad out;
   out.loss = loss.item();

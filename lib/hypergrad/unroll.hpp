@@ -6,6 +6,7 @@
 // Notation: θ_{j+1} = θ_j − α∇_θL_T(θ_j, λ), j = 0..r−1. For a vector v (P,), one adjoint step at θ_j is
 //   v ← v − α H_j v,  g_λ ← g_λ − α B_jᵀ v,   H_j = ∇²_θθ L_T(θ_j, λ), B_j = ∂_λ∇_θ L_T(θ_j, λ),
 // computed together by one double backward: ∇_{θ,λ} ⟨∇_θL_T(θ_j, λ), v⟩.
+#include <functional>
 #include <vector>
 
 #include "hypergrad/estimator.hpp"
@@ -30,6 +31,10 @@ struct OuterGrad {
 // +1 grad_eval.
 OuterGrad outer_grad(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
                      HypergradResult& cost);
+// The same for another outer loss (θ, λ) → L (e.g. L_V on a minibatch of its examples). +1 grad_eval.
+OuterGrad outer_grad_of(const Problem& p, const Tensor& theta, const Tensor& lambda,
+                        const std::function<ad::Var(const ad::Var&, const ad::Var&)>& loss_of,
+                        HypergradResult& cost);
 
 // The inner gradient at one state θ with its graph: what every second-order product at that state is taken on
 // (an adjoint step, a forward-mode column, a linear solve, an SGLD chain step).

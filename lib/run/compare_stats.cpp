@@ -68,7 +68,7 @@ std::vector<double> compare_value_stars(const std::vector<std::vector<double>>& 
     out[i] = has ? recorded[i] : best;
   }
   const std::string best_text = "the best h over the " + std::to_string(values.size()) + " compared runs";
-  source = own == values.size() ? std::string("h* recorded by the runs (the problem's closed form)")
+  source = own == values.size() ? std::string("h* recorded by the runs (their value_star metric)")
            : own == 0           ? "h* = " + best_text
                                 : "h* recorded by " + std::to_string(own) + " runs, " + best_text + " for the others";
   return out;

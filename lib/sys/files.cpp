@@ -234,7 +234,7 @@ nlohmann::json read_json(const fs::path& path) {
   const std::string text = read_file(path);
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers beyond double range (1e400)
     throw usage_error("corrupt JSON in " + path.string() + ": " + e.what());
   }
 }

@@ -16,10 +16,7 @@ namespace gc = bilevel::gradcheck;
 
 namespace {
 
-Tensor randn(const Shape& s, uint64_t seed, double stddev = 1.0) {
-  Rng r(seed, {11});
-  return r.normal_tensor(s, 0.0, stddev);
-}
+using gc::randn;
 
 // The standardisation composed of element-wise ops (the former batch_norm): the reference.
 Var standardize_composite(const Var& x, real eps) {

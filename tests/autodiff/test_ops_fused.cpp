@@ -20,10 +20,7 @@ namespace gc = bilevel::gradcheck;
 
 namespace {
 
-Tensor randn(const Shape& s, uint64_t seed, double stddev = 1.0) {
-  Rng r(seed, {11});
-  return r.normal_tensor(s, 0.0, stddev);
-}
+using gc::randn;
 
 std::vector<int64_t> random_labels(int64_t b, int64_t c, uint64_t seed) {
   Rng r(seed, {12});

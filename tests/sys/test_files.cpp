@@ -90,6 +90,8 @@ TEST_SUITE("sys") {
     CHECK_THROWS_WITH_AS(sys::read_file(d / "none.json"), doctest::Contains("none.json"), usage_error);
     std::ofstream(d / "bad.json") << "{\"a\": ";
     CHECK_THROWS_WITH_AS(sys::read_json(d / "bad.json"), doctest::Contains("corrupt JSON in"), usage_error);
+    std::ofstream(d / "huge.json") << "{\"a\": 1e400}";  // beyond double range: nlohmann's out_of_range
+    CHECK_THROWS_WITH_AS(sys::read_json(d / "huge.json"), doctest::Contains("corrupt JSON in"), usage_error);
     std::ofstream(d / "file") << "x";
     const std::string not_dir = thrown<option_error>([&] { sys::ensure_writable_dir(d / "file" / "run", "--out"); });
     CHECK(has(not_dir, "--out '" + (d / "file" / "run").string() + "'"));
@@ -177,8 +179,19 @@ TEST_SUITE("sys") {
       CHECK_THROWS_WITH_AS(sys::DirLock(d, "sweep", "--out"), doctest::Contains("is in use by"), option_error);
     }
     // A holder that is killed leaves no stale lock.
-    const int pid = sys::spawn_process("/usr/bin/flock", {"flock", "-o", (d / ".lock").string(), "sleep", "5"});
-    for (int i = 0; i < 200 && !sys::DirLock::held_by_other(d); ++i) ::usleep(10000);
+    // The holder is one process: a shell opens the lock file as fd 9, `flock 9` locks that open file (and exits),
+    // and the shell becomes `sleep` keeping fd 9. Once /proc says it is `sleep`, no other process holds the lock
+    // (with `flock -o FILE sleep`, a forked child could still hold it for a moment after its parent was killed).
+    const std::string lock_file = (d / ".lock").string();
+    const int pid =
+        sys::spawn_process("/bin/sh", {"sh", "-c", "exec 9>>\"$0\" && flock 9 && exec sleep 60", lock_file});
+    const auto holder_is_sleep = [&] {
+      std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+      std::string name;
+      return std::getline(comm, name) && name == "sleep";
+    };
+    for (int i = 0; i < 3000 && !holder_is_sleep(); ++i) ::usleep(10000);  // up to 30 s on a loaded machine
+    REQUIRE(holder_is_sleep());
     CHECK(sys::DirLock::held_by_other(d));
     sys::send_signal(pid, SIGKILL);
     sys::wait_exit(pid);
