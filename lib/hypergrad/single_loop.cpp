@@ -20,19 +20,30 @@ OptionSpec theta_lr_option() {
   return opt_real("theta_lr", 0.0, "step size ρ of the inner iterates (0: the problem's inner learning rate inner_lr)", 0);
 }
 
-int64_t resolved_batch_size(const Options& o, const Problem& p, const std::string& method) {
-  const int64_t b = o.get_int("batch_size");
+namespace {
+
+// The value b of batch-size option `key`, checked against the n examples of the problem's `loss` ("inner" or
+// "outer"; n = 0: that loss is not a sum over examples).
+int64_t checked_batch_size(const Options& o, const std::string& key, int64_t n, const std::string& loss,
+                           const std::string& examples, const Problem& p, const std::string& method) {
+  const int64_t b = o.get_int(key);
   if (b == 0) return 0;
-  const int64_t n = p.inner_examples();
+  const std::string option = "option '" + key + "' of method '" + method + "': ";
   if (n == 0) {
-    throw option_error("option 'batch_size' of method '" + method + "': problem '" + p.name() +
-                       "' has no per-example inner loss to sample; use batch_size=0 (the full inner loss)");
+    throw option_error(option + "problem '" + p.name() + "' has no per-example " + loss + " loss to sample; use " +
+                       key + "=0 (the full " + loss + " loss)");
   }
   if (b > n) {
-    throw option_error("option 'batch_size' of method '" + method + "': " + std::to_string(b) + " exceeds the " +
-                       std::to_string(n) + " training examples of problem '" + p.name() + "'");
+    throw option_error(option + std::to_string(b) + " exceeds the " + std::to_string(n) + " " + examples +
+                       " of problem '" + p.name() + "'");
   }
   return b;
+}
+
+}  // namespace
+
+int64_t resolved_batch_size(const Options& o, const Problem& p, const std::string& method) {
+  return checked_batch_size(o, "batch_size", p.inner_examples(), "inner", "training examples", p, method);
 }
 
 OptionSpec outer_batch_size_option() {
@@ -43,19 +54,8 @@ OptionSpec outer_batch_size_option() {
 }
 
 int64_t resolved_outer_batch_size(const Options& o, const Problem& p, const std::string& method) {
-  const int64_t b = o.get_int("outer_batch_size");
-  if (b == 0) return 0;
-  const int64_t m = p.outer_examples();
-  if (m == 0) {
-    throw option_error("option 'outer_batch_size' of method '" + method + "': problem '" + p.name() +
-                       "' has no per-example outer loss to sample; use outer_batch_size=0 (the full outer loss)");
-  }
-  if (b > m) {
-    throw option_error("option 'outer_batch_size' of method '" + method + "': " + std::to_string(b) +
-                       " exceeds the " + std::to_string(m) + " outer (validation) examples of problem '" + p.name() +
-                       "'");
-  }
-  return b;
+  return checked_batch_size(o, "outer_batch_size", p.outer_examples(), "outer", "outer (validation) examples", p,
+                            method);
 }
 
 double resolved_theta_lr(const Options& o, const Problem& p) {
