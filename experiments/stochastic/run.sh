@@ -34,7 +34,7 @@ export BILEVEL_DATA="${BILEVEL_DATA:-$root/data}"
 quad_base=(--problem quadratic --set dim=100 --set n_samples=1024 --set cond=10 --set inner_steps=20 --set inner_lr=0.02
            --set outer_opt=sgd)
 quad_batch=64 quad_obatch=64
-grid=(0.1 1 10 100)
+grid=(0.1 1 10 100 1000)
 if ((quick)); then
   seeds=(1 2 3)
   quad=("${quad_base[@]}" --set value_steps=500)  # inner GD contracts by ≤ 0.96 per step: 500 steps to 1e-9
@@ -91,6 +91,15 @@ method_options() {
   echo "${o//=B/=$2}"
 }
 
+# row_every EVERY SCALE: the method's eval_every × eval_mult (all methods) × sl_eval_mult (the single-loop solvers,
+# lr scale ≠ 1, which take hundreds of cheap steps per run). Each evaluation row costs a value-function solve
+# (value_steps gradients and up to value_cg_iters HVPs on the full data), far more than a single-loop step.
+row_every() {
+  local mult=${eval_mult:-1}
+  [[ "$2" == 1 ]] || mult=$((mult * ${sl_eval_mult:-1}))
+  echo $(($1 * mult))
+}
+
 # queue_grid NAME BUDGET LR BATCH OBATCH ARGS…: the grid (seed 1) of every method.
 queue_grid() {
   local name="$1" budget="$2" lr="$3" batch="$4" obatch="$5"
@@ -99,11 +108,12 @@ queue_grid() {
   for m in "${methods[@]}"; do
     IFS='|' read -r mname mopts every scale <<<"$m"
     mopts=$(method_options "$mopts" "$batch" "$obatch")
+    every=$(row_every "$every" "$scale")
     for f in "${grid[@]}"; do
       local glr
       glr=$(awk -v a="$lr" -v f="$f" -v s="$scale" 'BEGIN { printf "%g", a * f * s }')
       # shellcheck disable=SC2086
-      queue_train "$out/$name/grid/$mname/lr-$glr" "$@" $mopts --set outer_lr="$glr" --set eval_every="$((every * ${eval_mult:-1}))" \
+      queue_train "$out/$name/grid/$mname/lr-$glr" "$@" $mopts --set outer_lr="$glr" --set eval_every="$every" \
         --seed 1 --budget-cost "$budget" --threads 1
     done
   done
@@ -117,6 +127,7 @@ queue_seeds() {
   for m in "${methods[@]}"; do
     IFS='|' read -r mname mopts every scale <<<"$m"
     mopts=$(method_options "$mopts" "$batch" "$obatch")
+    every=$(row_every "$every" "$scale")
     lr=$(python3 "$here/table.py" winner "$out/$name/grid/$mname")
     for seed in "${seeds[@]}"; do
       # Seed 1 at the winning rate is the grid's run: copied, not run again.
@@ -126,7 +137,7 @@ queue_seeds() {
         continue
       fi
       # shellcheck disable=SC2086
-      queue_train "$out/$name/runs/$mname/seed-$seed" "$@" $mopts --set outer_lr="$lr" --set eval_every="$((every * ${eval_mult:-1}))" \
+      queue_train "$out/$name/runs/$mname/seed-$seed" "$@" $mopts --set outer_lr="$lr" --set eval_every="$every" \
         --seed "$seed" --budget-cost "$budget" --threads 1
     done
   done
@@ -134,14 +145,16 @@ queue_seeds() {
 
 start=$SECONDS
 mkdir -p "$out"
-# quadratic: h(λ) on every row costs a 1024×100 inner solve, so rows are 4× sparser (eval_mult).
+# quadratic: h(λ) on every row costs a 1024×100 inner solve, so rows are 4× sparser (eval_mult); cleaning: h(λ)
+# costs 200–300 gradients and 100 HVPs on the whole training set, so the single-loop solvers' rows are 4× sparser
+# (about 10 rows per run instead of 40: they dominated --quick's time).
 eval_mult=4 queue_grid quadratic "$quad_budget" "$quad_lr" "$quad_batch" "$quad_obatch" "${quad[@]}"
 queue_grid logreg-l2 "$lr2_budget" "$lr2_lr" "$lr2_batch" "$lr2_obatch" "${lr2[@]}"
-queue_grid cleaning "$cln_budget" "$cln_lr" "$cln_batch" "$cln_obatch" "${cln[@]}"
+sl_eval_mult=4 queue_grid cleaning "$cln_budget" "$cln_lr" "$cln_batch" "$cln_obatch" "${cln[@]}"
 run_queue
 eval_mult=4 queue_seeds quadratic "$quad_budget" "$quad_batch" "$quad_obatch" "${quad[@]}"
 queue_seeds logreg-l2 "$lr2_budget" "$lr2_batch" "$lr2_obatch" "${lr2[@]}"
-queue_seeds cleaning "$cln_budget" "$cln_batch" "$cln_obatch" "${cln[@]}"
+sl_eval_mult=4 queue_seeds cleaning "$cln_budget" "$cln_batch" "$cln_obatch" "${cln[@]}"
 run_queue
 
 # Warm state and SAGA memories across thread counts: saba on logreg-l2 with a meta-batch of 2 tasks (estimated in

@@ -225,6 +225,51 @@ TEST_SUITE("problems") {
     CHECK(metric(m, "f1") > 0.7);
   }
 
+  TEST_CASE("hpo problems: outer minibatches over every validation row give the outer loss and its gradient, and equal blocks average to them") {
+    TinyData data;
+    const double tol = sizeof(real) == 8 ? 1e-12 : 2e-5;
+    for (const std::string name : {"hpo-l2", "hyper-cleaning"}) {
+      CAPTURE(name);
+      auto p = make_problem(name, data, {{"n_train", "40"}, {"n_val", "30"}, {"inner_steps", "5"}});
+      REQUIRE(p->outer_examples() == 30);
+      Rng r(6);
+      const Tensor lambda = r.normal_tensor(Shape{p->lambda_dim()});
+      const Task task = p->sample_task(r);
+      const Tensor theta = r.normal_tensor(Shape{p->theta_dim()}, 0, 0.3);
+      // Value and ∇_θ of a loss built from a leaf θ.
+      auto value_grad = [&](auto&& loss) {
+        const ad::Var th = ad::leaf(theta);
+        const ad::Var l = loss(th);
+        return std::pair<double, Tensor>{static_cast<double>(l.item()), ad::grad(l, {th})[0].value()};
+      };
+      const auto [full, full_g] = value_grad([&](const ad::Var& th) { return p->outer_loss(th, ad::constant(lambda), task); });
+      // Every row, in a scrambled order: the full loss.
+      std::vector<int64_t> all(30);
+      for (int64_t i = 0; i < 30; ++i) all[static_cast<size_t>(i)] = (7 * i + 3) % 30;
+      const auto [whole, whole_g] =
+          value_grad([&](const ad::Var& th) { return p->outer_loss_batch(th, ad::constant(lambda), task, all); });
+      CHECK(whole == doctest::Approx(full).epsilon(tol));
+      Tensor diff = whole_g;
+      axpy(real(-1), full_g, diff);
+      CHECK(std::sqrt(norm2(diff)) <= tol * (1 + std::sqrt(norm2(full_g))));
+      // Three disjoint blocks of ten: their mean is the full loss (the batch loss is a mean over its rows, so a
+      // uniform batch estimates L_V without bias), for the value and for ∇_θ.
+      double mean = 0;
+      Tensor mean_g(full_g.shape(), real(0));
+      for (int64_t b = 0; b < 3; ++b) {
+        std::vector<int64_t> block;
+        for (int64_t i = 0; i < 10; ++i) block.push_back(3 * i + b);
+        const auto [v, g] = value_grad([&](const ad::Var& th) { return p->outer_loss_batch(th, ad::constant(lambda), task, block); });
+        CHECK(std::abs(v - full) > 1e-6 * std::abs(full));  // a block alone is not the full loss
+        mean += v / 3;
+        axpy(real(1) / 3, g, mean_g);
+      }
+      CHECK(mean == doctest::Approx(full).epsilon(tol));
+      axpy(real(-1), full_g, mean_g);
+      CHECK(std::sqrt(norm2(mean_g)) <= tol * (1 + std::sqrt(norm2(full_g))));
+    }
+  }
+
   TEST_CASE("hpo problems: forward mode is refused at full size, with the reason") {
     TinyData data;
     auto p = make_problem("hyper-cleaning", data, {{"n_train", "40"}, {"n_val", "30"}, {"inner_steps", "3"}});
