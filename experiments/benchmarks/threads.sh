@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 2 threads against 1 on meta-batches: sinusoid exact / fo / ufo (r = 5, meta-batch 25 tasks estimated in
+# 2 threads against 1 on meta-batches: sinusoid exact / fo / ufo (r = 1 and 5, meta-batch 25 tasks estimated in
 # parallel with oneTBB) through `bench_vs_torch time` (the outer loop of `bilevel-opt train`), 1 and 2
 # threads alternating for ROUNDS rounds of STEPS timed outer steps each. Prints per workload the median wall
 # time per outer step at each thread count, the speed-up, the extra CPU time the second thread costs, and how
@@ -36,7 +36,10 @@ trap 'rm -rf "$tmp"' EXIT
 # name | bench_vs_torch time arguments | timed steps per run (sinusoid: STEPS). hpo-l2 and hyper-cleaning are one
 # task each: their second thread works inside the matrix products (split into fixed row blocks).
 d="--set data_dir=$data --set verify_checksums=false"
-workloads=("sin-exact-r5|--problem sinusoid --method exact --set inner_steps=5|$steps"
+workloads=("sin-exact-r1|--problem sinusoid --method exact --set inner_steps=1|$steps"
+           "sin-fo-r1|--problem sinusoid --method fo --set inner_steps=1|$steps"
+           "sin-ufo-r1|--problem sinusoid --method ufo --set q=0.1 --set inner_steps=1|$steps"
+           "sin-exact-r5|--problem sinusoid --method exact --set inner_steps=5|$steps"
            "sin-fo-r5|--problem sinusoid --method fo --set inner_steps=5|$steps"
            "sin-ufo-r5|--problem sinusoid --method ufo --set q=0.1 --set inner_steps=5|$steps"
            "hpo-exact-r20|--problem hpo-l2 --method exact --set inner_steps=20 $d|${HPO_STEPS:-20}"

@@ -108,6 +108,11 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, real eps = real(
 Var linear_cross_entropy(const Var& x, const Var& params, const std::vector<int64_t>& labels,
                          const Var& weights = Var(), bool sum_reduction = false);
 
+// x: (n,), s: (n,) → () = ½ Σⱼ exp(sⱼ) xⱼ² (a weight decay with per-weight log coefficients). Same function as
+// scale(sum(mul(exp(s), square(x))), ½); its gradient in x is one pass, and each Hessian-vector product with its
+// mixed block in s one more (composed: about ten element-wise ops each).
+Var exp_weighted_square_sum(const Var& x, const Var& s);
+
 // ---- batch normalisation, fused (ops_batchnorm.cpp) ----------------------------------------------------
 // x: (..., C) → (..., C): each channel standardised over all other axes with its batch mean and biased
 // variance, (x − x̄)/sqrt(σ² + eps). One op forward and one per backward rule (every order differentiable);

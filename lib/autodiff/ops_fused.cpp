@@ -60,17 +60,21 @@ struct LceSaved {
 
 // ---- row blocks ------------------------------------------------------------------------------------------
 
-// Rows of x per block: about four split grains of multiply-adds per product (2¹⁸ by default: 133 rows of
-// MNIST's 784 features by 10 classes, a 417 KB block of x that stays in L2 between its two products).
+
+
 // Fixed by the shape and the grain only.
 struct RowBlocks {
   int64_t rows = 0, size = 1, count = 0;
 };
+// The blocks are made as equal as the rows allow (1000 rows: 8 × 125, not 7 × 133 + 69), so that two threads get
+// the same work.
 RowBlocks row_blocks(int64_t b, int64_t d, int64_t c) {
   RowBlocks rb;
   rb.rows = b;
   const int64_t grain = gemm_detail::split_grain_value();
-  rb.size = std::clamp<int64_t>(4 * grain / std::max<int64_t>(1, d * c), 1, std::max<int64_t>(1, b));
+  const int64_t target = std::clamp<int64_t>(4 * grain / std::max<int64_t>(1, d * c), 1, std::max<int64_t>(1, b));
+  const int64_t count = (b + target - 1) / target;
+  rb.size = std::max<int64_t>(1, (b + count - 1) / std::max<int64_t>(1, count));
   rb.count = (b + rb.size - 1) / rb.size;
   return rb;
 }
@@ -132,9 +136,26 @@ Tensor row_pass(const Tensor& x, int64_t c, bool want_xt, const RowsFn& rows) {
   if (!want_xt) return Tensor();
   Tensor out(Shape{p});
   if (rb.count == 0) return out;
-  for (int64_t k = 1; k < rb.count; ++k) {  // block order: the same sums for any thread count
-    const real* part = partials + k * p;
-    for (int64_t e = 0; e < p; ++e) partials[e] += part[e];
+  // The blocks' partial products summed in block order, element by element (the same sums for any thread count);
+  // on several threads, ranges of elements in parallel.
+  auto sum_partials = [&](int64_t e0, int64_t e1) {
+    for (int64_t k = 1; k < rb.count; ++k) {
+      const real* part = partials + k * p;
+      for (int64_t e = e0; e < e1; ++e) partials[e] += part[e];
+    }
+  };
+  const int64_t chunk = 2048;  // elements per range: 8 KB of the sum, rb.count reads each
+  if (rb.count > 2 && p > chunk && tbb::this_task_arena::max_concurrency() > 1) {
+    tbb::this_task_arena::isolate([&] {
+      tbb::parallel_for(
+          tbb::blocked_range<int64_t>(0, (p + chunk - 1) / chunk, 1),
+          [&](const tbb::blocked_range<int64_t>& r) {
+            for (int64_t q = r.begin(); q != r.end(); ++q) sum_partials(q * chunk, std::min(p, (q + 1) * chunk));
+          },
+          tbb::simple_partitioner());
+    });
+  } else {
+    sum_partials(0, p);
   }
   transpose_into(partials, c, d, d, out.data());
   std::copy(partials + d * c, partials + p, out.data() + d * c);
@@ -359,6 +380,123 @@ Var linear_cross_entropy(const Var& x, const Var& params, const std::vector<int6
   const bool tracked = grad_enabled() && (params.requires_grad() || (weighted && weights.requires_grad()));
   if (!tracked) data.reset();  // a constant: nothing will read the saved state
   return make_op(lce_op, Tensor::scalar(static_cast<real>(total * s)), std::move(inputs), LceSaved{std::move(data)});
+}
+
+
+// ---- exp-weighted squared norm -------------------------------------------------------------------------------
+//
+// L = ½ Σⱼ exp(sⱼ) xⱼ² (hpo-l2's per-weight decay, s = log decay). With e = exp(s):
+//   ∂L/∂x = e⊙x =: G (a node of its own), ∂L/∂s = ½ e⊙x² = ½ G⊙x.
+//   ⟨G, V⟩ has ∂/∂x = e⊙V (the Hessian-vector product) and ∂/∂s = e⊙x⊙V = G⊙V (the mixed block).
+// Composed of exp, square, mul, sum and scale, one gradient and one H·v take about ten element-wise passes and
+// nodes each; here the forward is one pass (e kept for the backward), the gradient one, and each H·v with its mixed
+// block one more. With create_graph the rules are composed of differentiable ops (G itself, exp, mul), so every
+// order exists.
+
+namespace {
+
+struct EwsData {
+  Tensor e;  // exp(s)
+};
+struct EwsSaved {
+  std::shared_ptr<const EwsData> data;
+};
+
+void ews_grad_backward(const Var& o, const Var& v, InputGrads& gi);
+void ews_backward(const Var& o, const Var& g, InputGrads& gi);
+constexpr Op<EwsSaved> ews_grad_op({.name = "exp_weighted_square_sum_grad", .backward = ews_grad_backward});
+constexpr Op<EwsSaved> ews_op({.name = "exp_weighted_square_sum", .backward = ews_backward});
+
+// G = e⊙x (n,): inputs {x, s}. Backward with V (n,): ∂⟨G, V⟩/∂x = e⊙V, ∂⟨G, V⟩/∂s = G⊙V.
+void ews_grad_backward(const Var& o, const Var& v, InputGrads& gi) {
+  const auto& ins = o.node()->inputs;
+  if (grad_enabled()) {
+    if (gi.needed(0)) gi[0] = mul(exp(ins[1]), v);
+    if (gi.needed(1)) gi[1] = mul(o, v);
+    return;
+  }
+  const Tensor& e = ews_grad_op.saved(o).data->e;
+  const int64_t n = e.numel();
+  const real* pe = e.data();
+  const real* pv = v.value().data();
+  if (gi.needed(0)) {
+    Tensor hx = Tensor::uninitialized(e.shape());
+    real* ph = hx.data();
+    for (int64_t j = 0; j < n; ++j) ph[j] = pe[j] * pv[j];
+    gi[0] = constant(std::move(hx));
+  }
+  if (gi.needed(1)) {
+    Tensor hs = Tensor::uninitialized(e.shape());
+    real* ph = hs.data();
+    const real* pg = o.value().data();
+    for (int64_t j = 0; j < n; ++j) ph[j] = pg[j] * pv[j];
+    gi[1] = constant(std::move(hs));
+  }
+}
+
+// L (): inputs {x, s}. Backward: ∂/∂x = g·G, ∂/∂s = g·½ G⊙x.
+void ews_backward(const Var& o, const Var& g, InputGrads& gi) {
+  const auto& ins = o.node()->inputs;
+  const std::shared_ptr<const EwsData>& data = ews_op.saved(o).data;
+  const bool unit = !g.requires_grad() && g.value()[0] == real(1);  // the seed of grad(): no product needed
+  const Tensor& e = data->e;
+  const int64_t n = e.numel();
+  Tensor gv = Tensor::uninitialized(e.shape());
+  {
+    const real* pe = e.data();
+    const real* px = ins[0].value().data();
+    real* pg = gv.data();
+    for (int64_t j = 0; j < n; ++j) pg[j] = pe[j] * px[j];
+  }
+  if (grad_enabled()) {
+    const Var gr = make_op(ews_grad_op, std::move(gv), {ins[0], ins[1]}, EwsSaved{data});
+    if (gi.needed(0)) gi[0] = unit ? gr : mul(gr, g);
+    if (gi.needed(1)) {
+      const Var half = scale(mul(gr, ins[0]), real(0.5));
+      gi[1] = unit ? half : mul(half, g);
+    }
+    return;
+  }
+  const real gs = g.value()[0];
+  if (gi.needed(1)) {
+    Tensor ds = Tensor::uninitialized(e.shape());
+    const real* pg = gv.data();
+    const real* px = ins[0].value().data();
+    real* pd = ds.data();
+    for (int64_t j = 0; j < n; ++j) pd[j] = gs * (real(0.5) * (pg[j] * px[j]));
+    gi[1] = constant(std::move(ds));
+  }
+  if (gi.needed(0)) {
+    if (!unit) {
+      real* pg = gv.data();
+      for (int64_t j = 0; j < n; ++j) pg[j] *= gs;
+    }
+    gi[0] = constant(std::move(gv));
+  }
+}
+
+}  // namespace
+
+Var exp_weighted_square_sum(const Var& x, const Var& s) {
+  if (x.rank() != 1 || s.shape() != x.shape()) {
+    throw internal_error("exp_weighted_square_sum: x of shape " + x.shape().str() + " and s of shape " + s.shape().str() +
+                         " (expected two vectors of the same length)");
+  }
+  auto data = std::make_shared<EwsData>();
+  data->e = Tensor::uninitialized(s.shape());
+  exp_into(s.value().data(), data->e.data(), s.numel());
+  const real* pe = data->e.data();
+  const real* px = x.value().data();
+  double part[4] = {0, 0, 0, 0};  // four interleaved partial sums (a fixed order), then added in order
+  const int64_t n = x.numel();
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4)
+    for (int l = 0; l < 4; ++l) part[l] += static_cast<double>(pe[j + l] * (px[j + l] * px[j + l]));
+  for (; j < n; ++j) part[0] += static_cast<double>(pe[j] * (px[j] * px[j]));
+  const double total = (part[0] + part[1]) + (part[2] + part[3]);
+  const bool tracked = grad_enabled() && (x.requires_grad() || s.requires_grad());
+  if (!tracked) data.reset();  // a constant: nothing will read the saved state
+  return make_op(ews_op, Tensor::scalar(static_cast<real>(0.5 * total)), {x, s}, EwsSaved{std::move(data)});
 }
 
 }  // namespace bilevel::ad

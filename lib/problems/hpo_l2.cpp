@@ -128,6 +128,8 @@ class HpoL2Problem final : public classification::FixedTaskProblem {
                                   lambda.shape().str() + ", expected (" + std::to_string(P_) + ",) and (" +
                                   std::to_string(lambda_dim()) + ",)");
     }
+    // Per weight: the fused op (one pass for the value, the gradient and each H·v; the same function).
+    if (!scalar_) return ad::exp_weighted_square_sum(theta, lambda);
     return ad::scale(ad::sum(ad::mul(ad::exp(lambda), ad::square(theta))), real(0.5));
   }
   Tensor train_under(const Tensor& lambda) const {

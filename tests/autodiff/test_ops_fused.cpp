@@ -1,10 +1,11 @@
-// Tests of the fused linear + softmax cross-entropy (lib/autodiff/ops_fused.cpp): values, gradients and
+// Tests of the fused ops of lib/autodiff/ops_fused.cpp. The fused linear + softmax cross-entropy: values, gradients and
 // Hessian-vector products against the unfused composition softmax_cross_entropy(x·W + b) (both builds), the same
 // bits for any thread count, and (double build) finite-difference checks of the first, second and third order —
 // the third order differentiates the backward rules' own graph (the composed path taken when create_graph is on).
 #include <doctest/doctest.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -107,31 +108,35 @@ TEST_CASE("linear_cross_entropy: loss, gradient and H·v equal the unfused compo
 }
 
 TEST_CASE("linear_cross_entropy: the same bits on 1 and 2 threads, and without a graph") {
-  const int64_t b = 301, d = 40, c = 7;
-  const Tensor x = randn(Shape{b, d}, 21);
-  const Tensor theta = randn(Shape{d * c + c}, 22, 0.2);
-  const Tensor w = randn(Shape{b}, 23);
-  const Tensor v = randn(Shape{d * c + c}, 24);
-  const auto labels = random_labels(b, c, 25);
-  SmallGrain g(500);  // 4·500/280 = 7 rows per block: 43 blocks
-  auto run = [&](int threads) {
-    Derivs out;
-    tbb::task_arena arena(threads);
-    arena.execute([&] {
-      out = derivs([&](const Var& th, const Var& wl) { return linear_cross_entropy(constant(x), th, labels, wl); },
-                   theta, w, v);
-    });
-    return out;
-  };
-  const Derivs one = run(1), two = run(2);
-  CHECK(same_bits(one.loss, two.loss));
-  CHECK(same_bits(one.g_theta, two.g_theta));
-  CHECK(same_bits(one.g_w, two.g_w));
-  CHECK(same_bits(one.hv_theta, two.hv_theta));
-  CHECK(same_bits(one.hv_w, two.hv_w));
-  // The loss without any graph (evaluation) is the same number.
-  NoGradGuard no_grad;
-  CHECK(same_bits(linear_cross_entropy(constant(x), constant(theta), labels, constant(w)).value(), one.loss));
+  // 301 × 40 × 7: 4·500/280 = 7 rows per block, 43 blocks; 97 × 300 × 8: one row per block, and a gradient of
+  // 2408 elements, whose 97 partial products are summed in parallel ranges on two threads.
+  for (const auto& [b, d, c] : {std::array<int64_t, 3>{301, 40, 7}, std::array<int64_t, 3>{97, 300, 8}}) {
+    INFO("shape " << b << " x " << d << " x " << c);
+    const Tensor x = randn(Shape{b, d}, 21);
+    const Tensor theta = randn(Shape{d * c + c}, 22, 0.2);
+    const Tensor w = randn(Shape{b}, 23);
+    const Tensor v = randn(Shape{d * c + c}, 24);
+    const auto labels = random_labels(b, c, 25);
+    SmallGrain g(500);
+    auto run = [&](int threads) {
+      Derivs out;
+      tbb::task_arena arena(threads);
+      arena.execute([&] {
+        out = derivs([&](const Var& th, const Var& wl) { return linear_cross_entropy(constant(x), th, labels, wl); },
+                     theta, w, v);
+      });
+      return out;
+    };
+    const Derivs one = run(1), two = run(2);
+    CHECK(same_bits(one.loss, two.loss));
+    CHECK(same_bits(one.g_theta, two.g_theta));
+    CHECK(same_bits(one.g_w, two.g_w));
+    CHECK(same_bits(one.hv_theta, two.hv_theta));
+    CHECK(same_bits(one.hv_w, two.hv_w));
+    // The loss without any graph (evaluation) is the same number.
+    NoGradGuard no_grad;
+    CHECK(same_bits(linear_cross_entropy(constant(x), constant(theta), labels, constant(w)).value(), one.loss));
+  }
 }
 
 TEST_CASE("linear_cross_entropy: data that requires grad falls back to the composition") {
@@ -156,6 +161,33 @@ TEST_CASE("linear_cross_entropy: shape and label errors name the op") {
   CHECK_THROWS_AS(linear_cross_entropy(constant(Tensor(Shape{12})), constant(Tensor(Shape{15})), labels),
                   internal_error);
   CHECK(linear_cross_entropy(x, constant(Tensor(Shape{15})), labels).item() == doctest::Approx(std::log(3.0)));
+}
+
+TEST_CASE("exp_weighted_square_sum: loss, gradients and H·v equal the composition, with and without a graph") {
+  const int64_t n = 57;
+  const Tensor x = randn(Shape{n}, 61), s = randn(Shape{n}, 62), v = randn(Shape{n}, 63);
+  const double tol = gc::is_double ? 1e-12 : 2e-6;
+  auto fused = [](const Var& a, const Var& b) { return exp_weighted_square_sum(a, b); };
+  auto plain = [](const Var& a, const Var& b) { return scale(sum(mul(exp(b), square(a))), real(0.5)); };
+  const Derivs f = derivs(fused, x, s, v), p = derivs(plain, x, s, v);
+  check_close(f.loss, p.loss, tol);
+  check_close(f.g_theta, p.g_theta, tol);
+  check_close(f.g_w, p.g_w, tol);
+  check_close(f.hv_theta, p.hv_theta, tol);
+  check_close(f.hv_w, p.hv_w, tol);
+  // Without a graph (the direct rules), and with a seed other than 1.
+  const Var xa = leaf(x), sa = leaf(s);
+  const auto g1 = grad(fused(xa, sa), {xa, sa});
+  CHECK(same_bits(g1[0].value(), f.g_theta));
+  check_close(g1[1].value(), p.g_w, tol);
+  const auto g3 = grad({scale(fused(xa, sa), real(3))}, {constant(Tensor::scalar(real(1)))}, {xa, sa});
+  check_close(g3[0].value(), scaled(p.g_theta, real(3)), tol);
+  check_close(g3[1].value(), scaled(p.g_w, real(3)), tol);
+  // Nothing tracked: a constant with the same value.
+  const Var c = fused(constant(x), constant(s));
+  CHECK_FALSE(c.requires_grad());
+  CHECK(c.item() == f.loss.item());
+  CHECK_THROWS_AS(fused(leaf(x), leaf(randn(Shape{n + 1}, 64))), internal_error);
 }
 
 #ifdef BILEVEL_DOUBLE
@@ -194,5 +226,27 @@ TEST_CASE("gradcheck: linear_cross_entropy, first to third order") {
       CHECK_GRADCHECK(gc::check_hvp(lw, {theta, w}));
     }
   }
+}
+TEST_CASE("gradcheck: exp_weighted_square_sum, first to third order") {
+  const int64_t n = 9;
+  const Tensor x = randn(Shape{n}, 71), s = randn(Shape{n}, 72, 0.5), v = randn(Shape{n}, 73);
+  auto loss = [](const std::vector<Var>& in) { return exp_weighted_square_sum(in[0], in[1]); };
+  CHECK_GRADCHECK(gc::check_gradient(loss, {x, s}));
+  CHECK_GRADCHECK(gc::check_hvp(loss, {x, s}));          // the fused H·v and mixed block
+  CHECK_GRADCHECK(gc::check_second_order(loss, {x, s}));  // a cotangent that depends on x and s
+  // ⟨∇_xL, v⟩ as a function: its gradient is the gradient node's backward, its Hessian the composed rules.
+  auto hv = [&](const std::vector<Var>& in) {
+    const auto gr = grad(exp_weighted_square_sum(in[0], in[1]), {in[0]}, true);
+    return dot(gr[0], constant(v));
+  };
+  CHECK_GRADCHECK(gc::check_gradient(hv, {x, s}));
+  CHECK_GRADCHECK(gc::check_hvp(hv, {x, s}));
+  // ⟨∇_sL, v⟩ likewise (½ G⊙x through the gradient node).
+  auto hs = [&](const std::vector<Var>& in) {
+    const auto gr = grad(exp_weighted_square_sum(in[0], in[1]), {in[1]}, true);
+    return dot(gr[0], constant(v));
+  };
+  CHECK_GRADCHECK(gc::check_gradient(hs, {x, s}));
+  CHECK_GRADCHECK(gc::check_hvp(hs, {x, s}));
 }
 #endif

@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "tensor/gemm_small.hpp"
 #include "tensor/rng.hpp"
 #include "tensor/vmath.hpp"
 
@@ -74,4 +75,32 @@ TEST_CASE("exp_into: special values, underflow, in place, and bits independent o
     exp_into(w.data(), w.data(), static_cast<int64_t>(w.size()));
     CHECK(std::memcmp(w.data(), ref.data() + off, w.size() * sizeof(real)) == 0);
   }
+}
+
+TEST_CASE("exp_into: the baseline and AVX2 builds give the same bits") {
+  // Every float exponent and sign with random mantissas, the special values, and a tail of odd length.
+  std::vector<real> x;
+  Rng rng(11);
+  for (int e = 0; e < 256; ++e)
+    for (int k = 0; k < 64; ++k) {
+      const auto mant = static_cast<uint32_t>(rng.next_u32() & 0x7fffffu);
+      for (uint32_t sign : {0u, 1u}) {
+        const uint32_t bits = (sign << 31) | (static_cast<uint32_t>(e) << 23) | mant;
+        float f;
+        std::memcpy(&f, &bits, 4);
+        x.push_back(static_cast<real>(f));
+      }
+    }
+  for (real v : {real(0), real(-0.0), std::numeric_limits<real>::infinity(), -std::numeric_limits<real>::infinity(),
+                 std::numeric_limits<real>::quiet_NaN(), real(88.7), real(-103.9), real(1)})
+    x.push_back(v);
+  x.push_back(real(0.25));  // odd length: the padded tail runs in both
+  std::vector<real> base(x.size()), best(x.size());
+  const bool have_avx2 = gemm_detail::limit_kernel_isa("avx2");
+  exp_into(x.data(), best.data(), static_cast<int64_t>(x.size()));
+  gemm_detail::limit_kernel_isa("generic");
+  exp_into(x.data(), base.data(), static_cast<int64_t>(x.size()));
+  gemm_detail::limit_kernel_isa("avx512");  // back to the best the CPU has
+  if (!have_avx2) return;  // nothing to compare on this CPU
+  CHECK(std::memcmp(base.data(), best.data(), x.size() * sizeof(real)) == 0);
 }
