@@ -14,12 +14,11 @@
 # h of the compared runs); table.py reads compare's curves and writes grid.md and table.md; compare draws the plots.
 #
 # Usage: experiments/stochastic/run.sh [--quick | --full] [OUT_DIR]
-#   --quick: smaller instances and budgets, 3 seeds, 4-point grids (26.5 minutes measured on 2 cores at load 7–9,
-#            beside two builds; most of it the quadratic's per-row closed-form diagnostics at P = 100).
-#   (none):  medium instances (cleaning 4000 / 1000), 5 seeds, 4-point grids.
+#   --quick: smaller instances and budgets, 3 seeds, 5-point grids (6 on the quadratic); 241 s measured on 2 cores
+#            at load 3.5–4 (the README states the last measurement).
+#   (none):  medium instances (cleaning 4000 / 1000), 5 seeds, 5-point grids.
 #   --full:  the benchmark's scale: cleaning on 20 000 train / 5 000 validation examples, 5 seeds, 6-point grids
-#            (one decade wider on each side, where --quick's winners sat on an edge). Not run here: estimated at
-#            about 15 hours on this machine from --quick's per-run times scaled by data and budget.
+#            (a decade wider at the bottom). Not run here (the README gives the estimate).
 #   JOBS (default 2) runs at a time. Needs the data (`make data`) for logreg-l2 and cleaning. Reruns skip finished runs.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -45,7 +44,7 @@ if ((quick)); then
   cln=(--problem hyper-cleaning --set dataset=mnist --set n_train=1000 --set n_val=500 --set n_test=1000
        --set corruption=0.5 --set l2=0.2 --set inner_steps=20 --set inner_lr=1 --set outer_opt=adam --set value_steps=200)
   cln_budget=200 cln_lr=0.1 cln_batch=50
-  lr2_obatch=20 cln_obatch=50
+  lr2_obatch=20 cln_obatch=50 cln_eval_mult=1
 elif ((full)); then
   seeds=(1 2 3 4 5)
   grid=(0.01 0.1 1 10 100 1000)
@@ -56,7 +55,7 @@ elif ((full)); then
   lr2_budget=2000 lr2_lr=0.05 lr2_batch=20 lr2_obatch=20
   cln=(--problem hyper-cleaning --set dataset=mnist --set n_train=20000 --set n_val=5000 --set n_test=10000
        --set corruption=0.5 --set l2=0.2 --set inner_steps=20 --set inner_lr=1 --set outer_opt=adam --set value_steps=300)
-  cln_budget=300 cln_lr=0.1 cln_batch=64 cln_obatch=64
+  cln_budget=300 cln_lr=0.1 cln_batch=64 cln_obatch=64 cln_eval_mult=3
 else
   seeds=(1 2 3 4 5)
   quad=("${quad_base[@]}" --set value_steps=1000)
@@ -67,7 +66,7 @@ else
   cln=(--problem hyper-cleaning --set dataset=mnist --set n_train=4000 --set n_val=1000 --set n_test=2000
        --set corruption=0.5 --set l2=0.2 --set inner_steps=20 --set inner_lr=1 --set outer_opt=adam --set value_steps=300)
   cln_budget=600 cln_lr=0.1 cln_batch=100
-  lr2_obatch=20 cln_obatch=100
+  lr2_obatch=20 cln_obatch=100 cln_eval_mult=3
 fi
 
 # name|options (B, OB = the problem's inner and outer minibatch sizes)|eval_every|lr scale
@@ -147,14 +146,20 @@ start=$SECONDS
 mkdir -p "$out"
 # quadratic: h(λ) on every row costs a 1024×100 inner solve, so rows are 4× sparser (eval_mult); cleaning: h(λ)
 # costs 200–300 gradients and 100 HVPs on the whole training set, so the single-loop solvers' rows are 4× sparser
-# (about 10 rows per run instead of 40: they dominated --quick's time).
+# (about 10 rows per run instead of 40: they dominated --quick's time), and without --quick (3× the budget and 4–20×
+# the examples) every method's rows are 3× sparser again (cln_eval_mult).
+# quadratic: one more decade at the top (its runs are cheap; with five points StocBiO's, AmIGO's and F2SA's winners
+# sat on the top edge).
+grid_base=("${grid[@]}")
+grid+=("$((${grid[-1]} * 10))")
 eval_mult=4 queue_grid quadratic "$quad_budget" "$quad_lr" "$quad_batch" "$quad_obatch" "${quad[@]}"
+grid=("${grid_base[@]}")
 queue_grid logreg-l2 "$lr2_budget" "$lr2_lr" "$lr2_batch" "$lr2_obatch" "${lr2[@]}"
-sl_eval_mult=4 queue_grid cleaning "$cln_budget" "$cln_lr" "$cln_batch" "$cln_obatch" "${cln[@]}"
+eval_mult=$cln_eval_mult sl_eval_mult=4 queue_grid cleaning "$cln_budget" "$cln_lr" "$cln_batch" "$cln_obatch" "${cln[@]}"
 run_queue
 eval_mult=4 queue_seeds quadratic "$quad_budget" "$quad_batch" "$quad_obatch" "${quad[@]}"
 queue_seeds logreg-l2 "$lr2_budget" "$lr2_batch" "$lr2_obatch" "${lr2[@]}"
-sl_eval_mult=4 queue_seeds cleaning "$cln_budget" "$cln_batch" "$cln_obatch" "${cln[@]}"
+eval_mult=$cln_eval_mult sl_eval_mult=4 queue_seeds cleaning "$cln_budget" "$cln_batch" "$cln_obatch" "${cln[@]}"
 run_queue
 
 # Warm state and SAGA memories across thread counts: saba on logreg-l2 with a meta-batch of 2 tasks (estimated in
