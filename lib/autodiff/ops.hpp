@@ -118,6 +118,10 @@ Var exp_weighted_square_sum(const Var& x, const Var& s);
 // variance, (x − x̄)/sqrt(σ² + eps). One op forward and one per backward rule (every order differentiable);
 // batch_norm is this times gamma plus beta.
 Var batch_standardize(const Var& x, real eps = real(1e-5));
+// z: (..., C), gamma, beta: (C,) → max(0, z·gamma + beta) per channel, one pass (ReLU subgradient 0 at 0).
+Var scale_shift_relu(const Var& z, const Var& gamma, const Var& beta);
+// relu(batch_norm(x, gamma, beta, eps)) as batch_standardize then scale_shift_relu: the same values.
+Var batch_norm_relu(const Var& x, const Var& gamma, const Var& beta, real eps = real(1e-5));
 
 // ---- operators ------------------------------------------------------------------------------------
 inline Var operator+(const Var& a, const Var& b) { return add(a, b); }

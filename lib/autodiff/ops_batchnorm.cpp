@@ -18,6 +18,9 @@
 //   A = cov(h, g) − 3PQ,  A' = cov(k, h) − 3PK,  A'' = cov(k, g) − 3QK.
 // The per-channel sums are accumulated in double, in row order (one thread per op: the same bits for any
 // thread count).
+#include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -240,6 +243,78 @@ Var batch_standardize(const Var& x, real eps) {
     for (int64_t j = 0; j < d.c; ++j) yi[j] = (xi[j] - mu[static_cast<size_t>(j)]) * pr[j];
   }
   return make_op(standardize_op, std::move(y), {x}, StandardizeSaved{std::move(rstd), eps});
+}
+
+// ---- per-channel affine map and ReLU in one pass ------------------------------------------------------
+// y = max(0, z·γ + β) per channel (batch norm's scale and shift, then the ReLU): one pass instead of three (mul,
+// add, relu), and one node instead of three. With m = [y > 0] (the ReLU's subgradient 0 at 0, as relu):
+//   ∂/∂z = (g⊙m)·γ,  ∂/∂γ = Σ_rows (g⊙m)⊙z,  ∂/∂β = Σ_rows g⊙m,
+// where g ↦ g⊙m is relu_masked below (linear in g, its own adjoint; m is piecewise constant, so it has no
+// derivative in z, γ, β), and the rest are broadcast mul and sum_to: every order differentiable.
+namespace {
+struct MaskSaved {
+  Var y;  // the scale_shift_relu node whose positive elements pass
+};
+Var relu_masked(const Var& g, const Var& y);
+constexpr Op<MaskSaved> relu_masked_op({.name = "relu_masked", .backward = [](const Var& o, const Var& k, InputGrads& gi) {
+                                          gi[0] = relu_masked(k, relu_masked_op.saved(o).y);
+                                        }});
+// 1 if y > 0 else 0, from bits (the compiler turns a comparison that selects 1 or 0 into a branch per element).
+inline real positive_mask(real y) {
+#ifdef BILEVEL_DOUBLE
+  return std::bit_cast<real>(uint64_t{0x3ff0000000000000ull} & (uint64_t{0} - static_cast<uint64_t>(y > 0)));
+#else
+  return std::bit_cast<real>(uint32_t{0x3f800000u} & (uint32_t{0} - static_cast<uint32_t>(y > 0)));
+#endif
+}
+// g ⊙ [y > 0], g and y of the same shape.
+Var relu_masked(const Var& g, const Var& y) {
+  check_same_shape(g, y, "relu_masked");
+  Tensor v = Tensor::uninitialized(g.shape());
+  const real* __restrict pg = g.value().data();
+  const real* __restrict py = y.value().data();
+  real* __restrict pv = v.data();
+  // g times a 0/1 mask, as relu's backward (an infinite g at a masked element gives NaN there too); branch-free,
+  // so it vectorises (a data-dependent branch per element is mispredicted about half the time).
+  for (int64_t k = 0, n = v.numel(); k < n; ++k) pv[k] = pg[k] * positive_mask(py[k]);
+  return make_op(relu_masked_op, std::move(v), {g}, MaskSaved{y});
+}
+
+constexpr Op<> scale_shift_relu_op(
+    {.name = "scale_shift_relu", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+       const auto& ins = o.node()->inputs;
+       const Var gm = relu_masked(g, o);
+       if (gi.needed(0)) gi[0] = mul(gm, ins[1]);
+       if (gi.needed(1)) gi[1] = sum_to(mul(gm, ins[0]), ins[1].shape());
+       if (gi.needed(2)) gi[2] = sum_to(gm, ins[2].shape());
+     }});
+}  // namespace
+
+Var scale_shift_relu(const Var& z, const Var& gamma, const Var& beta) {
+  const Channels d = channels_of(z.shape(), "scale_shift_relu");
+  if (gamma.shape() != Shape{d.c} || beta.shape() != Shape{d.c}) {
+    throw internal_error("scale_shift_relu: gamma " + gamma.shape().str() + " and beta " + beta.shape().str() +
+                         " must both be (" + std::to_string(d.c) + ",) for input " + z.shape().str());
+  }
+  Tensor y = Tensor::uninitialized(z.shape());
+  const real* __restrict pz = z.value().data();
+  const real* __restrict pg = gamma.value().data();
+  const real* __restrict pb = beta.value().data();
+  real* __restrict py = y.data();
+  for (int64_t i = 0; i < d.m; ++i) {
+    const real* zi = pz + i * d.c;
+    real* yi = py + i * d.c;
+    for (int64_t j = 0; j < d.c; ++j) {
+      const real u = zi[j] * pg[j];  // rounded as mul then add (no contraction: the composite's bits)
+      const real v = u + pb[j];
+      yi[j] = std::max(real(0), v);  // v > 0 ? v : 0, as relu (NaN → 0)
+    }
+  }
+  return make_op(scale_shift_relu_op, std::move(y), {z, gamma, beta});
+}
+
+Var batch_norm_relu(const Var& x, const Var& gamma, const Var& beta, real eps) {
+  return scale_shift_relu(batch_standardize(x, eps), gamma, beta);
 }
 
 }  // namespace bilevel::ad

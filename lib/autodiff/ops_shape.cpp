@@ -1,5 +1,6 @@
 // Shape ops and matmul: reshape, view/embed, slices, concat, gather/scatter, transpose, matmul.
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -47,6 +48,99 @@ Var view(const Var& x, int64_t offset, const Shape& shape) {
   return make_op(op, std::move(v), {x}, Saved{offset});
 }
 
+namespace {
+// Gradients of many views of one flat vector, summed with the graph recorded: base + Σᵢ embed(xᵢ, offᵢ), one node
+// however many views there are. Inputs: [base,] x₁, x₂, …; the offsets of the xᵢ are shared by the node. The sweep
+// builds it through embed's sum hook (embed_accumulate below): each further view's gradient takes over the
+// node made for the previous ones, when nothing else holds it, and adds its slice in place — where a chain of
+// embed_adds copied the whole accumulator once per view. The value is the same sums in the same order.
+struct EmbedSumSaved {
+  std::shared_ptr<const std::vector<int64_t>> offsets;  // of the inputs after the base
+  bool has_base;
+};
+constexpr Op<EmbedSumSaved> embed_sum_op(
+    {.name = "embed_sum",
+     .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+       const EmbedSumSaved& s = embed_sum_op.saved(o);
+       const auto& ins = o.node()->inputs;
+       const size_t first = s.has_base ? 1 : 0;
+       if (s.has_base && gi.needed(0)) gi[0] = g;
+       for (size_t i = first; i < ins.size(); ++i) {
+         if (gi.needed(i)) gi[i] = view(g, (*s.offsets)[i - first], ins[i].shape());
+       }
+     },
+     .add_input_grad = [](const Var& o, const Var& g, size_t i, real* acc) {
+       const EmbedSumSaved& s = embed_sum_op.saved(o);
+       const real* pg = g.value().data();
+       if (s.has_base && i == 0) {
+         for (int64_t k = 0, m = g.numel(); k < m; ++k) acc[k] += pg[k];
+         return;
+       }
+       pg += (*s.offsets)[i - (s.has_base ? 1 : 0)];
+       for (int64_t k = 0, m = o.node()->inputs[i].numel(); k < m; ++k) acc[k] += pg[k];
+     }});
+
+// The size is saved because a constant embed (no inputs recorded) is still summed by its slice only.
+struct EmbedSaved {
+  int64_t offset, size;
+};
+Var embed_accumulate(const Var& acc, const Var& x, int64_t offset);
+// As a gradient being summed, an embed adds its slice only, or joins an embed_sum with a graph.
+constexpr Op<EmbedSaved> embed_op({.name = "embed",
+                                   .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                                     gi[0] = view(g, embed_op.saved(o).offset, in0(o).shape());
+                                   },
+                                   .add_value = [](const Node& o, real* acc) {
+                                     const EmbedSaved& s = embed_op.saved(o);
+                                     const real* pv = o.value.data();
+                                     for (int64_t k = s.offset; k < s.offset + s.size; ++k) acc[k] += pv[k];
+                                   },
+                                   .sum = [](const Var& acc, const Var& o) {
+                                     if (o.node()->inputs.empty()) return add(acc, o);
+                                     return embed_accumulate(acc, in0(o), embed_op.saved(o).offset);
+                                   }});
+
+// acc + embed(x, offset, acc.shape()) for the sweep's sum hook, whose caller replaces acc by the result. If acc is
+// an embed or embed_sum node with its inputs recorded and the caller holds it alone, the result takes over its
+// value and inputs (acc is left empty, to be released by the caller); otherwise a new embed_sum with acc as base.
+Var embed_accumulate(const Var& acc, const Var& x, int64_t offset) {
+  const int64_t n = x.numel();
+  if (offset < 0 || offset + n > acc.numel()) {
+    throw internal_error("embed_sum: " + std::to_string(n) + " elements at offset " + std::to_string(offset) +
+                         " do not fit in shape " + acc.shape().str());
+  }
+  Node* an = acc.node();
+  const bool own = grad_enabled() && acc.ptr().use_count() == 1 && an->requires_grad && !an->inputs.empty() &&
+                   (an->op == &embed_op || an->op == &embed_sum_op);
+  Tensor v;
+  std::vector<Var> inputs;
+  auto offsets = std::make_shared<std::vector<int64_t>>();
+  bool has_base = false;
+  if (own) {
+    if (an->op == &embed_op) {
+      offsets->push_back(embed_op.saved(*an).offset);
+    } else {
+      const EmbedSumSaved& s = embed_sum_op.saved(*an);
+      *offsets = *s.offsets;
+      has_base = s.has_base;
+    }
+    v = std::move(an->value);
+    inputs = std::move(an->inputs);
+    an->inputs.clear();
+  } else {
+    v = acc.value();
+    inputs.push_back(acc);
+    has_base = true;
+  }
+  const real* px = x.value().data();
+  real* pv = v.data() + offset;
+  for (int64_t i = 0; i < n; ++i) pv[i] += px[i];
+  inputs.push_back(x);
+  offsets->push_back(offset);
+  return make_op(embed_sum_op, std::move(v), std::move(inputs), EmbedSumSaved{std::move(offsets), has_base});
+}
+}  // namespace
+
 Var embed(const Var& x, int64_t offset, const Shape& shape) {
   const int64_t n = x.numel();
   if (offset < 0 || offset + n > shape.numel()) {
@@ -56,25 +150,7 @@ Var embed(const Var& x, int64_t offset, const Shape& shape) {
   if (offset == 0 && n == shape.numel()) return reshape(x, shape);
   Tensor v(shape);
   if (n) std::memcpy(v.data() + offset, x.value().data(), static_cast<size_t>(n) * sizeof(real));
-  // The size is saved because a constant embed (no inputs recorded) is still summed by its slice only.
-  struct Saved {
-    int64_t offset, size;
-  };
-  // As a gradient being summed, an embed adds its slice only, or becomes one embed_add with a graph.
-  static constexpr Op<Saved> op({.name = "embed",
-                                 .backward = [](const Var& o, const Var& g, InputGrads& gi) {
-                                   gi[0] = view(g, op.saved(o).offset, in0(o).shape());
-                                 },
-                                 .add_value = [](const Node& o, real* acc) {
-                                   const Saved& s = op.saved(o);
-                                   const real* pv = o.value.data();
-                                   for (int64_t k = s.offset; k < s.offset + s.size; ++k) acc[k] += pv[k];
-                                 },
-                                 .sum = [](const Var& acc, const Var& o) {
-                                   if (o.node()->inputs.empty()) return add(acc, o);
-                                   return embed_add(acc, in0(o), op.saved(o).offset);
-                                 }});
-  return make_op(op, std::move(v), {x}, Saved{offset, n});
+  return make_op(embed_op, std::move(v), {x}, EmbedSaved{offset, n});
 }
 
 Var embed_add(const Var& acc, const Var& x, int64_t offset) {

@@ -96,7 +96,7 @@ ad::Var Conv4::forward(const ad::Var& theta, const ad::Var& x) const {
   ad::Var h = x;
   for (size_t i = 0; i < static_cast<size_t>(num_blocks); ++i) {
     h = ad::conv2d(h, at(3 * i), ad::Var(), conv);
-    h = ad::relu(ad::batch_norm(h, at(3 * i + 1), at(3 * i + 2)));
+    h = ad::batch_norm_relu(h, at(3 * i + 1), at(3 * i + 2));
     if (downsample_ == Downsample::maxpool) h = ad::max_pool2x2(h);
   }
   const int64_t b = x.shape()[0];

@@ -297,6 +297,9 @@ Pattern pattern_of(const ad::Var& y) {
     if (op == "relu") {
       const Tensor& z = n->inputs[0].value();
       for (int64_t i = 0; i < z.numel(); ++i) p.relu_positive.push_back(z[i] > 0 ? 1 : 0);
+    } else if (op == "scale_shift_relu") {  // Conv4's batch-norm γ, β and ReLU: positive output ⟺ positive input
+      const Tensor& out = n->value;
+      for (int64_t i = 0; i < out.numel(); ++i) p.relu_positive.push_back(out[i] > 0 ? 1 : 0);
     } else if (const std::vector<int64_t>* idx = ad::gather_indices(*n)) {
       p.gather_indices.insert(p.gather_indices.end(), idx->begin(), idx->end());
     }
