@@ -72,6 +72,15 @@ void check_close(const Tensor& a, const Tensor& b, double tol) {
   CHECK(max_abs_diff(a, b) <= tol * scale);
 }
 
+// Loss, both gradients and both H·v parts of two computations agree.
+void check_close(const Derivs& a, const Derivs& b, double tol) {
+  check_close(a.loss, b.loss, tol);
+  check_close(a.g_theta, b.g_theta, tol);
+  check_close(a.g_w, b.g_w, tol);
+  check_close(a.hv_theta, b.hv_theta, tol);
+  check_close(a.hv_w, b.hv_w, tol);
+}
+
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.numel() == b.numel() && std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(real)) == 0;
 }
@@ -96,12 +105,7 @@ TEST_CASE("linear_cross_entropy: loss, gradient and H·v equal the unfused compo
           return linear_cross_entropy(xc, th, labels, weighted ? wl : Var(), sum_red);
         };
         auto plain = [&](const Var& th, const Var& wl) { return composed(xc, th, labels, weighted ? wl : Var(), sum_red); };
-        const Derivs f = derivs(fused, theta, w, v), p = derivs(plain, theta, w, v);
-        check_close(f.loss, p.loss, tol);
-        check_close(f.g_theta, p.g_theta, tol);
-        check_close(f.g_w, p.g_w, tol);
-        check_close(f.hv_theta, p.hv_theta, tol);
-        check_close(f.hv_w, p.hv_w, tol);
+        check_close(derivs(fused, theta, w, v), derivs(plain, theta, w, v), tol);
       }
     }
   }
@@ -170,11 +174,7 @@ TEST_CASE("exp_weighted_square_sum: loss, gradients and H·v equal the compositi
   auto fused = [](const Var& a, const Var& b) { return exp_weighted_square_sum(a, b); };
   auto plain = [](const Var& a, const Var& b) { return scale(sum(mul(exp(b), square(a))), real(0.5)); };
   const Derivs f = derivs(fused, x, s, v), p = derivs(plain, x, s, v);
-  check_close(f.loss, p.loss, tol);
-  check_close(f.g_theta, p.g_theta, tol);
-  check_close(f.g_w, p.g_w, tol);
-  check_close(f.hv_theta, p.hv_theta, tol);
-  check_close(f.hv_w, p.hv_w, tol);
+  check_close(f, p, tol);
   // Without a graph (the direct rules), and with a seed other than 1.
   const Var xa = leaf(x), sa = leaf(s);
   const auto g1 = grad(fused(xa, sa), {xa, sa});
