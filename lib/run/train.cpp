@@ -142,7 +142,8 @@ StepReport outer_step(const Loop& loop, RunState& s, std::vector<HypergradResult
   return r;
 }
 
-// The curve row after a step; evaluation metrics every eval_every steps and on the last row.
+// The curve row after a step; evaluation metrics every eval_every steps and on the last row (train_loop writes
+// a row at every such step).
 nlohmann::json step_row(const Loop& loop, RunState& s, const StepReport& r, const RunEnd& end, bool last) {
   const RunCounters& c = s.counters;
   nlohmann::json row;
@@ -200,7 +201,9 @@ RunEnd train_loop(const Loop& loop, RunState& s, CurveLog& curve) {
       }
       const StepReport r = outer_step(loop, s, results, end);
       const bool last = !end.ok() || loop.budget.fraction(s.counters) >= 1.0;
-      if (s.counters.step % loop.log_every == 0 || last) curve.write_row(step_row(loop, s, r, end, last));
+      // Evaluation steps are always logged, so "evaluate every eval_every steps" holds for any log_every.
+      const bool eval_step = s.counters.step % loop.eval_every == 0;
+      if (s.counters.step % loop.log_every == 0 || eval_step || last) curve.write_row(step_row(loop, s, r, end, last));
       show_progress(loop, s, r, last);
       if (!end.ok()) break;
       if (!last && loop.checkpoint_every > 0 && s.counters.step % loop.checkpoint_every == 0) save_checkpoint(loop, s, curve);
@@ -229,9 +232,11 @@ nlohmann::json final_metrics(const Loop& loop, const RunState& s, const RunEnd& 
     for (double v : s.recent_losses) sum += v;
     fin["outer_loss"] = json_number(sum / static_cast<double>(s.recent_losses.size()));
   }
-  // An interrupted run's last row was an ordinary one: its result reports λ as it stands now.
-  const Metrics eval = end.status == "interrupted" ? loop.problem.evaluate(s.lambda) : s.last_eval;
-  for (const auto& [k, v] : eval) fin[k] = json_number(v);
+  // The latest evaluation: of the last row for a run that ended by its budget; for an interrupted run, of the
+  // last eval_every step before the stop (result.json's final_eval_step). A stopped run does not evaluate λ
+  // again: that can take seconds (600 few-shot tasks, a sanitizer build), longer than mpirun waits between its
+  // SIGTERM and SIGKILL, and the run would end with no result.json. The resumed run evaluates on its schedule.
+  for (const auto& [k, v] : s.last_eval) fin[k] = json_number(v);
   if (end.status == "ok" || end.status == "interrupted") {
     for (const auto& [k, v] : loop.problem.diagnostics(s.lambda)) fin[k] = json_number(v);
   }
@@ -258,6 +263,8 @@ nlohmann::json result_json(const Loop& loop, const RunState& s, const RunEnd& en
   res["peak_estimator_bytes"] = c.peak_bytes;
   if (nlohmann::json d = distributed_stats(); !d.is_null()) res["distributed"] = std::move(d);  // mpirun only
   res["final"] = final_metrics(loop, s, end);
+  if (end.status == "interrupted" && !s.last_eval.empty())
+    res["final_eval_step"] = c.step / loop.eval_every * loop.eval_every;
   res["lambda"] = lambda_summary(s.lambda, loop.problem.lambda_layout());
   return res;
 }

@@ -41,7 +41,7 @@ const std::vector<OptionSpec>& run_option_specs() {
       opt_real("adam_beta2", 0.999, "Adam β₂", 0, 1),
       opt_real("adam_eps", 1e-8, "Adam ε", 0, 1e300, true),
       opt_int("eval_every", 100, "evaluate test metrics every N outer steps (and at the start and end)", 1),
-      opt_int("log_every", 1, "write a curve row every N outer steps", 1),
+      opt_int("log_every", 1, "write a curve row every N outer steps (and at every evaluation)", 1),
       opt_int("instance_seed", 0,
               "seed of the problem instance (fixed matrices, evaluation tasks), kept fixed across --seed", 0),
       opt_int("checkpoint_every", 100,

@@ -55,7 +55,8 @@ kill_and_resume toy-multimin-saba 12 250 --problem toy-multimin --method saba --
   --set checkpoint_every=37 --set log_every=20 --set eval_every=1000 --seed 6  # warm θ, v and SAGA memories
 
 # Ctrl-C (SIGINT): one line, exit 4, a checkpoint; --resume finishes the run.
-"$bin" train --problem sinusoid --method exact --steps 150 --set meta_batch=10 --out "$tmp/int" 2>"$tmp/int.err" &
+"$bin" train --problem sinusoid --method exact --steps 150 --set meta_batch=10 --set eval_every=10 --out "$tmp/int" \
+  2>"$tmp/int.err" &
 train_pid=$!
 for _ in $(seq 1 2000); do [[ -f "$tmp/int/curve.jsonl" && $(wc -l <"$tmp/int/curve.jsonl") -ge 20 ]] && break; sleep 0.002; done
 kill -INT "$train_pid"
@@ -65,6 +66,17 @@ train_pid=""
 check "SIGINT: exit code 4 (got $rc)" test "$rc" -eq 4
 check "SIGINT: one line on stderr ($(cat "$tmp/int.err"))" test "$(wc -l <"$tmp/int.err")" -eq 1
 check "SIGINT: the line says how to continue" grep -q "interrupted after [0-9]* steps; continue with: bilevel-opt train --resume" "$tmp/int.err"
+# The stopped run does not evaluate λ again (that can outlast mpirun's grace before SIGKILL): its final metrics are
+# those of the curve row at final_eval_step, the last eval_every step before the stop.
+check "SIGINT: final metrics are the last evaluation row's" python3 - "$tmp/int" <<'EOF'
+import json, sys
+res = json.load(open(sys.argv[1] + "/result.json"))
+rows = {r["step"]: r for r in map(json.loads, open(sys.argv[1] + "/curve.jsonl"))}
+row = rows[res["final_eval_step"]]
+assert res["status"] == "interrupted" and res["final_eval_step"] % 10 == 0 and res["final_eval_step"] >= 10, res
+assert "test_mse" in res["final"], res["final"]
+assert all(row[k] == v for k, v in res["final"].items() if k != "outer_loss"), (res["final"], row)
+EOF
 expect "resume after SIGINT" 0 "ok after 150 steps \(continued from the checkpoint at step" -- train --resume "$tmp/int"
 
 # --- 2. --from reruns a finished run to identical outputs. -------------------------------------------------
