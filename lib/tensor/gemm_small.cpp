@@ -185,6 +185,8 @@ void set_split_grain(int64_t multiply_adds) {
 }
 int64_t split_grain_value() { return split_grain.load(std::memory_order_relaxed); }
 
+bool kernels_have_avx2() { return best_isa() >= Isa::avx2; }
+
 const char* kernel_isa() {
   switch (best_isa()) {
     case Isa::avx512: return "avx512";

@@ -52,5 +52,7 @@ const char* small_kernel_name(int64_t m, int64_t n, int64_t k, bool trans_a, boo
 bool limit_kernel_isa(const std::string& isa);
 // The instruction set the kernels run with now.
 const char* kernel_isa();
+// Whether that is AVX2 or wider (vmath's loops pick their build by it, so a cap applies to them too).
+bool kernels_have_avx2();
 
 }  // namespace bilevel::gemm_detail

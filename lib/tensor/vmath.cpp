@@ -80,7 +80,7 @@ void exp_into(const real* x, real* y, int64_t n) {
 #else
 #if defined(__x86_64__) || defined(__i386__)
   // The instruction set the matrix kernels run with (tests cap it with gemm_detail::limit_kernel_isa).
-  if (gemm_detail::kernel_isa()[0] != 'g') {
+  if (gemm_detail::kernels_have_avx2()) {
     exp_loop_avx2(x, y, n);
     return;
   }
