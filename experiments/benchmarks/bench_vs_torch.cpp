@@ -436,19 +436,19 @@ int run_time(const Args& a) {
     est->end_step(results);
     // Adam (β = 0.9, 0.999, ε = 1e-8), as the run's default outer optimizer.
     const double t = static_cast<double>(step + 1);
+    const double c1 = 1 - std::pow(0.9, t), c2 = 1 - std::pow(0.999, t);  // once per step, as lib/optim's Adam
     for (int64_t h = 0; h < H; ++h) {
       const double gh = static_cast<double>(g[h]) / static_cast<double>(meta_batch);
       double& a1 = m1[static_cast<size_t>(h)];
       double& a2 = m2[static_cast<size_t>(h)];
       a1 = 0.9 * a1 + 0.1 * gh;
       a2 = 0.999 * a2 + 0.001 * gh * gh;
-      lambda[h] -= static_cast<real>(outer_lr * (a1 / (1 - std::pow(0.9, t))) /
-                                     (std::sqrt(a2 / (1 - std::pow(0.999, t))) + 1e-8));
+      lambda[h] -= static_cast<real>(outer_lr * (a1 / c1) / (std::sqrt(a2 / c2) + 1e-8));
     }
-    const double c1 = cpu_seconds();
+    const double cpu1 = cpu_seconds();
     const double w1 = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
     if (step >= a.warmup) {
-      wall.push_back(w1), cpu.push_back(c1 - c0);
+      wall.push_back(w1), cpu.push_back(cpu1 - c0);
       double sum = 0;
       for (double seconds : task_time) sum += seconds;
       busy.push_back(sum);
