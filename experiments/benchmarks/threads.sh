@@ -10,9 +10,11 @@
 #
 #   bash experiments/benchmarks/threads.sh        (about 2 minutes)
 # Also the single-task workloads hpo-l2 exact r = 20 and hyper-cleaning exact T = 50, whose second thread
-# works inside the split matrix products.
+# works inside the split matrix products, and few-shot Conv4 fo / exact (5-way 1-shot, r = 5, meta-batch 5: whole
+# tasks per thread, and an idle thread takes blocks of the other's convolution products).
 # Environment: BUILD_DIR (default build/release), DATA_DIR (default data), ROUNDS (5), STEPS (200, sinusoid),
-# HPO_STEPS (20), HC_STEPS (3), ONLY (regex of workload names, e.g. ONLY='hpo.*|hc.*').
+# HPO_STEPS (20), HC_STEPS (3), FS_STEPS (20 for fo; exact takes 8 unless set), ONLY (regex of workload names,
+# e.g. ONLY='hpo.*|hc.*').
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 rounds="${ROUNDS:-5}"
@@ -43,7 +45,9 @@ workloads=("sin-exact-r1|--problem sinusoid --method exact --set inner_steps=1|$
            "sin-fo-r5|--problem sinusoid --method fo --set inner_steps=5|$steps"
            "sin-ufo-r5|--problem sinusoid --method ufo --set q=0.1 --set inner_steps=5|$steps"
            "hpo-exact-r20|--problem hpo-l2 --method exact --set inner_steps=20 $d|${HPO_STEPS:-20}"
-           "hc-exact-t50|--problem hyper-cleaning --method exact $d|${HC_STEPS:-3}")
+           "hc-exact-t50|--problem hyper-cleaning --method exact $d|${HC_STEPS:-3}"
+           "fs-fo-r5|--problem fewshot --method fo --set inner_steps=5 --set eval_tasks=1 --set data_dir=$data|${FS_STEPS:-20}"
+           "fs-exact-r5|--problem fewshot --method exact --set inner_steps=5 --set eval_tasks=1 --set data_dir=$data|${FS_STEPS:-8}")
 [[ -n "${ONLY:-}" ]] && mapfile -t workloads < <(printf '%s\n' "${workloads[@]}" | grep -E "^(${ONLY})\|")
 printf '| workload | 1 thread (ms/step) | 2 threads (ms/step) | speed-up | CPU(2)/CPU(1) | task time(2)/task time(1) |\n|---|---|---|---|---|---|\n'
 for w in "${workloads[@]}"; do
