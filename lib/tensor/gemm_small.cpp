@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <iterator>
 #include <stdexcept>
 #include <string>
@@ -142,27 +141,7 @@ void for_blocks(const Blocks& b, bool split, const F& f) {
   });
 }
 
-std::atomic<int64_t> blas_split_grain{int64_t{1} << 22};  // set_blas_split_grain
-
 }  // namespace
-
-void for_blas_blocks(int64_t m, int64_t work_per_row, const std::function<void(int64_t, int64_t)>& f) {
-  // As many blocks as the grain gives, of equal size rounded up to 16 rows (OpenBLAS's register tiles): a
-  // product just above one grain stays in one piece or two, never one large block and a sliver.
-  constexpr int64_t align = 16;
-  const int64_t grain = blas_split_grain.load(std::memory_order_relaxed);
-  const int64_t work = m * work_per_row;
-  Blocks b;
-  b.total = m;
-  b.count = std::min((work + grain - 1) / grain, (m + align - 1) / align);
-  b.size = b.count <= 1 ? m : ((m + b.count - 1) / b.count + align - 1) / align * align;
-  b.count = (m + b.size - 1) / b.size;
-  for_blocks(b, true, f);
-}
-
-void set_blas_split_grain(int64_t multiply_adds) {
-  blas_split_grain.store(std::max<int64_t>(1, multiply_adds), std::memory_order_relaxed);
-}
 
 bool use_small_kernels(int64_t m, int64_t n, int64_t k) {
   // Small (up to 64³ multiply-adds) or skinny (an outer dimension of at most 16: OpenBLAS would

@@ -8,7 +8,6 @@
 // it re-packs the large operand at every call. These kernels need no lock and no allocation
 // beyond a per-thread scratch buffer, and sum every output element in a fixed order.
 #include <cstdint>
-#include <functional>
 #include <string>
 
 #include "tensor/real.hpp"
@@ -35,14 +34,6 @@ void gemm_small_serial(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans
 // grain). Default 2¹⁸ multiply-adds; tests lower it to split small products.
 void set_split_grain(int64_t multiply_adds);
 int64_t split_grain_value();
-
-// Products on OpenBLAS (gemm_into's larger ones) are split the same way: f(begin, end) over blocks of output
-// rows of about `blas split grain` multiply-adds each (default 2²², rounded to 16 rows), in parallel on the
-// oneTBB threads and isolated. The blocks depend only on m, work_per_row (n·k) and the grain, so a thread
-// left without a task of its own (the tail of a meta-batch) takes blocks of another's products without
-// changing any bit.
-void for_blas_blocks(int64_t m, int64_t work_per_row, const std::function<void(int64_t, int64_t)>& f);
-void set_blas_split_grain(int64_t multiply_adds);
 
 // Which kernel gemm_small picks (for tests and benchmarks): "rows", "rows-transposed" or "dots".
 const char* small_kernel_name(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b);

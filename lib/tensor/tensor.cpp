@@ -289,17 +289,13 @@ void gemm_into(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, cons
   }
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
-  // Rows i0…i1 of C: rows of A, or columns of A when it is transposed.
-  gemm_detail::for_blas_blocks(m, n * k, [&](int64_t i0, int64_t i1) {
-    const real* ab = a + (trans_a ? i0 : i0 * lda);
 #ifdef BILEVEL_DOUBLE
-    cblas_dgemm(CblasRowMajor, ta, tb, static_cast<int>(i1 - i0), static_cast<int>(n), static_cast<int>(k), 1.0, ab,
-                static_cast<int>(lda), b, static_cast<int>(ldb), 0.0, c + i0 * n, static_cast<int>(n));
+  cblas_dgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), 0.0, c, static_cast<int>(n));
 #else
-    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(i1 - i0), static_cast<int>(n), static_cast<int>(k), 1.0f,
-                ab, static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f, c + i0 * n, static_cast<int>(n));
+  cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f, c, static_cast<int>(n));
 #endif
-  });
 }
 
 void blas_set_single_threaded() {

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "base/errors.hpp"
-#include "tensor/gemm_into.hpp"
 #include "tensor/gemm_small.hpp"
 #include "tensor/rng.hpp"
 #include "tensor/tensor.hpp"
@@ -180,35 +179,4 @@ TEST_CASE("gemm: products split over the threads give the same bits for any grai
             }
         }
   gemm_detail::set_split_grain(saved);
-}
-
-TEST_CASE("gemm: products on OpenBLAS split into row blocks give the same bits for any thread count") {
-  // Conv4's shapes (forward, input gradient, weight gradient with Aᵀ) and ragged ones, through gemm_into's
-  // OpenBLAS path; for each grain (one block up to many, the last one shorter) the product is right and has the
-  // same bits on 1 and 2 threads.
-  uint64_t seed = 1900;
-  const int64_t dims[][3] = {{245, 64, 576}, {245, 576, 64}, {64, 576, 245}, {100, 40, 70}};
-  for (const auto& d : dims)
-    for (bool ta : {false, true})
-      for (bool tb : {false, true}) {
-        const Product p{d[0], d[1], d[2], ta, tb};
-        INFO(describe(p));
-        REQUIRE_FALSE(gemm_detail::use_small_kernels(p.m, p.n, p.k));
-        const Operands x = random_operands(p, ++seed);
-        for (int64_t grain : {int64_t{1} << 40, p.n * p.k * 20, p.n * p.k * 3, int64_t{1}}) {
-          CAPTURE(grain);
-          gemm_detail::set_blas_split_grain(grain);
-          std::vector<std::vector<real>> out;
-          for (int threads : {1, 2}) {
-            out.emplace_back(static_cast<size_t>(p.m * p.n));
-            tbb::task_arena arena(threads);
-            arena.execute([&] {
-              gemm_into(p.m, p.n, p.k, p.ta, p.tb, x.a.data(), x.a.dim(1), x.b.data(), x.b.dim(1), out.back().data());
-            });
-          }
-          check_product(p, x, out[0].data());
-          CHECK(std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(real)) == 0);
-        }
-      }
-  gemm_detail::set_blas_split_grain(int64_t{1} << 22);
 }
