@@ -11,7 +11,7 @@
 #   bash experiments/benchmarks/threads.sh        (about 2 minutes)
 # Also the single-task workloads hpo-l2 exact r = 20 and hyper-cleaning exact T = 50, whose second thread
 # works inside the split matrix products, and few-shot Conv4 fo / exact (5-way 1-shot, r = 5, meta-batch 5: whole
-# tasks per thread, and an idle thread takes blocks of the other's convolution products).
+# tasks per thread, so at most 5/3).
 # Environment: BUILD_DIR (default build/release), DATA_DIR (default data), ROUNDS (5), STEPS (200, sinusoid),
 # HPO_STEPS (20), HC_STEPS (3), FS_STEPS (20 for fo; exact takes 8 unless set), ONLY (regex of workload names,
 # e.g. ONLY='hpo.*|hc.*').
