@@ -47,7 +47,8 @@ struct SearchState {
   Tensor start, best;
   double best_loss = std::numeric_limits<double>::infinity();
   int64_t best_candidate = -1;
-  Metrics last_eval;  // of `best`
+  Metrics last_eval;                 // of the best candidate when it was evaluated:
+  int64_t last_eval_candidate = -2;  // that candidate's index (-1: the start), -2 before any evaluation
 };
 
 Tensor candidate(const Search& s, const SearchState& st, int64_t k) {
@@ -61,6 +62,7 @@ Tensor candidate(const Search& s, const SearchState& st, int64_t k) {
 void evaluate_best(const Search& s, SearchState& st, nlohmann::json& row) {
   const auto t0 = clock_type::now();
   st.last_eval = s.problem.evaluate(st.best_candidate < 0 ? st.start : st.best);
+  st.last_eval_candidate = st.best_candidate;
   st.counters.eval_seconds += seconds_since(t0);
   for (const auto& [k, v] : st.last_eval) row[k] = json_number(v);
 }
@@ -131,7 +133,10 @@ nlohmann::json search_result(const Search& s, const SearchState& st, const std::
   const Tensor& best = st.best_candidate < 0 ? st.start : st.best;
   nlohmann::json fin;
   fin["outer_loss"] = json_number(st.best_loss);
-  for (const auto& [k, v] : s.problem.evaluate(best)) fin[k] = json_number(v);
+  // The last row's evaluation when it is of this best (always so for a search that used its budget); a stop
+  // between rows may have left a newer best unevaluated.
+  const Metrics eval = st.last_eval_candidate == st.best_candidate ? st.last_eval : s.problem.evaluate(best);
+  for (const auto& [k, v] : eval) fin[k] = json_number(v);
   for (const auto& [k, v] : s.problem.diagnostics(best)) fin[k] = json_number(v);
   const RunCounters& c = st.counters;
   return {{"status", status},
