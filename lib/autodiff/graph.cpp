@@ -211,6 +211,12 @@ class GradTask {
           if (ins[i] == unneeded) continue;
           op.add_input_grad(*rec.var, rec.grad, i, private_accumulator(records_[ins[i]].grad, n->inputs[i].shape()));
         }
+      } else if (create_graph_ && op.sum_input_grad) {
+        for (size_t i = 0; i < k; ++i) {
+          if (ins[i] == unneeded) continue;
+          Var& acc = records_[ins[i]].grad;
+          acc = op.sum_input_grad(*rec.var, rec.grad, i, acc);
+        }
       } else {
         if (grad_in_.size() < k) grad_in_.resize(k);  // entries are undefined between calls
         InputGrads gi(ins, grad_in_.data());

@@ -280,8 +280,43 @@ Var relu_masked(const Var& g, const Var& y) {
   return make_op(relu_masked_op, std::move(v), {g}, MaskSaved{y});
 }
 
+// Without a graph (grad disabled: a first-order sweep), the three gradients in one pass over g: the same
+// products and the same row-order float sums as relu_masked, mul and sum_to below (C > 1), so the same bits.
+void scale_shift_relu_backward_values(const Var& o, const Var& g, InputGrads& gi) {
+  const auto& ins = o.node()->inputs;
+  const Channels d = channels_of(o.shape(), "scale_shift_relu");
+  const size_t nc = static_cast<size_t>(d.c);
+  const bool want_z = gi.needed(0), want_gamma = gi.needed(1), want_beta = gi.needed(2);
+  Tensor gz = want_z ? Tensor::uninitialized(o.shape()) : Tensor();
+  Tensor ggamma = want_gamma ? Tensor(Shape{d.c}) : Tensor();
+  Tensor gbeta = want_beta ? Tensor(Shape{d.c}) : Tensor();
+  const real* __restrict pg = g.value().data();
+  const real* __restrict py = o.value().data();
+  const real* __restrict pz = ins[0].value().data();
+  const real* __restrict pgam = ins[1].value().data();
+  real* __restrict pgz = gz.data();
+  real* __restrict pgg = ggamma.data();
+  real* __restrict pgb = gbeta.data();
+  std::vector<real> gm(nc);
+  for (int64_t i = 0; i < d.m; ++i) {
+    const int64_t row = i * d.c;
+    for (size_t j = 0; j < nc; ++j) gm[j] = pg[row + static_cast<int64_t>(j)] * positive_mask(py[row + static_cast<int64_t>(j)]);
+    if (want_z)
+      for (size_t j = 0; j < nc; ++j) pgz[row + static_cast<int64_t>(j)] = gm[j] * pgam[j];
+    if (want_gamma)
+      for (size_t j = 0; j < nc; ++j) pgg[j] += gm[j] * pz[row + static_cast<int64_t>(j)];
+    if (want_beta)
+      for (size_t j = 0; j < nc; ++j) pgb[j] += gm[j];
+  }
+  if (want_z) gi[0] = constant(std::move(gz));
+  if (want_gamma) gi[1] = constant(std::move(ggamma));
+  if (want_beta) gi[2] = constant(std::move(gbeta));
+}
+
 constexpr Op<> scale_shift_relu_op(
     {.name = "scale_shift_relu", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+       // (One channel: sum_to sums in double, so the composite below keeps those bits.)
+       if (!grad_enabled() && o.shape()[o.rank() - 1] > 1) return scale_shift_relu_backward_values(o, g, gi);
        const auto& ins = o.node()->inputs;
        const Var gm = relu_masked(g, o);
        if (gi.needed(0)) gi[0] = mul(gm, ins[1]);

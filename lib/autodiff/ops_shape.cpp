@@ -23,31 +23,6 @@ Var reshape(const Var& x, const Shape& shape) {
 
 Var flatten(const Var& x) { return reshape(x, Shape{x.numel()}); }
 
-Var view(const Var& x, int64_t offset, const Shape& shape) {
-  const int64_t n = shape.numel();
-  if (offset < 0 || offset + n > x.numel()) {
-    throw internal_error("view: elements [" + std::to_string(offset) + ", " + std::to_string(offset + n) +
-                                ") out of range for a tensor of shape " + x.shape().str());
-  }
-  if (offset == 0 && n == x.numel()) return reshape(x, shape);
-  Tensor v = Tensor::uninitialized(shape);
-  if (n) std::memcpy(v.data(), x.value().data() + offset, static_cast<size_t>(n) * sizeof(real));
-  struct Saved {
-    int64_t offset;
-  };
-  // Without a graph the gradient goes straight into its slice of x's accumulator (no zero-padded embed).
-  static constexpr Op<Saved> op({.name = "view",
-                                 .backward = [](const Var& o, const Var& g, InputGrads& gi) {
-                                   gi[0] = embed(g, op.saved(o).offset, in0(o).shape());
-                                 },
-                                 .add_input_grad = [](const Var& o, const Var& g, size_t, real* acc) {
-                                   real* pa = acc + op.saved(o).offset;
-                                   const real* pg = g.value().data();
-                                   for (int64_t k = 0, m = g.numel(); k < m; ++k) pa[k] += pg[k];
-                                 }});
-  return make_op(op, std::move(v), {x}, Saved{offset});
-}
-
 namespace {
 // Gradients of many views of one flat vector, summed with the graph recorded: base + Σᵢ embed(xᵢ, offᵢ), one node
 // however many views there are. Inputs: [base,] x₁, x₂, …; the offsets of the xᵢ are shared by the node. The sweep
@@ -139,7 +114,39 @@ Var embed_accumulate(const Var& acc, const Var& x, int64_t offset) {
   offsets->push_back(offset);
   return make_op(embed_sum_op, std::move(v), std::move(inputs), EmbedSumSaved{std::move(offsets), has_base});
 }
+
+struct ViewSaved {
+  int64_t offset;
+};
+// Without a graph the gradient goes straight into its slice of x's accumulator; with one, it joins the
+// accumulator's embed_sum (or starts it as an embed) — never a zero-padded embed that is then summed.
+constexpr Op<ViewSaved> view_op({.name = "view",
+                                 .backward = [](const Var& o, const Var& g, InputGrads& gi) {
+                                   gi[0] = embed(g, view_op.saved(o).offset, in0(o).shape());
+                                 },
+                                 .add_input_grad = [](const Var& o, const Var& g, size_t, real* acc) {
+                                   real* pa = acc + view_op.saved(o).offset;
+                                   const real* pg = g.value().data();
+                                   for (int64_t k = 0, m = g.numel(); k < m; ++k) pa[k] += pg[k];
+                                 },
+                                 .sum_input_grad = [](const Var& o, const Var& g, size_t, const Var& acc) {
+                                   const int64_t offset = view_op.saved(o).offset;
+                                   if (!acc.defined()) return embed(g, offset, in0(o).shape());
+                                   return embed_accumulate(acc, g, offset);
+                                 }});
 }  // namespace
+
+Var view(const Var& x, int64_t offset, const Shape& shape) {
+  const int64_t n = shape.numel();
+  if (offset < 0 || offset + n > x.numel()) {
+    throw internal_error("view: elements [" + std::to_string(offset) + ", " + std::to_string(offset + n) +
+                                ") out of range for a tensor of shape " + x.shape().str());
+  }
+  if (offset == 0 && n == x.numel()) return reshape(x, shape);
+  Tensor v = Tensor::uninitialized(shape);
+  if (n) std::memcpy(v.data(), x.value().data() + offset, static_cast<size_t>(n) * sizeof(real));
+  return make_op(view_op, std::move(v), {x}, ViewSaved{offset});
+}
 
 Var embed(const Var& x, int64_t offset, const Shape& shape) {
   const int64_t n = x.numel();

@@ -80,12 +80,16 @@ class InputGrads {
 //   add_value: adds the node's value (a gradient being summed, no graph recorded) into `acc`, the
 //     elements of a private accumulator of its shape, touching only the elements that can be non-zero.
 //   sum: acc + out (a gradient being summed with the graph recorded) as one op cheaper than add.
+//   sum_input_grad: the backward with the graph recorded, returning acc + ∂/∂input i as one op (acc, the
+//     gradient input i has so far, may be undefined): a view's gradient joins the accumulator of the
+//     flat vector without first being made a zero-padded full-size embed.
 struct OpDef {
   const char* name = "leaf";
   BackwardFn backward = nullptr;  // nullptr only for leaves
   void (*add_input_grad)(const Var& out, const Var& g, size_t input, real* acc) = nullptr;
   void (*add_value)(const Node& out, real* acc) = nullptr;
   Var (*sum)(const Var& acc, const Var& out) = nullptr;
+  Var (*sum_input_grad)(const Var& out, const Var& g, size_t input, const Var& acc) = nullptr;
   // Destroys the saved state of a node; set by Op<State> when State has a destructor.
   void (*destroy_saved)(void* state) = nullptr;
 };

@@ -289,12 +289,16 @@ void gemm_into(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, cons
   }
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
+  // β = 1 on a zeroed C instead of β = 0: OpenBLAS's β pass zeroes C in a scalar loop before the kernel adds
+  // the product (measured 6-7 % of a few-shot step); a memset is several times faster, and 0 + Σ gives
+  // the same bits as the kernel's sum written over β·C = 0.
+  std::memset(c, 0, static_cast<size_t>(m * n) * sizeof(real));
 #ifdef BILEVEL_DOUBLE
   cblas_dgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
-              static_cast<int>(lda), b, static_cast<int>(ldb), 0.0, c, static_cast<int>(n));
+              static_cast<int>(lda), b, static_cast<int>(ldb), 1.0, c, static_cast<int>(n));
 #else
   cblas_sgemm(CblasRowMajor, ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
-              static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f, c, static_cast<int>(n));
+              static_cast<int>(lda), b, static_cast<int>(ldb), 1.0f, c, static_cast<int>(n));
 #endif
 }
 
