@@ -28,6 +28,7 @@
 
 #include "base/errors.hpp"
 #include "autodiff/ops.hpp"
+#include "tensor/simd.hpp"
 
 namespace bilevel::ad {
 
@@ -103,14 +104,16 @@ Var standardize_backward(const Var& g, const Var& x, const Var& xhat) {
   const real* pg = g.value().data();
   const real* px = xhat.value().data();
   std::vector<double> sg(static_cast<size_t>(d.c)), sgx(static_cast<size_t>(d.c));
-  for (int64_t i = 0; i < d.m; ++i) {
-    const real* gi = pg + i * d.c;
-    const real* xi = px + i * d.c;
-    for (int64_t j = 0; j < d.c; ++j) {
-      sg[static_cast<size_t>(j)] += static_cast<double>(gi[j]);
-      sgx[static_cast<size_t>(j)] += static_cast<double>(gi[j]) * static_cast<double>(xi[j]);
+  simd_dispatch([&, psg = sg.data(), psgx = sgx.data()]() BILEVEL_SIMD_BODY {
+    for (int64_t i = 0; i < d.m; ++i) {
+      const real* gi = pg + i * d.c;
+      const real* xi = px + i * d.c;
+      for (int64_t j = 0; j < d.c; ++j) {
+        psg[j] += static_cast<double>(gi[j]);
+        psgx[j] += static_cast<double>(gi[j]) * static_cast<double>(xi[j]);
+      }
     }
-  }
+  });
   // out = a·g + b·x̂ + c per channel.
   std::vector<real> a(static_cast<size_t>(d.c)), b(a.size()), c0(a.size());
   const double inv_m = 1.0 / static_cast<double>(d.m);
@@ -121,14 +124,14 @@ Var standardize_backward(const Var& g, const Var& x, const Var& xhat) {
     c0[j] = static_cast<real>(-rj * sg[j] * inv_m);
   }
   Tensor out = Tensor::uninitialized(x.shape());
-  real* po = out.data();
-  for (int64_t i = 0; i < d.m; ++i) {
-    const real* gi = pg + i * d.c;
-    const real* xi = px + i * d.c;
-    real* oi = po + i * d.c;
-    for (int64_t j = 0; j < d.c; ++j) oi[j] = a[static_cast<size_t>(j)] * gi[j] + b[static_cast<size_t>(j)] * xi[j] +
-                                              c0[static_cast<size_t>(j)];
-  }
+  simd_dispatch([&, po = out.data(), pa = a.data(), pb = b.data(), pc = c0.data()]() BILEVEL_SIMD_BODY {
+    for (int64_t i = 0; i < d.m; ++i) {
+      const real* gi = pg + i * d.c;
+      const real* xi = px + i * d.c;
+      real* oi = po + i * d.c;
+      for (int64_t j = 0; j < d.c; ++j) oi[j] = pa[j] * gi[j] + pb[j] * xi[j] + pc[j];
+    }
+  });
   return make_op(standardize_backward_op, std::move(out), {g, x}, XhatSaved{xhat});
 }
 
@@ -143,20 +146,22 @@ Var standardize_backward2(const Var& h, const Var& g, const Var& x, const Var& x
   const real* px = xhat.value().data();
   const size_t nc = static_cast<size_t>(d.c);
   std::vector<double> sh(nc), sg(nc), shx(nc), sgx(nc), shg(nc);
-  for (int64_t i = 0; i < d.m; ++i) {
-    const real* hi = ph + i * d.c;
-    const real* gi = pg + i * d.c;
-    const real* xi = px + i * d.c;
-    for (int64_t j = 0; j < d.c; ++j) {
-      const double hv = static_cast<double>(hi[j]), gv = static_cast<double>(gi[j]), xv = static_cast<double>(xi[j]);
-      const size_t k = static_cast<size_t>(j);
-      sh[k] += hv;
-      sg[k] += gv;
-      shx[k] += hv * xv;
-      sgx[k] += gv * xv;
-      shg[k] += hv * gv;
+  simd_dispatch([&, psh = sh.data(), psg = sg.data(), pshx = shx.data(), psgx = sgx.data(),
+                 pshg = shg.data()]() BILEVEL_SIMD_BODY {
+    for (int64_t i = 0; i < d.m; ++i) {
+      const real* hi = ph + i * d.c;
+      const real* gi = pg + i * d.c;
+      const real* xi = px + i * d.c;
+      for (int64_t j = 0; j < d.c; ++j) {
+        const double hv = static_cast<double>(hi[j]), gv = static_cast<double>(gi[j]), xv = static_cast<double>(xi[j]);
+        psh[j] += hv;
+        psg[j] += gv;
+        pshx[j] += hv * xv;
+        psgx[j] += gv * xv;
+        pshg[j] += hv * gv;
+      }
     }
-  }
+  });
   // out = ax·x̂ + ah·h + ag·g + c per channel.
   std::vector<real> ax(nc), ah(nc), ag(nc), c0(nc);
   const double inv_m = 1.0 / static_cast<double>(d.m);
@@ -170,17 +175,16 @@ Var standardize_backward2(const Var& h, const Var& g, const Var& x, const Var& x
     c0[k] = static_cast<real>(r2 * (q * hbar + p * gbar));
   }
   Tensor out = Tensor::uninitialized(x.shape());
-  real* po = out.data();
-  for (int64_t i = 0; i < d.m; ++i) {
-    const real* hi = ph + i * d.c;
-    const real* gi = pg + i * d.c;
-    const real* xi = px + i * d.c;
-    real* oi = po + i * d.c;
-    for (int64_t j = 0; j < d.c; ++j) {
-      const size_t k = static_cast<size_t>(j);
-      oi[j] = ax[k] * xi[j] + ah[k] * hi[j] + ag[k] * gi[j] + c0[k];
+  simd_dispatch([&, po = out.data(), pax = ax.data(), pah = ah.data(), pag = ag.data(),
+                 pc = c0.data()]() BILEVEL_SIMD_BODY {
+    for (int64_t i = 0; i < d.m; ++i) {
+      const real* hi = ph + i * d.c;
+      const real* gi = pg + i * d.c;
+      const real* xi = px + i * d.c;
+      real* oi = po + i * d.c;
+      for (int64_t j = 0; j < d.c; ++j) oi[j] = pax[j] * xi[j] + pah[j] * hi[j] + pag[j] * gi[j] + pc[j];
     }
-  }
+  });
   return make_op(standardize_backward2_op, std::move(out), {h, g, x}, XhatSaved{xhat});
 }
 
@@ -217,31 +221,33 @@ Var batch_standardize(const Var& x, real eps) {
   const size_t nc = static_cast<size_t>(d.c);
   const real* px = x.value().data();
   std::vector<double> s(nc), s2(nc);
-  for (int64_t i = 0; i < d.m; ++i) {
-    const real* xi = px + i * d.c;
-    for (int64_t j = 0; j < d.c; ++j) s[static_cast<size_t>(j)] += static_cast<double>(xi[j]);
-  }
   std::vector<real> mu(nc);
-  for (size_t k = 0; k < nc; ++k) mu[k] = static_cast<real>(s[k] / static_cast<double>(d.m));
-  for (int64_t i = 0; i < d.m; ++i) {
-    const real* xi = px + i * d.c;
-    for (int64_t j = 0; j < d.c; ++j) {
-      const double e = static_cast<double>(xi[j] - mu[static_cast<size_t>(j)]);
-      s2[static_cast<size_t>(j)] += e * e;
+  simd_dispatch([&, ps = s.data(), ps2 = s2.data(), pmu = mu.data()]() BILEVEL_SIMD_BODY {
+    for (int64_t i = 0; i < d.m; ++i) {
+      const real* xi = px + i * d.c;
+      for (int64_t j = 0; j < d.c; ++j) ps[j] += static_cast<double>(xi[j]);
     }
-  }
+    for (int64_t k = 0; k < d.c; ++k) pmu[k] = static_cast<real>(ps[k] / static_cast<double>(d.m));
+    for (int64_t i = 0; i < d.m; ++i) {
+      const real* xi = px + i * d.c;
+      for (int64_t j = 0; j < d.c; ++j) {
+        const double e = static_cast<double>(xi[j] - pmu[j]);
+        ps2[j] += e * e;
+      }
+    }
+  });
   auto rstd = std::make_shared<std::vector<real>>(nc);
   for (size_t k = 0; k < nc; ++k) {
     (*rstd)[k] = static_cast<real>(1.0 / std::sqrt(s2[k] / static_cast<double>(d.m) + static_cast<double>(eps)));
   }
   Tensor y = Tensor::uninitialized(x.shape());
-  real* py = y.data();
-  const real* pr = rstd->data();
-  for (int64_t i = 0; i < d.m; ++i) {
-    const real* xi = px + i * d.c;
-    real* yi = py + i * d.c;
-    for (int64_t j = 0; j < d.c; ++j) yi[j] = (xi[j] - mu[static_cast<size_t>(j)]) * pr[j];
-  }
+  simd_dispatch([&, py = y.data(), pr = rstd->data(), pmu = mu.data()]() BILEVEL_SIMD_BODY {
+    for (int64_t i = 0; i < d.m; ++i) {
+      const real* xi = px + i * d.c;
+      real* yi = py + i * d.c;
+      for (int64_t j = 0; j < d.c; ++j) yi[j] = (xi[j] - pmu[j]) * pr[j];
+    }
+  });
   return make_op(standardize_op, std::move(y), {x}, StandardizeSaved{std::move(rstd), eps});
 }
 
@@ -260,7 +266,7 @@ constexpr Op<MaskSaved> relu_masked_op({.name = "relu_masked", .backward = [](co
                                           gi[0] = relu_masked(k, relu_masked_op.saved(o).y);
                                         }});
 // 1 if y > 0 else 0, from bits (the compiler turns a comparison that selects 1 or 0 into a branch per element).
-inline real positive_mask(real y) {
+BILEVEL_SIMD_BODY inline real positive_mask(real y) {
 #ifdef BILEVEL_DOUBLE
   return std::bit_cast<real>(uint64_t{0x3ff0000000000000ull} & (uint64_t{0} - static_cast<uint64_t>(y > 0)));
 #else
@@ -276,7 +282,9 @@ Var relu_masked(const Var& g, const Var& y) {
   real* __restrict pv = v.data();
   // g times a 0/1 mask, as relu's backward (an infinite g at a masked element gives NaN there too); branch-free,
   // so it vectorises (a data-dependent branch per element is mispredicted about half the time).
-  for (int64_t k = 0, n = v.numel(); k < n; ++k) pv[k] = pg[k] * positive_mask(py[k]);
+  simd_dispatch([&, n = v.numel()]() BILEVEL_SIMD_BODY {
+    for (int64_t k = 0; k < n; ++k) pv[k] = pg[k] * positive_mask(py[k]);
+  });
   return make_op(relu_masked_op, std::move(v), {g}, MaskSaved{y});
 }
 
@@ -297,17 +305,20 @@ void scale_shift_relu_backward_values(const Var& o, const Var& g, InputGrads& gi
   real* __restrict pgz = gz.data();
   real* __restrict pgg = ggamma.data();
   real* __restrict pgb = gbeta.data();
-  std::vector<real> gm(nc);
-  for (int64_t i = 0; i < d.m; ++i) {
-    const int64_t row = i * d.c;
-    for (size_t j = 0; j < nc; ++j) gm[j] = pg[row + static_cast<int64_t>(j)] * positive_mask(py[row + static_cast<int64_t>(j)]);
-    if (want_z)
-      for (size_t j = 0; j < nc; ++j) pgz[row + static_cast<int64_t>(j)] = gm[j] * pgam[j];
-    if (want_gamma)
-      for (size_t j = 0; j < nc; ++j) pgg[j] += gm[j] * pz[row + static_cast<int64_t>(j)];
-    if (want_beta)
-      for (size_t j = 0; j < nc; ++j) pgb[j] += gm[j];
-  }
+  std::vector<real> gm_row(nc);
+  simd_dispatch([&, gm = gm_row.data(), c = d.c]() BILEVEL_SIMD_BODY {
+    for (int64_t i = 0; i < d.m; ++i) {
+      const real* g_row = pg + i * c;
+      const real* y_row = py + i * c;
+      for (int64_t j = 0; j < c; ++j) gm[j] = g_row[j] * positive_mask(y_row[j]);
+      if (want_z)
+        for (int64_t j = 0; j < c; ++j) pgz[i * c + j] = gm[j] * pgam[j];
+      if (want_gamma)
+        for (int64_t j = 0; j < c; ++j) pgg[j] += gm[j] * pz[i * c + j];
+      if (want_beta)
+        for (int64_t j = 0; j < c; ++j) pgb[j] += gm[j];
+    }
+  });
   if (want_z) gi[0] = constant(std::move(gz));
   if (want_gamma) gi[1] = constant(std::move(ggamma));
   if (want_beta) gi[2] = constant(std::move(gbeta));
@@ -336,15 +347,17 @@ Var scale_shift_relu(const Var& z, const Var& gamma, const Var& beta) {
   const real* __restrict pg = gamma.value().data();
   const real* __restrict pb = beta.value().data();
   real* __restrict py = y.data();
-  for (int64_t i = 0; i < d.m; ++i) {
-    const real* zi = pz + i * d.c;
-    real* yi = py + i * d.c;
-    for (int64_t j = 0; j < d.c; ++j) {
-      const real u = zi[j] * pg[j];  // rounded as mul then add (no contraction: the composite's bits)
-      const real v = u + pb[j];
-      yi[j] = std::max(real(0), v);  // v > 0 ? v : 0, as relu (NaN → 0)
+  simd_dispatch([&]() BILEVEL_SIMD_BODY {
+    for (int64_t i = 0; i < d.m; ++i) {
+      const real* zi = pz + i * d.c;
+      real* yi = py + i * d.c;
+      for (int64_t j = 0; j < d.c; ++j) {
+        const real u = zi[j] * pg[j];  // rounded as mul then add (no contraction: the composite's bits)
+        const real v = u + pb[j];
+        yi[j] = std::max(real(0), v);  // v > 0 ? v : 0, as relu (NaN → 0)
+      }
     }
-  }
+  });
   return make_op(scale_shift_relu_op, std::move(y), {z, gamma, beta});
 }
 

@@ -11,6 +11,7 @@
 #include "base/errors.hpp"
 #include "autodiff/ops.hpp"
 #include "tensor/gemm_into.hpp"
+#include "tensor/simd.hpp"
 #include "tensor/vmath.hpp"
 
 namespace bilevel::ad {
@@ -193,7 +194,7 @@ ConvGeom conv_geom(const Shape& x, int64_t kh, int64_t kw, Conv2dParams prm, con
 // Visits every tap of every output pixel: f(col0, img0, len, inside) for the C channels of one tap, contiguous
 // from column index col0 and (when inside the image) from image index img0 (len = C).
 template <class F>
-void for_each_tap(const ConvGeom& g, F f) {
+BILEVEL_SIMD_BODY inline void for_each_tap(const ConvGeom& g, F f) {
   const int64_t kcols = g.taps();
   for (int64_t n = 0; n < g.n; ++n)
     for (int64_t oy = 0; oy < g.oh; ++oy)
@@ -216,12 +217,14 @@ void for_each_tap(const ConvGeom& g, F f) {
 Tensor im2col_value(const real* px, const ConvGeom& g) {
   Tensor cols = Tensor::uninitialized(Shape{g.rows(), g.taps()});
   real* pc = cols.data();
-  for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len, bool in) {
-    if (in) {
-      for (int64_t k = 0; k < len; ++k) pc[col0 + k] = px[img0 + k];
-    } else {
-      for (int64_t k = 0; k < len; ++k) pc[col0 + k] = real(0);
-    }
+  simd_dispatch([&]() BILEVEL_SIMD_BODY {
+    for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len, bool in) BILEVEL_SIMD_BODY {
+      if (in) {
+        for (int64_t k = 0; k < len; ++k) pc[col0 + k] = px[img0 + k];
+      } else {
+        for (int64_t k = 0; k < len; ++k) pc[col0 + k] = real(0);
+      }
+    });
   });
   return cols;
 }
@@ -230,10 +233,12 @@ Tensor im2col_value(const real* px, const ConvGeom& g) {
 Tensor col2im_value(const real* pc, const Shape& x_shape, const ConvGeom& g) {
   Tensor img(x_shape);
   real* pi = img.data();
-  for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len, bool in) {
-    if (in) {
-      for (int64_t k = 0; k < len; ++k) pi[img0 + k] += pc[col0 + k];
-    }
+  simd_dispatch([&]() BILEVEL_SIMD_BODY {
+    for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len, bool in) BILEVEL_SIMD_BODY {
+      if (in) {
+        for (int64_t k = 0; k < len; ++k) pi[img0 + k] += pc[col0 + k];
+      }
+    });
   });
   return img;
 }

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -16,6 +17,7 @@
 #include "instance.hpp"
 #include "run/check.hpp"
 #include "run/train.hpp"
+#include "tensor/gemm_small.hpp"
 #include "scratch_dir.hpp"
 
 using namespace bilevel;
@@ -138,6 +140,28 @@ TEST_CASE("fewshot: every applicable estimator gives a finite hypergradient of �
     CAPTURE(m);
     CHECK_THROWS_WITH_AS(method(m, *in.problem), has("initialization"), option_error);
     CHECK_THROWS_WITH_AS(method(m, *in.problem), has("--set proximal="), option_error);
+  }
+}
+
+TEST_CASE("fewshot: the baseline and AVX2 builds of the element-wise kernels give the same hypergradient bits") {
+  // Batch norm, its backward rules, the fused γ/β + ReLU, im2col and col2im run in the ISA the matrix kernels use
+  // (tensor/simd.hpp). 19 filters: whole vectors and a ragged tail per row in either build.
+  Tiny t;
+  const testing::Instance in = testing::make_instance("fewshot", t.sets({{"filters", "19"}}));
+  for (const char* name : {"fo", "exact"}) {
+    CAPTURE(name);
+    auto run = [&](const char* isa) {
+      if (!gemm_detail::limit_kernel_isa(isa)) return Tensor();  // not on this CPU
+      auto e = method(name, *in.problem);
+      Rng rng(5, {1});
+      return e->estimate(*in.problem, in.lambda, in.task, rng).grad;
+    };
+    const Tensor generic = run("generic");
+    const Tensor avx2 = run("avx2");
+    gemm_detail::limit_kernel_isa("avx512");  // back to the best the CPU has
+    if (avx2.numel() == 0) continue;
+    REQUIRE(avx2.numel() == generic.numel());
+    CHECK(std::memcmp(avx2.data(), generic.data(), static_cast<size_t>(avx2.numel()) * sizeof(real)) == 0);
   }
 }
 
