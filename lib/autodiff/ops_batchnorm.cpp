@@ -254,17 +254,19 @@ Var batch_standardize(const Var& x, real eps) {
 // ---- per-channel affine map and ReLU in one pass ------------------------------------------------------
 // y = max(0, z·γ + β) per channel (batch norm's scale and shift, then the ReLU): one pass instead of three (mul,
 // add, relu), and one node instead of three. With m = [y > 0] (the ReLU's subgradient 0 at 0, as relu):
-//   ∂/∂z = (g⊙m)·γ,  ∂/∂γ = Σ_rows (g⊙m)⊙z,  ∂/∂β = Σ_rows g⊙m,
-// where g ↦ g⊙m is relu_masked below (linear in g, its own adjoint; m is piecewise constant, so it has no
-// derivative in z, γ, β), and the rest are broadcast mul and sum_to: every order differentiable.
+//   ∂/∂z = (g⊙m)·γ,  ∂/∂γ = Σ_rows (g⊙m)⊙z,  ∂/∂β = Σ_rows g⊙m.
+// These are ops of the masked family below, each one pass over its inputs with no intermediate tensors. m is
+// piecewise constant (no derivative in z, γ, β) and every member is linear in each input, so the derivatives of
+// every order stay in the family. u, w are (M, C) like y, v is (C) broadcast over the rows:
+//   masked_scale(u, v) = (u⊙m)·v           ∂/∂u = masked_scale(k, v),  ∂/∂v = masked_dot(u, k)
+//   masked_dot(u, w)   = Σ_rows (u⊙m)⊙w    ∂/∂u = masked_scale(w, k),  ∂/∂w = masked_scale(u, k)
+//   masked_sum(u)      = Σ_rows u⊙m         ∂/∂u = masked_bcast(k)
+//   masked_bcast(v)    = m·v                ∂/∂v = masked_sum(k)
+// Sums over the rows are in float, in row order (the same bits as mul then sum_to for C > 1).
 namespace {
 struct MaskSaved {
   Var y;  // the scale_shift_relu node whose positive elements pass
 };
-Var relu_masked(const Var& g, const Var& y);
-constexpr Op<MaskSaved> relu_masked_op({.name = "relu_masked", .backward = [](const Var& o, const Var& k, InputGrads& gi) {
-                                          gi[0] = relu_masked(k, relu_masked_op.saved(o).y);
-                                        }});
 // 1 if y > 0 else 0, from bits (the compiler turns a comparison that selects 1 or 0 into a branch per element).
 BILEVEL_SIMD_BODY inline real positive_mask(real y) {
 #ifdef BILEVEL_DOUBLE
@@ -273,27 +275,106 @@ BILEVEL_SIMD_BODY inline real positive_mask(real y) {
   return std::bit_cast<real>(uint32_t{0x3f800000u} & (uint32_t{0} - static_cast<uint32_t>(y > 0)));
 #endif
 }
-// g ⊙ [y > 0], g and y of the same shape.
-Var relu_masked(const Var& g, const Var& y) {
-  check_same_shape(g, y, "relu_masked");
-  Tensor v = Tensor::uninitialized(g.shape());
-  const real* __restrict pg = g.value().data();
-  const real* __restrict py = y.value().data();
-  real* __restrict pv = v.data();
-  // g times a 0/1 mask, as relu's backward (an infinite g at a masked element gives NaN there too); branch-free,
-  // so it vectorises (a data-dependent branch per element is mispredicted about half the time).
-  simd_dispatch([&, n = v.numel()]() BILEVEL_SIMD_BODY {
-    for (int64_t k = 0; k < n; ++k) pv[k] = pg[k] * positive_mask(py[k]);
-  });
-  return make_op(relu_masked_op, std::move(v), {g}, MaskSaved{y});
+
+Var masked_scale(const Var& u, const Var& v, const Var& y);
+Var masked_dot(const Var& u, const Var& w, const Var& y);
+Var masked_sum(const Var& u, const Var& y);
+Var masked_bcast(const Var& v, const Var& y);
+
+const Var& mask_of(const Var& o);
+constexpr Op<MaskSaved> masked_scale_op({.name = "masked_scale", .backward = [](const Var& o, const Var& k, InputGrads& gi) {
+                                           const auto& ins = o.node()->inputs;
+                                           if (gi.needed(0)) gi[0] = masked_scale(k, ins[1], mask_of(o));
+                                           if (gi.needed(1)) gi[1] = masked_dot(ins[0], k, mask_of(o));
+                                         }});
+constexpr Op<MaskSaved> masked_dot_op({.name = "masked_dot", .backward = [](const Var& o, const Var& k, InputGrads& gi) {
+                                         const auto& ins = o.node()->inputs;
+                                         if (gi.needed(0)) gi[0] = masked_scale(ins[1], k, mask_of(o));
+                                         if (gi.needed(1)) gi[1] = masked_scale(ins[0], k, mask_of(o));
+                                       }});
+constexpr Op<MaskSaved> masked_sum_op({.name = "masked_sum", .backward = [](const Var& o, const Var& k, InputGrads& gi) {
+                                         gi[0] = masked_bcast(k, mask_of(o));
+                                       }});
+constexpr Op<MaskSaved> masked_bcast_op({.name = "masked_bcast", .backward = [](const Var& o, const Var& k, InputGrads& gi) {
+                                           gi[0] = masked_sum(k, mask_of(o));
+                                         }});
+const Var& mask_of(const Var& o) {
+  const OpDef* op = o.node()->op;
+  if (op == &masked_scale_op) return masked_scale_op.saved(o).y;
+  if (op == &masked_dot_op) return masked_dot_op.saved(o).y;
+  if (op == &masked_sum_op) return masked_sum_op.saved(o).y;
+  return masked_bcast_op.saved(o).y;
 }
 
-// Without a graph (grad disabled: a first-order sweep), the three gradients in one pass over g: the same
-// products and the same row-order float sums as relu_masked, mul and sum_to below (C > 1), so the same bits.
+void check_masked(const Var& y, const Var* rows, const Var* channels, const char* op) {
+  const Channels d = channels_of(y.shape(), op);
+  if ((rows && rows->shape() != y.shape()) || (channels && channels->shape() != Shape{d.c})) {
+    throw internal_error(std::string(op) + ": operands " + (rows ? rows->shape().str() : std::string()) + " " +
+                         (channels ? channels->shape().str() : std::string()) + " for a mask of shape " +
+                         y.shape().str());
+  }
+}
+
+Var masked_scale(const Var& u, const Var& v, const Var& y) {
+  check_masked(y, &u, &v, "masked_scale");
+  const Channels d = channels_of(y.shape(), "masked_scale");
+  Tensor out = Tensor::uninitialized(y.shape());
+  simd_dispatch([&, pu = u.value().data(), pv = v.value().data(), py = y.value().data(), po = out.data()]()
+                    BILEVEL_SIMD_BODY {
+                      for (int64_t i = 0; i < d.m; ++i) {
+                        const int64_t r = i * d.c;
+                        for (int64_t j = 0; j < d.c; ++j) po[r + j] = pu[r + j] * positive_mask(py[r + j]) * pv[j];
+                      }
+                    });
+  return make_op(masked_scale_op, std::move(out), {u, v}, MaskSaved{y});
+}
+
+Var masked_dot(const Var& u, const Var& w, const Var& y) {
+  check_masked(y, &u, nullptr, "masked_dot");
+  check_masked(y, &w, nullptr, "masked_dot");
+  const Channels d = channels_of(y.shape(), "masked_dot");
+  Tensor out(Shape{d.c});
+  simd_dispatch([&, pu = u.value().data(), pw = w.value().data(), py = y.value().data(), po = out.data()]()
+                    BILEVEL_SIMD_BODY {
+                      for (int64_t i = 0; i < d.m; ++i) {
+                        const int64_t r = i * d.c;
+                        for (int64_t j = 0; j < d.c; ++j) po[j] += pu[r + j] * positive_mask(py[r + j]) * pw[r + j];
+                      }
+                    });
+  return make_op(masked_dot_op, std::move(out), {u, w}, MaskSaved{y});
+}
+
+Var masked_sum(const Var& u, const Var& y) {
+  check_masked(y, &u, nullptr, "masked_sum");
+  const Channels d = channels_of(y.shape(), "masked_sum");
+  Tensor out(Shape{d.c});
+  simd_dispatch([&, pu = u.value().data(), py = y.value().data(), po = out.data()]() BILEVEL_SIMD_BODY {
+    for (int64_t i = 0; i < d.m; ++i) {
+      const int64_t r = i * d.c;
+      for (int64_t j = 0; j < d.c; ++j) po[j] += pu[r + j] * positive_mask(py[r + j]);
+    }
+  });
+  return make_op(masked_sum_op, std::move(out), {u}, MaskSaved{y});
+}
+
+Var masked_bcast(const Var& v, const Var& y) {
+  check_masked(y, nullptr, &v, "masked_bcast");
+  const Channels d = channels_of(y.shape(), "masked_bcast");
+  Tensor out = Tensor::uninitialized(y.shape());
+  simd_dispatch([&, pv = v.value().data(), py = y.value().data(), po = out.data()]() BILEVEL_SIMD_BODY {
+    for (int64_t i = 0; i < d.m; ++i) {
+      const int64_t r = i * d.c;
+      for (int64_t j = 0; j < d.c; ++j) po[r + j] = positive_mask(py[r + j]) * pv[j];
+    }
+  });
+  return make_op(masked_bcast_op, std::move(out), {v}, MaskSaved{y});
+}
+
+// Without a graph (grad disabled: a first-order sweep), the three gradients in one pass over g, with the same
+// bits as the three ops: nothing is recorded, so no node needs its own value.
 void scale_shift_relu_backward_values(const Var& o, const Var& g, InputGrads& gi) {
   const auto& ins = o.node()->inputs;
   const Channels d = channels_of(o.shape(), "scale_shift_relu");
-  const size_t nc = static_cast<size_t>(d.c);
   const bool want_z = gi.needed(0), want_gamma = gi.needed(1), want_beta = gi.needed(2);
   Tensor gz = want_z ? Tensor::uninitialized(o.shape()) : Tensor();
   Tensor ggamma = want_gamma ? Tensor(Shape{d.c}) : Tensor();
@@ -305,7 +386,7 @@ void scale_shift_relu_backward_values(const Var& o, const Var& g, InputGrads& gi
   real* __restrict pgz = gz.data();
   real* __restrict pgg = ggamma.data();
   real* __restrict pgb = gbeta.data();
-  std::vector<real> gm_row(nc);
+  std::vector<real> gm_row(static_cast<size_t>(d.c));
   simd_dispatch([&, gm = gm_row.data(), c = d.c]() BILEVEL_SIMD_BODY {
     for (int64_t i = 0; i < d.m; ++i) {
       const real* g_row = pg + i * c;
@@ -326,13 +407,11 @@ void scale_shift_relu_backward_values(const Var& o, const Var& g, InputGrads& gi
 
 constexpr Op<> scale_shift_relu_op(
     {.name = "scale_shift_relu", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
-       // (One channel: sum_to sums in double, so the composite below keeps those bits.)
-       if (!grad_enabled() && o.shape()[o.rank() - 1] > 1) return scale_shift_relu_backward_values(o, g, gi);
+       if (!grad_enabled()) return scale_shift_relu_backward_values(o, g, gi);
        const auto& ins = o.node()->inputs;
-       const Var gm = relu_masked(g, o);
-       if (gi.needed(0)) gi[0] = mul(gm, ins[1]);
-       if (gi.needed(1)) gi[1] = sum_to(mul(gm, ins[0]), ins[1].shape());
-       if (gi.needed(2)) gi[2] = sum_to(gm, ins[2].shape());
+       if (gi.needed(0)) gi[0] = masked_scale(g, ins[1], o);
+       if (gi.needed(1)) gi[1] = masked_dot(g, ins[0], o);
+       if (gi.needed(2)) gi[2] = masked_sum(g, o);
      }});
 }  // namespace
 

@@ -267,6 +267,13 @@ struct ConvForwardSaved {
 
 int32_t narrow(int64_t v) { return static_cast<int32_t>(v); }
 
+// The columns of x for a kh×kw kernel (null for a pointwise convolution, which reads x itself).
+SharedCols columns_of(const Var& x, int64_t kh, int64_t kw, Conv2dParams p) {
+  const ConvGeom g = conv_geom(x.shape(), kh, kw, p, "im2col");
+  if (g.pointwise()) return nullptr;
+  return std::make_shared<const Tensor>(im2col_value(x.value().data(), g));
+}
+
 Var conv_forward(const Var& x, const Var& w, Conv2dParams p, SharedCols cols);
 Var conv_input_grad(const Var& g, const Var& w, const Shape& x_shape, Conv2dParams p);
 Var conv_weight_grad(const Var& g, const Var& x, int64_t kh, int64_t kw, Conv2dParams p, SharedCols cols);
@@ -286,8 +293,11 @@ constexpr Op<ConvInputSaved> conv_input_grad_op(
        const Conv2dParams p{s.stride, s.pad};
        const Var& g = o.node()->inputs[0];
        const Var& w = o.node()->inputs[1];
-       if (gi.needed(0)) gi[0] = conv_forward(k, w, p, nullptr);
-       if (gi.needed(1)) gi[1] = conv_weight_grad(g, k, w.shape()[1], w.shape()[2], p, nullptr);
+       // Both rules read the columns of k: made once when both are asked for.
+       SharedCols cols;
+       if (gi.needed(0) && gi.needed(1)) cols = columns_of(k, w.shape()[1], w.shape()[2], p);
+       if (gi.needed(0)) gi[0] = conv_forward(k, w, p, cols);
+       if (gi.needed(1)) gi[1] = conv_weight_grad(g, k, w.shape()[1], w.shape()[2], p, cols);
      }});
 
 constexpr Op<ConvWeightSaved> conv_weight_grad_op(
