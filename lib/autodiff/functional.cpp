@@ -16,8 +16,8 @@ Tensor hvp_from_grad(const Var& g, const Var& x, const Tensor& v) {
     throw internal_error("hvp: vector of shape " + v.shape().str() + " for a gradient of shape " +
                                 g.shape().str());
   }
-  Var gv = dot(g, constant(v.reshaped(g.shape())));
-  return grad(gv, {x})[0].value();
+  // ∂⟨g, v⟩/∂x as a vector-Jacobian product seeded with v (no scalar ⟨g, v⟩ is formed: its value is unused).
+  return grad({g}, {constant(v.reshaped(g.shape()))}, {x})[0].value();
 }
 
 Tensor hvp(const ScalarFn& f, const Tensor& x, const Tensor& v) {

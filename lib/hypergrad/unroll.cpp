@@ -91,14 +91,15 @@ Linearization linearize(const Problem& p, const Tensor& theta, const Tensor& lam
 }
 
 void adjoint_step(const Linearization& lin, real lr, Tensor& v, Tensor& g_lambda, HypergradResult& cost) {
-  Var s = dot(lin.grad, constant(v));
+  // ∂⟨∇θ, v⟩ as a vector-Jacobian product seeded with v: no scalar ⟨∇θ, v⟩ is formed (its value is unused).
+  const std::vector<Var> seed{constant(v.reshaped(lin.grad.shape()))};
   ++cost.hvps;
   if (lin.mixed) {
-    auto hv = grad(s, {lin.theta, lin.lambda});
+    auto hv = grad({lin.grad}, seed, {lin.theta, lin.lambda});
     axpy(-lr, hv[0].value(), v);
     axpy(-lr, hv[1].value(), g_lambda);
   } else {
-    auto hv = grad(s, {lin.theta});
+    auto hv = grad({lin.grad}, seed, {lin.theta});
     axpy(-lr, hv[0].value(), v);
   }
 }
