@@ -11,14 +11,19 @@ Tensor gradient(const ScalarFn& f, const Tensor& x) {
   return grad(f(xv), {xv})[0].value();
 }
 
-Tensor hvp_from_grad(const Var& g, const Var& x, const Tensor& v) {
+std::vector<Tensor> vjp_values(const Var& g, const Tensor& v, const std::vector<Var>& xs) {
   if (g.numel() != v.numel()) {
     throw internal_error("hvp: vector of shape " + v.shape().str() + " for a gradient of shape " +
                                 g.shape().str());
   }
-  // ∂⟨g, v⟩/∂x as a vector-Jacobian product seeded with v (no scalar ⟨g, v⟩ is formed: its value is unused).
-  return grad({g}, {constant(v.reshaped(g.shape()))}, {x})[0].value();
+  const std::vector<Var> gx = grad({g}, {constant(v.reshaped(g.shape()))}, xs);
+  std::vector<Tensor> out;
+  out.reserve(gx.size());
+  for (const Var& r : gx) out.push_back(r.value());
+  return out;
 }
+
+Tensor hvp_from_grad(const Var& g, const Var& x, const Tensor& v) { return vjp_values(g, v, {x})[0]; }
 
 Tensor hvp(const ScalarFn& f, const Tensor& x, const Tensor& v) {
   Var xv = leaf(x);

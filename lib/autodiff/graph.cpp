@@ -70,6 +70,12 @@ Var leaf(Tensor value, bool requires_grad) {
 
 Var constant(Tensor value) { return leaf(std::move(value), false); }
 
+Tensor take_value(Var&& v) {
+  Var own = std::move(v);
+  if (own.ptr().use_count() == 1) return std::move(own.node()->value);
+  return own.value();
+}
+
 Var detail::make_node(const OpDef& op, Tensor&& value, std::vector<Var>&& inputs) {
   auto n = std::make_shared<Node>();
   n->value = std::move(value);

@@ -160,6 +160,10 @@ Var make_op(const Op<State>& op, Tensor value, std::vector<Var> inputs, State sa
   return out;
 }
 
+// v's value, moved out of its node when nothing else holds the node (a gradient grad() returned, a leaf whose
+// graph is gone), else copied. v is left empty.
+Tensor take_value(Var&& v);
+
 // Gradients of scalar y with respect to each x (zeros where y does not depend on x). Nothing is
 // accumulated anywhere. With create_graph the results are differentiable.
 std::vector<Var> grad(const Var& y, const std::vector<Var>& xs, bool create_graph = false);

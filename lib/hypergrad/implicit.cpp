@@ -1,5 +1,6 @@
 #include "hypergrad/implicit.hpp"
 
+#include "autodiff/functional.hpp"
 #include "hypergrad/unroll.hpp"
 
 namespace bilevel {
@@ -44,10 +45,10 @@ Tensor implicit_correction(const Problem& p, const Tensor& theta, const Tensor& 
                            HypergradResult& res, LinearSolution* solution) {
   const Linearization lin = linearize(p, theta, lambda, task, {.batch = batch});  // reused by every product
   ++res.grad_evals;
-  const MatVec hvp = [&lin](const Tensor& v) { return grad(dot(lin.grad, constant(v)), {lin.theta})[0].value(); };
+  const MatVec hvp = [&lin](const Tensor& v) { return ad::hvp_from_grad(lin.grad, lin.theta, v); };
   LinearSolution sol = solve(hvp, rhs);
   res.hvps += sol.matvecs;
-  Tensor bx = grad(dot(lin.grad, constant(sol.x)), {lin.lambda})[0].value();  // Bᵀx, the mixed product
+  Tensor bx = ad::mixed_vjp(lin.grad, lin.lambda, sol.x);  // Bᵀx, the mixed product
   ++res.hvps;
   if (solution) *solution = std::move(sol);
   return bx;

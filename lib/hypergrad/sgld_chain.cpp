@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "autodiff/functional.hpp"
 #include "hypergrad/sgld.hpp"
 #include "hypergrad/unroll.hpp"
 
@@ -87,7 +88,7 @@ class SgldChain {
   Tensor mixed_t_vec(const Linearization& sg, const Tensor& w) {
     if (!mixed_) return Tensor(lambda_.shape());
     ++out_.hvps;
-    return grad(dot(sg.grad, constant(w)), {sg.lambda})[0].value();
+    return ad::mixed_vjp(sg.grad, sg.lambda, w);
   }
 
   void step(Tensor& theta, const Linearization& sg) { sgld_step(theta, sg.grad.value(), eta_, noise_std_, noise_); }
@@ -193,7 +194,7 @@ class SgldChain {
       } else if (ahead && v == SgldVariant::pathwise) {
         // λ only in θ₀: J ← (I − ηH_t)J.
         for (int64_t h = 0; h < H_; ++h) {
-          Tensor hj = grad(dot(cur.grad, constant(J[static_cast<size_t>(h)])), {cur.theta})[0].value();
+          Tensor hj = ad::hvp_from_grad(cur.grad, cur.theta, J[static_cast<size_t>(h)]);
           axpy(-eta_, hj, J[static_cast<size_t>(h)]);
           ++out_.hvps;
         }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "autodiff/functional.hpp"
 #include "optim/gradient_descent.hpp"
 #include "optim/sgld.hpp"
 
@@ -121,8 +122,8 @@ SecondOrder batch_second_order(const Problem& p, const Tensor& theta, const Tens
   ++res.grad_evals;
   ++res.hvps;
   res.cost += 2 * batch.weight;
-  auto hv = grad(dot(lin.grad, constant(v)), {lin.theta, lin.lambda});
-  return {lin.grad.value(), hv[0].value(), hv[1].value()};
+  auto hv = ad::vjp_values(lin.grad, v, {lin.theta, lin.lambda});
+  return {lin.grad.value(), std::move(hv[0]), std::move(hv[1])};
 }
 
 OuterGrad counted_outer_grad(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,

@@ -1,5 +1,6 @@
 #include "hypergrad/unroll.hpp"
 
+#include "autodiff/functional.hpp"
 #include "optim/gradient_descent.hpp"
 
 namespace bilevel {
@@ -67,8 +68,8 @@ OuterGrad outer_grad_of(const Problem& p, const Tensor& theta, const Tensor& lam
   OuterGrad out;
   out.loss = loss.item();
   auto g = grad(loss, {th, la});
-  out.d_theta = g[0].value();
-  out.d_lambda = g[1].value();
+  out.d_theta = take_value(std::move(g[0]));
+  out.d_lambda = take_value(std::move(g[1]));
   return out;
 }
 
@@ -91,16 +92,13 @@ Linearization linearize(const Problem& p, const Tensor& theta, const Tensor& lam
 }
 
 void adjoint_step(const Linearization& lin, real lr, Tensor& v, Tensor& g_lambda, HypergradResult& cost) {
-  // ∂⟨∇θ, v⟩ as a vector-Jacobian product seeded with v: no scalar ⟨∇θ, v⟩ is formed (its value is unused).
-  const std::vector<Var> seed{constant(v.reshaped(lin.grad.shape()))};
   ++cost.hvps;
   if (lin.mixed) {
-    auto hv = grad({lin.grad}, seed, {lin.theta, lin.lambda});
-    axpy(-lr, hv[0].value(), v);
-    axpy(-lr, hv[1].value(), g_lambda);
+    const auto hv = ad::vjp_values(lin.grad, v, {lin.theta, lin.lambda});
+    axpy(-lr, hv[0], v);
+    axpy(-lr, hv[1], g_lambda);
   } else {
-    auto hv = grad({lin.grad}, seed, {lin.theta});
-    axpy(-lr, hv[0].value(), v);
+    axpy(-lr, ad::hvp_from_grad(lin.grad, lin.theta, v), v);
   }
 }
 

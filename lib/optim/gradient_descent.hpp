@@ -13,7 +13,16 @@ namespace bilevel {
 template <class LossFn>
 Tensor loss_gradient(const LossFn& loss, const Tensor& theta) {
   const ad::Var th = ad::leaf(theta);
-  return ad::grad(loss(th), {th})[0].value();
+  return ad::take_value(std::move(ad::grad(loss(th), {th})[0]));
+}
+
+// The same, lending θ's buffer to the graph's leaf instead of copying it (given back before returning).
+template <class LossFn>
+Tensor loss_gradient_lending(const LossFn& loss, Tensor& theta) {
+  ad::Var th = ad::leaf(std::move(theta));
+  Tensor g = ad::take_value(std::move(ad::grad(loss(th), {th})[0]));
+  theta = ad::take_value(std::move(th));
+  return g;
 }
 
 // θ ← θ − lr·grad. theta, grad: (P,).
@@ -26,7 +35,7 @@ template <class LossFn>
 Tensor gradient_descent(const LossFn& loss, Tensor theta, int64_t steps, real lr, bool stop_when_non_finite = false) {
   for (int64_t s = 0; s < steps; ++s) {
     if (stop_when_non_finite && !theta.all_finite()) break;
-    gradient_step(theta, loss_gradient(loss, theta), lr);
+    gradient_step(theta, loss_gradient_lending(loss, theta), lr);
   }
   return theta;
 }
