@@ -48,7 +48,7 @@ Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& tas
     for (int64_t j = 0; j < k; ++j) {
       Tensor next = theta_r;
       if (store == Trajectory::graphs) {
-        graphs.push_back(linearize(p, theta_r, lambda, task));
+        graphs.push_back(linearize(p, std::move(theta_r), lambda, task));  // the graph's leaf keeps θ
         ++cost.grad_evals;
         gradient_step(next, graphs.back().grad.value(), lr);
       } else {
@@ -72,7 +72,7 @@ Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& tas
       adjoint_step(graphs.back(), lr, v, g_lambda, cost);
       graphs.pop_back();
     } else {
-      adjoint_step(linearize(p, states.back(), lambda, task), lr, v, g_lambda, cost);
+      adjoint_step(linearize(p, std::move(states.back()), lambda, task), lr, v, g_lambda, cost);
       states.pop_back();
     }
     if (clip > 0) {

@@ -73,11 +73,11 @@ OuterGrad outer_grad_of(const Problem& p, const Tensor& theta, const Tensor& lam
   return out;
 }
 
-Linearization linearize(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
+Linearization linearize(const Problem& p, Tensor theta, const Tensor& lambda, const Task& task,
                         const LinearizeOptions& opts) {
   Linearization lin;
   lin.mixed = p.lambda_in_inner_loss() && (opts.create_graph || opts.lambda_grad);
-  lin.theta = leaf(theta);
+  lin.theta = leaf(std::move(theta));
   lin.lambda = leaf(lambda, lin.mixed);
   const Var loss = opts.batch ? p.inner_loss_batch(lin.theta, lin.lambda, task, *opts.batch)
                               : p.inner_loss(lin.theta, lin.lambda, task);

@@ -51,7 +51,7 @@ struct Linearization {
 };
 // λ is tracked when it is in L_T and a product or ∇_λ follows (create_graph or lambda_grad). The caller counts
 // the gradient evaluation (+1 grad_eval): some linearizations replace one already counted.
-Linearization linearize(const Problem& p, const Tensor& theta, const Tensor& lambda, const Task& task,
+Linearization linearize(const Problem& p, Tensor theta, const Tensor& lambda, const Task& task,
                         const LinearizeOptions& opts = {});
 
 // One adjoint step at θ_j: v ← v − α H_j v and g_lambda ← g_lambda − α B_jᵀ v (B_j term only when λ is in
