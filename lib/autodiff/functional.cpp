@@ -11,19 +11,26 @@ Tensor gradient(const ScalarFn& f, const Tensor& x) {
   return grad(f(xv), {xv})[0].value();
 }
 
-std::vector<Tensor> vjp_values(const Var& g, const Tensor& v, const std::vector<Var>& xs) {
+std::vector<Tensor> vjp_values(const Var& g, Tensor& v, const std::vector<Var>& xs) {
   if (g.numel() != v.numel()) {
     throw internal_error("hvp: vector of shape " + v.shape().str() + " for a gradient of shape " +
                                 g.shape().str());
   }
-  const std::vector<Var> gx = grad({g}, {constant(v.reshaped(g.shape()))}, xs);
+  const bool lend = v.shape() == g.shape();
+  std::vector<Var> seed{constant(lend ? std::move(v) : v.reshaped(g.shape()))};
+  // The sweep never writes into a seed (an accumulator it shares is copied first), so v comes back unchanged.
+  std::vector<Var> gx = grad({g}, seed, xs);
+  if (lend) v = take_value(std::move(seed[0]));
   std::vector<Tensor> out;
   out.reserve(gx.size());
-  for (const Var& r : gx) out.push_back(r.value());
+  for (Var& r : gx) out.push_back(take_value(std::move(r)));
   return out;
 }
 
-Tensor hvp_from_grad(const Var& g, const Var& x, const Tensor& v) { return vjp_values(g, v, {x})[0]; }
+Tensor hvp_from_grad(const Var& g, const Var& x, const Tensor& v) {
+  Tensor u = v;
+  return std::move(vjp_values(g, u, {x})[0]);
+}
 
 Tensor hvp(const ScalarFn& f, const Tensor& x, const Tensor& v) {
   Var xv = leaf(x);

@@ -17,8 +17,9 @@ Tensor hvp(const ScalarFn& f, const Tensor& x, const Tensor& v);
 // On an existing graph: g must be ∇_x of something, computed with create_graph=true. Returns ∇ₓ⟨g, v⟩.
 Tensor hvp_from_grad(const Var& g, const Var& x, const Tensor& v);
 // ∇ₓ⟨g, v⟩ for each x (v of g's size): a vector-Jacobian product seeded with v, so the scalar ⟨g, v⟩, whose value
-// no caller needs, is never formed. What every Hessian- and mixed-vector product of the estimators is.
-std::vector<Tensor> vjp_values(const Var& g, const Tensor& v, const std::vector<Var>& xs);
+// no caller needs, is never formed. What every Hessian- and mixed-vector product of the estimators is. v is lent
+// to the seed (not copied when it has g's shape) and is unchanged on return.
+std::vector<Tensor> vjp_values(const Var& g, Tensor& v, const std::vector<Var>& xs);
 // Mixed product (∂_λ ∇_θ L)ᵀ v = ∇_λ ⟨∇_θ L, v⟩, with g_theta = ∇_θ L computed with create_graph=true.
 Tensor mixed_vjp(const Var& g_theta, const Var& lambda, const Tensor& v);
 // Jacobian-vector product J·v of y = f(x) by double backward: with u a dummy cotangent,

@@ -122,7 +122,8 @@ SecondOrder batch_second_order(const Problem& p, const Tensor& theta, const Tens
   ++res.grad_evals;
   ++res.hvps;
   res.cost += 2 * batch.weight;
-  auto hv = ad::vjp_values(lin.grad, v, {lin.theta, lin.lambda});
+  Tensor u = v;  // lent to the product
+  auto hv = ad::vjp_values(lin.grad, u, {lin.theta, lin.lambda});
   return {lin.grad.value(), std::move(hv[0]), std::move(hv[1])};
 }
 

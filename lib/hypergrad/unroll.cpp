@@ -98,7 +98,7 @@ void adjoint_step(const Linearization& lin, real lr, Tensor& v, Tensor& g_lambda
     axpy(-lr, hv[0], v);
     axpy(-lr, hv[1], g_lambda);
   } else {
-    axpy(-lr, ad::hvp_from_grad(lin.grad, lin.theta, v), v);
+    axpy(-lr, ad::vjp_values(lin.grad, v, {lin.theta})[0], v);
   }
 }
 
