@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -83,6 +84,14 @@ int main(int argc, char** argv) {
       {"sinusoid output layer", 10, 1, 40, false, false},      {"hpo-l2 logits X·W", 1000, 10, 784, false, false},
       {"hpo-l2 weight grad Xᵀ·G", 784, 10, 1000, true, false}, {"square 64", 64, 64, 64, false, false},
       {"square 128 (OpenBLAS in bilevel-opt)", 128, 128, 128, false, false},
+      // Conv4 on 5 images of 28×28 (64 filters, stride 2): per layer the forward (columns·Wᵀ), the input
+      // gradient's columns (G·W) and the weight gradient (Gᵀ·columns).
+      {"conv4 layer 1 forward", 980, 64, 9, false, true},       {"conv4 layer 1 weight grad", 64, 9, 980, true, false},
+      {"conv4 layer 2 forward", 245, 64, 576, false, true},     {"conv4 layer 2 input grad", 245, 576, 64, false, false},
+      {"conv4 layer 2 weight grad", 64, 576, 245, true, false}, {"conv4 layer 3 forward", 80, 64, 576, false, true},
+      {"conv4 layer 3 input grad", 80, 576, 64, false, false},  {"conv4 layer 3 weight grad", 64, 576, 80, true, false},
+      {"conv4 layer 4 forward", 20, 64, 576, false, true},      {"conv4 layer 4 input grad", 20, 576, 64, false, false},
+      {"conv4 layer 4 weight grad", 64, 576, 20, true, false},
   };
   std::printf("own kernels: %s build; OpenBLAS single-threaded\n", gemm_detail::kernel_isa());
   std::printf("%-40s %-18s %-16s %12s %12s %8s %10s %10s %9s\n", "product", "m×n×k", "kernel", "OpenBLAS",
@@ -95,13 +104,15 @@ int main(int argc, char** argv) {
     const int lda = static_cast<int>(a.dim(1)), ldb = static_cast<int>(b.dim(1));
     auto blas_into = [&](std::vector<real>& out) {
       return [&, lda, ldb] {
+        // As gemm_into calls it: C zeroed by memset, then β = 1 (OpenBLAS's own β = 0 pass is slower).
+        std::memset(out.data(), 0, out.size() * sizeof(real));
 #ifdef BILEVEL_DOUBLE
         cblas_dgemm(
 #else
         cblas_sgemm(
 #endif
             CblasRowMajor, c.ta ? CblasTrans : CblasNoTrans, c.tb ? CblasTrans : CblasNoTrans, static_cast<int>(c.m),
-            static_cast<int>(c.n), static_cast<int>(c.k), 1, a.data(), lda, b.data(), ldb, 0, out.data(),
+            static_cast<int>(c.n), static_cast<int>(c.k), 1, a.data(), lda, b.data(), ldb, 1, out.data(),
             static_cast<int>(c.n));
       };
     };
