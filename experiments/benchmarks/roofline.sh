@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Roofline: how far each workload is from this machine's limits, at one thread.
 #
-#   bash experiments/benchmarks/roofline.sh        (about 2 minutes on a quiet machine)
+#   bash experiments/benchmarks/roofline.sh        (about 3 minutes on a quiet machine)
 #
 # 1. Limits (bench_roofline): FLOP/s of a large OpenBLAS sgemm (1024³) and of the own skinny kernels on the
 #    (n × 784)·(784 × 10) products; read bandwidth of a buffer that stays in L2 (2 MiB), in L3 (16 MiB: the
@@ -39,6 +39,8 @@ workloads=(
   "hpo-sgld-8x200|--problem hpo-l2 --method sgld --set variant=one-step --set chains=8 --set burn_in=0 --set samples=200 $d|0|1"
   "hc-exact-t50|--problem hyper-cleaning --method exact $d|1|3"
   "sin-exact-r5|--problem sinusoid --method exact --set inner_steps=5|2|12"
+  "fs-fo-r5|--problem fewshot --method fo --set inner_steps=5 --set eval_tasks=1 $d|2|20"
+  "fs-exact-r5|--problem fewshot --method exact --set inner_steps=5 --set eval_tasks=1 $d|1|8"
 )
 : >"$out/work.jsonl"
 for w in "${workloads[@]}"; do
