@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include <oneapi/tbb/parallel_invoke.h>
+#include <oneapi/tbb/task_arena.h>
+
 #include "base/errors.hpp"
 #include "autodiff/ops.hpp"
 #include "tensor/gemm_into.hpp"
@@ -213,10 +216,8 @@ BILEVEL_SIMD_BODY inline void for_each_tap(const ConvGeom& g, F f) {
       }
 }
 
-// Columns of image x (N·OH·OW, KH·KW·C); padding taps are zero.
-Tensor im2col_value(const real* px, const ConvGeom& g) {
-  Tensor cols = Tensor::uninitialized(Shape{g.rows(), g.taps()});
-  real* pc = cols.data();
+// Columns of image x into pc (N·OH·OW, KH·KW·C); padding taps are zero.
+void im2col_into(const real* px, const ConvGeom& g, real* pc) {
   simd_dispatch([&]() BILEVEL_SIMD_BODY {
     for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len, bool in) BILEVEL_SIMD_BODY {
       if (in) {
@@ -226,13 +227,15 @@ Tensor im2col_value(const real* px, const ConvGeom& g) {
       }
     });
   });
+}
+Tensor im2col_value(const real* px, const ConvGeom& g) {
+  Tensor cols = Tensor::uninitialized(Shape{g.rows(), g.taps()});
+  im2col_into(px, g, cols.data());
   return cols;
 }
 
-// Columns summed back onto an image of shape x_shape (overlapping taps added, padding taps dropped).
-Tensor col2im_value(const real* pc, const Shape& x_shape, const ConvGeom& g) {
-  Tensor img(x_shape);
-  real* pi = img.data();
+// Columns summed onto the image pi (zeros on entry; overlapping taps added, padding taps dropped).
+void col2im_into(const real* pc, const ConvGeom& g, real* pi) {
   simd_dispatch([&]() BILEVEL_SIMD_BODY {
     for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len, bool in) BILEVEL_SIMD_BODY {
       if (in) {
@@ -240,6 +243,10 @@ Tensor col2im_value(const real* pc, const Shape& x_shape, const ConvGeom& g) {
       }
     });
   });
+}
+Tensor col2im_value(const real* pc, const Shape& x_shape, const ConvGeom& g) {
+  Tensor img(x_shape);
+  col2im_into(pc, g, img.data());
   return img;
 }
 
@@ -278,13 +285,137 @@ Var conv_forward(const Var& x, const Var& w, Conv2dParams p, SharedCols cols);
 Var conv_input_grad(const Var& g, const Var& w, const Shape& x_shape, Conv2dParams p);
 Var conv_weight_grad(const Var& g, const Var& x, int64_t kh, int64_t kw, Conv2dParams p, SharedCols cols);
 
+// Each product of a convolution is a job in three parts, so that the two of one backward rule can run side by
+// side: the constructor checks the shapes and allocates every tensor on the calling thread (the memory meter
+// counts per thread), run() only computes (on any thread: no node, no allocation), finish() makes the node on
+// the calling thread (grad mode is per thread). The values do not depend on where run() ran.
+
+// y = columns(x) · W₂ᵀ as (N, OH, OW, F). `cols`, if given, are x's columns already made.
+class ConvForwardJob {
+ public:
+  ConvForwardJob(const Var& x, const Var& w, Conv2dParams p, SharedCols cols)
+      : x_(x), w_(w), p_(p), g_(conv_geom(x.shape(), w.shape()[1], w.shape()[2], p, "conv2d")), cols_(std::move(cols)) {
+    if (!g_.pointwise() && !cols_) {
+      auto made = std::make_shared<Tensor>(Tensor::uninitialized(Shape{g_.rows(), g_.taps()}));
+      fill_ = made.get();
+      cols_ = std::move(made);
+    }
+    y_ = Tensor::uninitialized(Shape{g_.n, g_.oh, g_.ow, w.shape()[0]});
+  }
+  void run() {
+    if (fill_) im2col_into(x_.value().data(), g_, fill_->data());
+    const real* pc = g_.pointwise() ? x_.value().data() : cols_->data();
+    gemm_into(g_.rows(), w_.shape()[0], g_.taps(), false, true, pc, g_.taps(), w_.value().data(), g_.taps(), y_.data());
+  }
+  Var finish();
+
+ private:
+  const Var& x_;
+  const Var& w_;
+  Conv2dParams p_;
+  ConvGeom g_;
+  SharedCols cols_;
+  Tensor* fill_ = nullptr;  // columns this job makes
+  Tensor y_;
+};
+
+// g: (N, OH, OW, F), w: (F, KH, KW, C) → (N, H, W, C) = col2im(G₂ · W₂).
+class ConvInputGradJob {
+ public:
+  ConvInputGradJob(const Var& g, const Var& w, const Shape& x_shape, Conv2dParams p)
+      : g_(g), w_(w), p_(p), geo_(conv_geom(x_shape, w.shape()[1], w.shape()[2], p, "conv2d_input_grad")) {
+    if (g.shape() != Shape{geo_.n, geo_.oh, geo_.ow, w.shape()[0]}) {
+      throw internal_error("conv2d_input_grad: gradient " + g.shape().str() + " for image " + x_shape.str() +
+                           " and weights " + w.shape().str());
+    }
+    if (geo_.pointwise()) {
+      img_ = Tensor::uninitialized(x_shape);
+    } else {
+      cols_ = Tensor::uninitialized(Shape{geo_.rows(), geo_.taps()});
+      img_ = Tensor(x_shape);
+    }
+  }
+  void run() {
+    const int64_t f = w_.shape()[0];
+    real* out = geo_.pointwise() ? img_.data() : cols_.data();
+    gemm_into(geo_.rows(), geo_.taps(), f, false, false, g_.value().data(), f, w_.value().data(), geo_.taps(), out);
+    if (!geo_.pointwise()) col2im_into(cols_.data(), geo_, img_.data());
+  }
+  Var finish();
+
+ private:
+  const Var& g_;
+  const Var& w_;
+  Conv2dParams p_;
+  ConvGeom geo_;
+  Tensor cols_, img_;
+};
+
+// g: (N, OH, OW, F), x: (N, H, W, C) → (F, KH, KW, C) = G₂ᵀ · columns(x).
+class ConvWeightGradJob {
+ public:
+  ConvWeightGradJob(const Var& g, const Var& x, int64_t kh, int64_t kw, Conv2dParams p, SharedCols cols)
+      : g_(g), x_(x), kh_(kh), kw_(kw), p_(p), geo_(conv_geom(x.shape(), kh, kw, p, "conv2d_weight_grad")),
+        cols_(std::move(cols)) {
+    const int64_t f = g.shape()[g.rank() - 1];
+    if (g.shape() != Shape{geo_.n, geo_.oh, geo_.ow, f}) {
+      throw internal_error("conv2d_weight_grad: gradient " + g.shape().str() + " for image " + x.shape().str());
+    }
+    if (!geo_.pointwise() && !cols_) {
+      auto made = std::make_shared<Tensor>(Tensor::uninitialized(Shape{geo_.rows(), geo_.taps()}));
+      fill_ = made.get();
+      cols_ = std::move(made);
+    }
+    gw_ = Tensor::uninitialized(Shape{f, kh, kw, geo_.c});
+  }
+  void run() {
+    if (fill_) im2col_into(x_.value().data(), geo_, fill_->data());
+    const real* pc = geo_.pointwise() ? x_.value().data() : cols_->data();
+    const int64_t f = gw_.dim(0);
+    gemm_into(f, geo_.taps(), geo_.rows(), true, false, g_.value().data(), f, pc, geo_.taps(), gw_.data());
+  }
+  Var finish();
+
+ private:
+  const Var& g_;
+  const Var& x_;
+  int64_t kh_, kw_;
+  Conv2dParams p_;
+  ConvGeom geo_;
+  SharedCols cols_;
+  Tensor* fill_ = nullptr;  // columns this job makes
+  Tensor gw_;
+};
+
+// The two products of one backward rule: side by side when a second thread is free to take one (oneTBB work
+// stealing; isolated, so the waiting thread runs only their pieces, never another task of the meta-batch), so
+// the thread left without a task at the end of a meta-batch shares the last task's work. Same bits either way.
+template <class A, class B>
+void side_by_side(A& a, B& b) {
+  if (tbb::this_task_arena::max_concurrency() <= 1) {
+    a.run();
+    b.run();
+    return;
+  }
+  tbb::this_task_arena::isolate([&] { tbb::parallel_invoke([&] { a.run(); }, [&] { b.run(); }); });
+}
+
 constexpr Op<ConvForwardSaved> conv_op(
     {.name = "conv2d", .backward = [](const Var& o, const Var& g, InputGrads& gi) {
        const ConvForwardSaved& s = conv_op.saved(o);
        const Var& x = o.node()->inputs[0];
        const Var& w = o.node()->inputs[1];
-       if (gi.needed(0)) gi[0] = conv_input_grad(g, w, x.shape(), s.p);
-       if (gi.needed(1)) gi[1] = conv_weight_grad(g, x, w.shape()[1], w.shape()[2], s.p, s.cols);
+       if (gi.needed(0) && gi.needed(1)) {
+         ConvInputGradJob dx(g, w, x.shape(), s.p);
+         ConvWeightGradJob dw(g, x, w.shape()[1], w.shape()[2], s.p, s.cols);
+         side_by_side(dx, dw);
+         gi[0] = dx.finish();
+         gi[1] = dw.finish();
+       } else if (gi.needed(0)) {
+         gi[0] = conv_input_grad(g, w, x.shape(), s.p);
+       } else if (gi.needed(1)) {
+         gi[1] = conv_weight_grad(g, x, w.shape()[1], w.shape()[2], s.p, s.cols);
+       }
      }});
 
 constexpr Op<ConvInputSaved> conv_input_grad_op(
@@ -293,11 +424,19 @@ constexpr Op<ConvInputSaved> conv_input_grad_op(
        const Conv2dParams p{s.stride, s.pad};
        const Var& g = o.node()->inputs[0];
        const Var& w = o.node()->inputs[1];
-       // Both rules read the columns of k: made once when both are asked for.
-       SharedCols cols;
-       if (gi.needed(0) && gi.needed(1)) cols = columns_of(k, w.shape()[1], w.shape()[2], p);
-       if (gi.needed(0)) gi[0] = conv_forward(k, w, p, cols);
-       if (gi.needed(1)) gi[1] = conv_weight_grad(g, k, w.shape()[1], w.shape()[2], p, cols);
+       if (gi.needed(0) && gi.needed(1)) {
+         // Both rules read the columns of k: made once.
+         const SharedCols cols = columns_of(k, w.shape()[1], w.shape()[2], p);
+         ConvForwardJob dg(k, w, p, cols);
+         ConvWeightGradJob dw(g, k, w.shape()[1], w.shape()[2], p, cols);
+         side_by_side(dg, dw);
+         gi[0] = dg.finish();
+         gi[1] = dw.finish();
+       } else if (gi.needed(0)) {
+         gi[0] = conv_forward(k, w, p, nullptr);
+       } else if (gi.needed(1)) {
+         gi[1] = conv_weight_grad(g, k, w.shape()[1], w.shape()[2], p, nullptr);
+       }
      }});
 
 constexpr Op<ConvWeightSaved> conv_weight_grad_op(
@@ -306,65 +445,54 @@ constexpr Op<ConvWeightSaved> conv_weight_grad_op(
        const Conv2dParams p{s.stride, s.pad};
        const Var& g = o.node()->inputs[0];
        const Var& x = o.node()->inputs[1];
-       if (gi.needed(0)) gi[0] = conv_forward(x, k, p, s.cols);
-       if (gi.needed(1)) gi[1] = conv_input_grad(g, k, x.shape(), p);
+       if (gi.needed(0) && gi.needed(1)) {
+         ConvForwardJob dg(x, k, p, s.cols);
+         ConvInputGradJob dx(g, k, x.shape(), p);
+         side_by_side(dg, dx);
+         gi[0] = dg.finish();
+         gi[1] = dx.finish();
+       } else if (gi.needed(0)) {
+         gi[0] = conv_forward(x, k, p, s.cols);
+       } else if (gi.needed(1)) {
+         gi[1] = conv_input_grad(g, k, x.shape(), p);
+       }
      }});
 
-// y = columns(x) · W₂ᵀ as (N, OH, OW, F). `cols`, if given, are x's columns already made.
-Var conv_forward(const Var& x, const Var& w, Conv2dParams p, SharedCols cols) {
-  const int64_t f = w.shape()[0];
-  const ConvGeom g = conv_geom(x.shape(), w.shape()[1], w.shape()[2], p, "conv2d");
-  const real* pc = x.value().data();
-  if (!g.pointwise()) {
-    if (!cols) cols = std::make_shared<const Tensor>(im2col_value(x.value().data(), g));
-    pc = cols->data();
-  }
-  Tensor y = Tensor::uninitialized(Shape{g.n, g.oh, g.ow, f});
-  gemm_into(g.rows(), f, g.taps(), false, true, pc, g.taps(), w.value().data(), g.taps(), y.data());
+Var ConvForwardJob::finish() {
   // The weight gradient reads the columns again: keep them only if it can be asked for.
-  if (!(grad_enabled() && w.requires_grad())) cols.reset();
-  return make_op(conv_op, std::move(y), {x, w}, ConvForwardSaved{std::move(cols), p});
+  if (!(grad_enabled() && w_.requires_grad())) cols_.reset();
+  return make_op(conv_op, std::move(y_), {x_, w_}, ConvForwardSaved{std::move(cols_), p_});
 }
 
-// g: (N, OH, OW, F), w: (F, KH, KW, C) → (N, H, W, C) = col2im(G₂ · W₂).
+Var ConvInputGradJob::finish() {
+  cols_ = Tensor();  // the scratch columns, freed on the thread that made them
+  return make_op(conv_input_grad_op, std::move(img_), {g_, w_},
+                 ConvInputSaved{narrow(geo_.n), narrow(geo_.h), narrow(geo_.w), narrow(geo_.c), narrow(p_.stride),
+                                narrow(p_.pad)});
+}
+
+Var ConvWeightGradJob::finish() {
+  if (!grad_enabled()) cols_.reset();
+  return make_op(conv_weight_grad_op, std::move(gw_), {g_, x_},
+                 ConvWeightSaved{std::move(cols_), narrow(kh_), narrow(kw_), narrow(p_.stride), narrow(p_.pad)});
+}
+
+Var conv_forward(const Var& x, const Var& w, Conv2dParams p, SharedCols cols) {
+  ConvForwardJob job(x, w, p, std::move(cols));
+  job.run();
+  return job.finish();
+}
+
 Var conv_input_grad(const Var& g, const Var& w, const Shape& x_shape, Conv2dParams p) {
-  const int64_t f = w.shape()[0];
-  const ConvGeom geo = conv_geom(x_shape, w.shape()[1], w.shape()[2], p, "conv2d_input_grad");
-  if (g.shape() != Shape{geo.n, geo.oh, geo.ow, f}) {
-    throw internal_error("conv2d_input_grad: gradient " + g.shape().str() + " for image " + x_shape.str() +
-                         " and weights " + w.shape().str());
-  }
-  Tensor img;
-  if (geo.pointwise()) {
-    img = Tensor::uninitialized(x_shape);
-    gemm_into(geo.rows(), geo.taps(), f, false, false, g.value().data(), f, w.value().data(), geo.taps(), img.data());
-  } else {
-    Tensor cols = Tensor::uninitialized(Shape{geo.rows(), geo.taps()});
-    gemm_into(geo.rows(), geo.taps(), f, false, false, g.value().data(), f, w.value().data(), geo.taps(), cols.data());
-    img = col2im_value(cols.data(), x_shape, geo);
-  }
-  return make_op(conv_input_grad_op, std::move(img), {g, w},
-                 ConvInputSaved{narrow(geo.n), narrow(geo.h), narrow(geo.w), narrow(geo.c), narrow(p.stride),
-                                narrow(p.pad)});
+  ConvInputGradJob job(g, w, x_shape, p);
+  job.run();
+  return job.finish();
 }
 
-// g: (N, OH, OW, F), x: (N, H, W, C) → (F, KH, KW, C) = G₂ᵀ · columns(x).
 Var conv_weight_grad(const Var& g, const Var& x, int64_t kh, int64_t kw, Conv2dParams p, SharedCols cols) {
-  const ConvGeom geo = conv_geom(x.shape(), kh, kw, p, "conv2d_weight_grad");
-  const int64_t f = g.shape()[g.rank() - 1];
-  if (g.shape() != Shape{geo.n, geo.oh, geo.ow, f}) {
-    throw internal_error("conv2d_weight_grad: gradient " + g.shape().str() + " for image " + x.shape().str());
-  }
-  const real* pc = x.value().data();
-  if (!geo.pointwise()) {
-    if (!cols) cols = std::make_shared<const Tensor>(im2col_value(x.value().data(), geo));
-    pc = cols->data();
-  }
-  Tensor gw = Tensor::uninitialized(Shape{f, kh, kw, geo.c});
-  gemm_into(f, geo.taps(), geo.rows(), true, false, g.value().data(), f, pc, geo.taps(), gw.data());
-  if (!grad_enabled()) cols.reset();
-  return make_op(conv_weight_grad_op, std::move(gw), {g, x},
-                 ConvWeightSaved{std::move(cols), narrow(kh), narrow(kw), narrow(p.stride), narrow(p.pad)});
+  ConvWeightGradJob job(g, x, kh, kw, p, std::move(cols));
+  job.run();
+  return job.finish();
 }
 }  // namespace
 
