@@ -87,6 +87,32 @@ TEST_CASE("hvp and hvp_from_grad equal A·v on a quadratic, for every v, without
   CHECK_THROWS_AS(hvp_from_grad(g, x, Tensor(Shape{5})), bilevel::internal_error);
 }
 
+TEST_CASE("vjp_values: both products of a mixed problem; v lent to the seed comes back unchanged") {
+  // L = λ·⟨θ, Aθ⟩/2: ∇_θ L = λAθ, so ∇_θ⟨∇_θ L, v⟩ = λAv and ∇_λ⟨∇_θ L, v⟩ = ⟨Aθ, v⟩.
+  const Quadratic q(4);
+  Rng rng(5);
+  Var theta = leaf(rng.normal_tensor(Shape{4}));
+  Var lambda = leaf(Tensor::scalar(real(0.7)));
+  const Var ath = reshape(matmul(constant(q.a), reshape(theta, Shape{4, 1})), Shape{4});
+  const Var g = grad(mul(lambda, scale(dot(theta, ath), real(0.5))), {theta}, true)[0];
+  for (int k = 0; k < 2; ++k) {  // the graph is used twice: the lent seed left nothing behind
+    Tensor v = rng.normal_tensor(Shape{4});
+    const Tensor v0 = v;
+    const std::vector<Tensor> r = vjp_values(g, v, {theta, lambda});
+    CHECK(max_abs_diff(v, v0) == 0);
+    CHECK(max_rel_err(r[0], scaled(q.times(v0), real(0.7))) < closed_form_tol() * 10);
+    CHECK(r[1].item() == doctest::Approx(dot(ath.value(), v0)));
+    CHECK(max_rel_err(r[0], hvp_from_grad(g, theta, v0)) == 0);
+  }
+  // A v of another shape with g's size is copied, not lent, and is unchanged too.
+  Tensor v2 = rng.normal_tensor(Shape{2, 2});
+  const Tensor v20 = v2;
+  const std::vector<Tensor> r2 = vjp_values(g, v2, {theta});
+  CHECK(v2.shape() == Shape{2, 2});
+  CHECK(max_abs_diff(v2, v20) == 0);
+  CHECK(max_rel_err(r2[0], scaled(q.times(v20.reshaped(Shape{4})), real(0.7))) < closed_form_tol() * 10);
+}
+
 TEST_CASE("mixed_vjp: closed form (∂_λ∇_θ L)ᵀv for L = λ·Σθ²") {
   // ∇_θ L = 2λθ, so ∂_λ∇_θ L = 2θ (a column) and (∂_λ∇_θ L)ᵀ v = 2⟨θ, v⟩.
   Var theta = leaf(Tensor::vector({1.0f, -2.0f, 0.5f}));
