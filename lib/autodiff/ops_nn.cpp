@@ -234,18 +234,36 @@ Tensor im2col_value(const real* px, const ConvGeom& g) {
   return cols;
 }
 
-// Columns summed onto the image pi (zeros on entry; overlapping taps added, padding taps dropped).
+// Columns summed onto the image pi (all of it written; overlapping taps added, padding taps dropped). Each pixel
+// gathers its taps in increasing row order from 0 — the order in which adding the rows one after another onto a
+// zero image would sum them, so the bits are that scatter's — and is written once: no zero-filled image, no
+// second pass over it.
 void col2im_into(const real* pc, const ConvGeom& g, real* pi) {
   simd_dispatch([&]() BILEVEL_SIMD_BODY {
-    for_each_tap(g, [&](int64_t col0, int64_t img0, int64_t len, bool in) BILEVEL_SIMD_BODY {
-      if (in) {
-        for (int64_t k = 0; k < len; ++k) pi[img0 + k] += pc[col0 + k];
-      }
-    });
+    const int64_t kcols = g.taps(), c = g.c;
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t iy = 0; iy < g.h; ++iy)
+        for (int64_t ix = 0; ix < g.w; ++ix) {
+          real* out = pi + ((n * g.h + iy) * g.w + ix) * c;
+          for (int64_t k = 0; k < c; ++k) out[k] = real(0);
+          // Output row oy = (iy + p − ky)/s grows as ky falls: taps in decreasing ky, then decreasing kx.
+          for (int64_t ky = g.kh - 1; ky >= 0; --ky) {
+            const int64_t ty = iy + g.p - ky;
+            if (ty < 0 || ty % g.s != 0 || ty / g.s >= g.oh) continue;
+            const int64_t oy = ty / g.s;
+            for (int64_t kx = g.kw - 1; kx >= 0; --kx) {
+              const int64_t tx = ix + g.p - kx;
+              if (tx < 0 || tx % g.s != 0 || tx / g.s >= g.ow) continue;
+              const int64_t row = (n * g.oh + oy) * g.ow + tx / g.s;
+              const real* in = pc + row * kcols + (ky * g.kw + kx) * c;
+              for (int64_t k = 0; k < c; ++k) out[k] += in[k];
+            }
+          }
+        }
   });
 }
 Tensor col2im_value(const real* pc, const Shape& x_shape, const ConvGeom& g) {
-  Tensor img(x_shape);
+  Tensor img = Tensor::uninitialized(x_shape);
   col2im_into(pc, g, img.data());
   return img;
 }
@@ -332,7 +350,7 @@ class ConvInputGradJob {
       img_ = Tensor::uninitialized(x_shape);
     } else {
       cols_ = Tensor::uninitialized(Shape{geo_.rows(), geo_.taps()});
-      img_ = Tensor(x_shape);
+      img_ = Tensor::uninitialized(x_shape);
     }
   }
   void run() {

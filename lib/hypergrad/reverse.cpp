@@ -46,16 +46,16 @@ Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& tas
   } else {
     theta_r = unroll(p, lambda, task, r - k, cost);
     for (int64_t j = 0; j < k; ++j) {
-      Tensor next = theta_r;
       if (store == Trajectory::graphs) {
         graphs.push_back(linearize(p, std::move(theta_r), lambda, task));  // the graph's leaf keeps θ
         ++cost.grad_evals;
-        gradient_step(next, graphs.back().grad.value(), lr);
+        const Linearization& lin = graphs.back();
+        theta_r = stepped(lin.theta.value(), lin.grad.value(), lr);
       } else {
-        gradient_step(next, inner_grad(p, theta_r, lambda, task, cost), lr);
+        Tensor next = stepped(theta_r, inner_grad(p, theta_r, lambda, task, cost), lr);
         states.push_back(std::move(theta_r));
+        theta_r = std::move(next);
       }
-      theta_r = std::move(next);
     }
   }
   OuterGrad og = outer_grad(p, theta_r, lambda, task, cost);
@@ -82,7 +82,7 @@ Tensor hypergrad_reverse(const Problem& p, const Tensor& lambda, const Task& tas
     }
   }
   // Steps before r−k are treated first-order: dθ_{r−k}/dλ ≈ dθ₀/dλ.
-  axpy(real(1), theta0_vjp(p, lambda, task, v), g_lambda);
+  add_theta0_vjp(p, lambda, task, v, g_lambda);
   return g_lambda;
 }
 

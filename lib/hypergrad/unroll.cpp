@@ -28,6 +28,7 @@ Tensor inner_grad(const Problem& p, const Tensor& theta, const Tensor& lambda, c
 }
 
 Tensor theta0_value(const Problem& p, const Tensor& lambda, const Task& task) {
+  if (p.theta0_is_lambda()) return lambda;
   NoGradGuard no_grad;
   return p.theta0(constant(lambda), task).value();
 }
@@ -114,6 +115,14 @@ Tensor theta0_vjp(const Problem& p, const Tensor& lambda, const Task& task, cons
   Var t0 = p.theta0(la, task);
   if (!t0.requires_grad()) return Tensor(lambda.shape());
   return grad({t0}, {constant(v.reshaped(t0.shape()))}, {la})[0].value();
+}
+
+void add_theta0_vjp(const Problem& p, const Tensor& lambda, const Task& task, const Tensor& v, Tensor& out) {
+  if (p.theta0_is_lambda()) {
+    axpy(real(1), v, out);
+  } else {
+    axpy(real(1), theta0_vjp(p, lambda, task, v), out);
+  }
 }
 
 std::vector<Tensor> theta0_jacobian(const Problem& p, const Tensor& lambda, const Task& task) {

@@ -62,6 +62,8 @@ void adjoint_step(const Linearization& lin, real lr, Tensor& v, Tensor& g_lambda
 bool theta0_depends_on_lambda(const Problem& p, const Tensor& lambda, const Task& task);
 // (∂θ₀/∂λ)ᵀ v: v itself for meta-initialization, zeros when θ₀ does not depend on λ, else by autodiff.
 Tensor theta0_vjp(const Problem& p, const Tensor& lambda, const Task& task, const Tensor& v);
+// out += (∂θ₀/∂λ)ᵀ v, without a copy of v for meta-initialization.
+void add_theta0_vjp(const Problem& p, const Tensor& lambda, const Task& task, const Tensor& v, Tensor& out);
 // dθ₀/dλ as H columns of shape (P,): the identity for meta-initialization (θ₀ = λ), zeros when θ₀ does not
 // depend on λ, else by double backward (w(u) = (dθ₀/dλ)ᵀu is linear in u, so ∇_u⟨w(u), e_h⟩ = (dθ₀/dλ)e_h).
 std::vector<Tensor> theta0_jacobian(const Problem& p, const Tensor& lambda, const Task& task);

@@ -27,6 +27,8 @@ Tensor loss_gradient_lending(const LossFn& loss, Tensor& theta) {
 
 // θ ← θ − lr·grad. theta, grad: (P,).
 inline void gradient_step(Tensor& theta, const Tensor& grad, real lr) { axpy(-lr, grad, theta); }
+// θ − lr·grad as a new tensor (one pass; the same bits as gradient_step on a copy).
+inline Tensor stepped(const Tensor& theta, const Tensor& grad, real lr) { return axpy_new(-lr, grad, theta); }
 
 // `steps` steps of θ ← θ − lr·∇f(θ) from `theta`. With stop_when_non_finite, stops as soon as θ stops being
 // finite (a step size too large for the curvature): a caller that scores θ then reports NaN instead of

@@ -202,6 +202,16 @@ void axpy(real alpha, const Tensor& x, Tensor& y) {
   for (int64_t i = 0; i < x.numel(); ++i) yd[i] += alpha * xd[i];
 }
 
+Tensor axpy_new(real alpha, const Tensor& x, const Tensor& y) {
+  check_same_numel("axpy", x, y);
+  Tensor out = Tensor::uninitialized(y.shape());
+  real* od = out.data();
+  const real* yd = y.data();
+  const real* xd = x.data();
+  for (int64_t i = 0; i < x.numel(); ++i) od[i] = yd[i] + alpha * xd[i];
+  return out;
+}
+
 Tensor add(const Tensor& a, const Tensor& b) {
   check_same_numel("add", a, b);
   Tensor c(a);

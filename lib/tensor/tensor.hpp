@@ -88,6 +88,7 @@ class Tensor {
 double dot(const Tensor& a, const Tensor& b);          // accumulates in double
 double norm2(const Tensor& a);                          // ‖a‖², in double
 void axpy(real alpha, const Tensor& x, Tensor& y);      // y += alpha x
+Tensor axpy_new(real alpha, const Tensor& x, const Tensor& y);  // y + alpha x as a new tensor (y's shape)
 Tensor add(const Tensor& a, const Tensor& b);           // same numel
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor scaled(const Tensor& a, real alpha);

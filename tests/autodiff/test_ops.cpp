@@ -325,7 +325,32 @@ TEST_CASE("conv2d matches a naive NHWC convolution; im2col and col2im are adjoin
       const Tensor r = randn(cols.shape(), 16);
       const Var back = col2im(constant(r), x.shape(), kh, kw, p);
       CHECK(dot(cols.value(), r) == doctest::Approx(dot(x, back.value())));
+      // col2im gathers each pixel's taps: the very bits of adding the columns row after row onto zeros.
+      std::vector<real> scatter(static_cast<size_t>(x.numel()), real(0));
+      for (int64_t row = 0; row < cols.shape()[0]; ++row) {
+        const int64_t in = row / (oh * ow), oy = row / ow % oh, ox = row % ow;
+        for (int64_t ky = 0; ky < kh; ++ky)
+          for (int64_t kx = 0; kx < kw; ++kx) {
+            const int64_t iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+            for (int64_t ic = 0; ic < c; ++ic) {
+              scatter[static_cast<size_t>(((in * h + iy) * w + ix) * c + ic)] += r[(row * kh * kw + ky * kw + kx) * c + ic];
+            }
+          }
+      }
+      for (int64_t i = 0; i < x.numel(); ++i) REQUIRE(back.value()[i] == scatter[static_cast<size_t>(i)]);
     }
+  // A stride larger than the kernel leaves pixels no tap reaches: col2im gives them zeros.
+  {
+    const Conv2dParams p3{3, 0};
+    const Var cols = im2col(constant(x), 2, 2, p3);
+    const Var back = col2im(constant(randn(cols.shape(), 18)), x.shape(), 2, 2, p3);
+    for (int64_t in = 0; in < n; ++in)
+      for (int64_t ic = 0; ic < c; ++ic) {
+        CHECK(back.value()[((in * h + 2) * w + 2) * c + ic] == real(0));
+        CHECK(back.value()[((in * h + 1) * w + 1) * c + ic] != real(0));
+      }
+  }
   // The 1×1, stride-1, pad-0 shortcut agrees with a matmul over channels.
   const Tensor w1 = randn(Shape{f, 1, 1, c}, 17);
   const Var y1 = conv2d(constant(x), constant(w1), Var(), Conv2dParams{});
