@@ -53,7 +53,8 @@ class Problem {
   virtual ad::Var outer_loss(const ad::Var& theta, const ad::Var& lambda, const Task& task) const = 0;
 
   // Structure the estimators need to know.
-  virtual bool theta0_is_lambda() const { return false; }      // meta-initialization: reptile applies
+  // θ₀(λ) = λ exactly (meta-initialization): reptile applies, and the estimators take λ itself for θ₀.
+  virtual bool theta0_is_lambda() const { return false; }
   virtual bool lambda_in_inner_loss() const { return true; }   // implicit differentiation applies
   virtual bool lambda_in_outer_loss() const { return false; }  // a direct ∇_λ L_V term exists
 
