@@ -109,6 +109,10 @@ TEST_CASE("flat vector algebra: dot, norm2, axpy, add, sub, scaled, max_abs_diff
   Tensor z = x;
   axpy(real(2), y.reshaped(Shape{3}), z);
   CHECK(z.to_vector() == std::vector<real>{9, 8, -9});
+  const Tensor z2 = axpy_new(real(2), y, x);  // x + 2y as a new tensor of x's shape: axpy's bits on a copy
+  CHECK(z2.shape() == x.shape());
+  CHECK(z2.to_vector() == z.to_vector());
+  CHECK(x.to_vector() == std::vector<real>{1, -2, 3});
   CHECK(add(x, y).to_vector() == std::vector<real>{5, 3, -3});
   CHECK(sub(x, y).to_vector() == std::vector<real>{-3, -7, 9});
   CHECK(scaled(x, real(-0.5)).to_vector() == std::vector<real>{-0.5, 1, -1.5});
@@ -118,6 +122,7 @@ TEST_CASE("flat vector algebra: dot, norm2, axpy, add, sub, scaled, max_abs_diff
   CHECK_THROWS_AS(add(x, w), bilevel::internal_error);
   CHECK_THROWS_AS(max_abs_diff(x, w), bilevel::internal_error);
   CHECK(invalid_argument_message([&] { axpy(1, x, w); }).find("axpy") != std::string::npos);
+  CHECK(invalid_argument_message([&] { (void)axpy_new(1, x, w); }).find("axpy") != std::string::npos);
   // dot accumulates in double: 10⁶ copies of 0.1 sum to 10⁵ even with float elements.
   const Tensor many(Shape{1000000}, real(0.1));
   const Tensor ones(Shape{1000000}, real(1));
