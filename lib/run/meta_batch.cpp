@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "run/run_state.hpp"
+#include "tensor/parallel.hpp"
 
 namespace bilevel {
 
@@ -26,10 +27,25 @@ void estimate_tasks(const Problem& problem, const Estimator& estimator, const Te
 
 MetaBatchResult reduce_meta_batch(const std::vector<HypergradResult>& results, int64_t lambda_dim) {
   MetaBatchResult m;
-  Tensor g(Shape{lambda_dim});
+  for (const auto& r : results) {
+    BILEVEL_CHECK(r.grad.numel() == lambda_dim, "reduce_meta_batch: a hypergradient of " + r.grad.shape().str() +
+                                                    " for λ of " + std::to_string(lambda_dim) + " elements");
+  }
+  // The mean hypergradient, each element summed over the tasks in task order (in element blocks on the threads).
+  const auto n = static_cast<int64_t>(results.size());
+  const real inv_n = real(1) / static_cast<real>(n);
+  m.grad = Tensor::uninitialized(Shape{lambda_dim});
+  parallel_elements(lambda_dim, [&](int64_t begin, int64_t end) {
+    real* pg = m.grad.data();
+    for (int64_t i = begin; i < end; ++i) pg[i] = real(0);
+    for (const auto& r : results) {
+      const real* pr = r.grad.data();
+      for (int64_t i = begin; i < end; ++i) pg[i] += real(1) * pr[i];
+    }
+    for (int64_t i = begin; i < end; ++i) pg[i] *= inv_n;
+  });
   double loss = 0;
   for (const auto& r : results) {
-    axpy(real(1), r.grad, g);
     loss += r.outer_loss;
     m.grad_evals += r.grad_evals;
     m.hvps += r.hvps;
@@ -41,8 +57,6 @@ MetaBatchResult reduce_meta_batch(const std::vector<HypergradResult>& results, i
       else m.extras.emplace_back(k, v);
     }
   }
-  const auto n = static_cast<int64_t>(results.size());
-  m.grad = scaled(g, real(1) / static_cast<real>(n));
   m.outer_loss = loss / static_cast<double>(n);
   return m;
 }

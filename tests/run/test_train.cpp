@@ -1,5 +1,6 @@
 // The outer loop: reproducibility across thread counts, run-directory contents, budgets, divergence.
 #include <doctest/doctest.h>
+#include <oneapi/tbb/global_control.h>
 
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include "data/fake_data.hpp"
 #include "data/omniglot_fixture.hpp"
 #include "hypergrad/estimator.hpp"
+#include "optim/outer.hpp"
 #include "instance.hpp"
 #include "run/compare.hpp"
 #include "run/meta_batch.hpp"
@@ -17,6 +19,7 @@
 #include "run/train.hpp"
 #include "sys/files.hpp"
 #include "tensor/gemm_small.hpp"
+#include "tensor/rng.hpp"
 #include "scratch_dir.hpp"
 
 using namespace bilevel;
@@ -186,6 +189,37 @@ TEST_SUITE("run") {
     CHECK(a.grad_evals == evals);
     // Tasks differ (different streams), or the test could not tell a split from a repeat.
     CHECK(max_abs_diff(whole[0].grad, whole[1].grad) > 0);
+  }
+
+  TEST_CASE("a large λ's meta-batch mean and Adam step run in element blocks: the same bits on 1 and 2 threads") {
+    // 100 000 elements: several of parallel_elements' blocks, so two threads really share them.
+    const int64_t H = 100000;
+    Rng rng(5);
+    std::vector<HypergradResult> results(5);
+    for (auto& r : results) r.grad = rng.normal_tensor(Shape{H});
+    const Tensor lambda0 = rng.normal_tensor(Shape{H});
+    auto run = [&](int threads) {
+      tbb::global_control ctl(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
+      const MetaBatchResult m = reduce_meta_batch(results, H);
+      OuterOptimizer opt(OuterOptimizerConfig{}, H);
+      Tensor lambda = lambda0;
+      opt.step(lambda, m.grad, 0.01);
+      opt.step(lambda, m.grad, 0.01);
+      return std::vector<Tensor>{m.grad, lambda, opt.first_moment(), opt.second_moment()};
+    };
+    const auto one = run(1), two = run(2);
+    for (size_t i = 0; i < one.size(); ++i) {
+      CAPTURE(i);
+      CHECK(max_abs_diff(one[i], two[i]) == 0);
+    }
+    // The mean is Σᵢ gᵢ / n in task order; Adam's first step moves every element by lr (up to ε).
+    Tensor sum(Shape{H});
+    for (const auto& r : results) axpy(real(1), r.grad, sum);
+    CHECK(max_abs_diff(one[0], scaled(sum, real(1) / real(5))) == 0);
+    OuterOptimizer single(OuterOptimizerConfig{}, H);
+    Tensor stepped_once = lambda0;
+    single.step(stepped_once, one[0], 0.01);
+    CHECK(max_abs_diff(sub(lambda0, stepped_once), Tensor(Shape{H}, real(0))) == doctest::Approx(0.01).epsilon(1e-3));
   }
 
   TEST_CASE("a run directory holds config, curve, lambda and result") {
