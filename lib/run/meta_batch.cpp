@@ -40,7 +40,7 @@ MetaBatchResult reduce_meta_batch(const std::vector<HypergradResult>& results, i
     for (int64_t i = begin; i < end; ++i) pg[i] = real(0);
     for (const auto& r : results) {
       const real* pr = r.grad.data();
-      for (int64_t i = begin; i < end; ++i) pg[i] += real(1) * pr[i];
+      for (int64_t i = begin; i < end; ++i) pg[i] += pr[i];  // axpy's 1·x, exactly
     }
     for (int64_t i = begin; i < end; ++i) pg[i] *= inv_n;
   });

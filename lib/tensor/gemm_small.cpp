@@ -1,9 +1,5 @@
 #include "tensor/gemm_small.hpp"
-
-#include <oneapi/tbb/blocked_range.h>
-#include <oneapi/tbb/parallel_for.h>
-#include <oneapi/tbb/partitioner.h>
-#include <oneapi/tbb/task_arena.h>
+#include "tensor/parallel.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -121,24 +117,11 @@ Blocks output_blocks(int64_t rows, int64_t work_per_row, int64_t align) {
   return b;
 }
 
-// Runs f(begin, end) over the blocks: in parallel on the oneTBB threads when there are several, isolated
-// so that a thread waiting here runs only these blocks (never another task that could reuse this thread's
-// scratch buffers or autodiff state). Every output element is computed by one block, by the same sequence
-// of operations whichever thread runs it: the bits do not depend on the thread count.
+// Runs f(begin, end) over the blocks (tensor/parallel.hpp): in parallel when `split` and there are several.
+// Every output element is computed by one block, by the same operations whichever thread runs it.
 template <class F>
 void for_blocks(const Blocks& b, bool split, const F& f) {
-  if (!split || b.count <= 1 || tbb::this_task_arena::max_concurrency() <= 1) {
-    for (int64_t i = 0; i < b.count; ++i) f(i * b.size, std::min(b.total, (i + 1) * b.size));
-    return;
-  }
-  tbb::this_task_arena::isolate([&] {
-    tbb::parallel_for(
-        tbb::blocked_range<int64_t>(0, b.count, 1),
-        [&](const tbb::blocked_range<int64_t>& r) {
-          for (int64_t i = r.begin(); i != r.end(); ++i) f(i * b.size, std::min(b.total, (i + 1) * b.size));
-        },
-        tbb::simple_partitioner());
-  });
+  parallel_blocks(b.total, b.size, split, f);
 }
 
 }  // namespace
