@@ -19,7 +19,9 @@
 //       the outer loop of `bilevel-opt train` (meta_batch tasks estimated in parallel with oneTBB, reduced in
 //       task order, Adam on λ with the problem's default outer_lr) for W untimed + S timed steps; prints one
 //       JSON line with each timed step's wall seconds, process CPU seconds (all threads) and task seconds (the
-//       wall time of the meta-batch's estimates summed over tasks: work, without waiting), and peak RSS.
+//       wall time of the meta-batch's estimates summed over tasks: work, without waiting), and peak RSS. A
+//       step's tasks are drawn before its clock starts (as torch_ref.py's steps get theirs); the drawing's wall
+//       seconds are reported apart (step_sample_seconds).
 //       CPU time is what a loaded machine distorts least. Also each step's matrix-product FLOPs and operand
 //       bytes (tensor/tensor.hpp GemmCounter; counted on the calling thread, so complete at --threads 1). Problem, method and meta_batch keys go in --set.
 //
@@ -412,8 +414,22 @@ int run_time(const Args& a) {
   std::vector<HypergradResult> results(static_cast<size_t>(meta_batch));
   std::vector<double> wall, cpu, busy, gemm_flops, gemm_bytes;
   std::vector<double> task_time(static_cast<size_t>(meta_batch));  // wall seconds of each task's estimate
+  std::vector<double> sample_wall;  // per timed step: drawing its tasks, before the clock
+  std::vector<Task> tasks(static_cast<size_t>(meta_batch));
+  std::vector<Rng> rngs;
   double loss = 0;
   for (int64_t step = 0; step < a.warmup + a.steps; ++step) {
+    // The step's tasks are drawn before its clock starts, as torch_ref.py prepares its tasks before timing a step:
+    // both sides time the hypergradients and the outer update on given tasks. Drawing is measured on its own
+    // (`step_sample_seconds`; few-shot hanzi draws 10 glyph images per task). Each task's stream goes on into
+    // its estimate, as in `train`.
+    const auto s0 = std::chrono::steady_clock::now();
+    rngs.clear();
+    for (int64_t i = 0; i < meta_batch; ++i) {
+      rngs.emplace_back(a.seed, std::initializer_list<uint64_t>{7, static_cast<uint64_t>(step), static_cast<uint64_t>(i)});
+      tasks[static_cast<size_t>(i)] = m.problem->sample_task(rngs.back());
+    }
+    const double sampled = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
     const auto w0 = std::chrono::steady_clock::now();
     const double c0 = cpu_seconds();
     GemmCounter::reset();
@@ -423,9 +439,8 @@ int run_time(const Args& a) {
         [&](const tbb::blocked_range<int64_t>& range) {
           for (int64_t i = range.begin(); i != range.end(); ++i) {
             const auto t0 = std::chrono::steady_clock::now();
-            Rng rng(a.seed, {7, static_cast<uint64_t>(step), static_cast<uint64_t>(i)});
-            Task task = m.problem->sample_task(rng);
-            results[static_cast<size_t>(i)] = est->estimate(*m.problem, lambda, task, rng);
+            results[static_cast<size_t>(i)] =
+                est->estimate(*m.problem, lambda, tasks[static_cast<size_t>(i)], rngs[static_cast<size_t>(i)]);
             task_time[static_cast<size_t>(i)] =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           }
@@ -453,7 +468,7 @@ int run_time(const Args& a) {
     const double cpu1 = cpu_seconds();
     const double w1 = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
     if (step >= a.warmup) {
-      wall.push_back(w1), cpu.push_back(cpu1 - c0);
+      wall.push_back(w1), cpu.push_back(cpu1 - c0), sample_wall.push_back(sampled);
       double sum = 0;
       for (double seconds : task_time) sum += seconds;
       busy.push_back(sum);
@@ -473,6 +488,7 @@ int run_time(const Args& a) {
                       {"step_seconds", wall},
                       {"step_cpu_seconds", cpu},
                       {"step_task_seconds", busy},
+                      {"step_sample_seconds", sample_wall},
                       // The products of the step (this thread's: all of them at --threads 1).
                       {"step_gemm_flops", gemm_flops},
                       {"step_gemm_bytes", gemm_bytes},
