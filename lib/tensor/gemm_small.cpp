@@ -104,7 +104,7 @@ std::atomic<int64_t> split_grain{int64_t{1} << 18};  // set_split_grain
 // The output blocks a product is split into: fixed by the shape (never by the thread count), each block
 // `block` output rows (the last one shorter), a multiple of `align`.
 struct Blocks {
-  int64_t count = 1, size = 0, total = 0;
+  int64_t size = 0, total = 0;
 };
 Blocks output_blocks(int64_t rows, int64_t work_per_row, int64_t align) {
   Blocks b;
@@ -113,7 +113,6 @@ Blocks output_blocks(int64_t rows, int64_t work_per_row, int64_t align) {
   int64_t size = std::max<int64_t>(1, grain / std::max<int64_t>(1, work_per_row));
   size = (size + align - 1) / align * align;
   b.size = std::min(size, rows);
-  b.count = (rows + b.size - 1) / b.size;
   return b;
 }
 
