@@ -410,6 +410,7 @@ def time_workload(args):
     gen = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
+    prepare = lambda: None  # what a step is given before its clock starts; the HPO workloads have fixed data
 
     if w.startswith("sin-"):
         r = int(opts.get("r", 5))
@@ -500,10 +501,6 @@ def time_workload(args):
             opt.step()
     else:
         raise SystemExit("unknown workload " + w)
-    if w.startswith("hc-") or w.startswith("hpo-"):
-        def prepare():  # fixed data: nothing to draw
-            return None
-
     # A step's tasks are drawn (sinusoid) or picked (fewshot: the exported tasks) before its clock starts, as
     # bench_vs_torch draws its tasks before timing: both sides time the hypergradients and the outer update.
 
